@@ -1,0 +1,52 @@
+"""meanfield: mean-field signal propagation for deep networks.
+
+Theory of "Redefining the self-normalization property": activations (SELU,
+dSELU, sSELU, lSELU and any other), their Gaussian functionals, the
+constrained parameter solvers, and the layer-to-layer recursions.
+"""
+
+from ._version import __version__
+from .activations import SELU_ALPHA, SELU_LAMBDA, Activation, Elementwise, ExpLinear, custom
+from .functionals import (
+    delta,
+    derivative_mean_map,
+    explosion_factor,
+    gamma,
+    gamma_fixed_point,
+    jacobian_second_moment,
+    jacobian_second_moment_derivative,
+    mean_map,
+    mean_map_all,
+    moments,
+    second_moment,
+    second_moment_derivative,
+)
+from .solvers import InfeasibleError, Solution, solve
+from .spec import activation, parse_spec
+
+__all__ = [
+    "__version__",
+    "SELU_ALPHA",
+    "SELU_LAMBDA",
+    "Activation",
+    "Elementwise",
+    "ExpLinear",
+    "InfeasibleError",
+    "Solution",
+    "activation",
+    "custom",
+    "delta",
+    "derivative_mean_map",
+    "explosion_factor",
+    "gamma",
+    "gamma_fixed_point",
+    "jacobian_second_moment",
+    "jacobian_second_moment_derivative",
+    "mean_map",
+    "mean_map_all",
+    "moments",
+    "parse_spec",
+    "second_moment",
+    "second_moment_derivative",
+    "solve",
+]

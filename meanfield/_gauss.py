@@ -1,0 +1,242 @@
+"""Stable building blocks for Gaussian expectations.
+
+Everything here is written in terms of the Mills ratio of the standard normal,
+
+    R(t) = Φ(−t) / n(t) = √(π/2) · erfcx(t / √2),      n(t) = e^{−t²/2} / √(2π),
+
+because every Gaussian expectation of the exponential-linear family reduces to
+R and its first two derivatives (``R' = tR − 1``, ``R'' = (1 + t²)R − t``).
+Written this way, e^{a²/2}·Φ(−a) never appears as a product of an overflowing
+exponential and an underflowing tail (SPEC §1).
+
+The naive forms of R' and R'' cancel catastrophically for large t (relative
+error ~ ε t² and ~ ε t⁴).  From ``_FRACTION_T`` up they come from Laplace's
+continued fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), which gives
+R' = −T₁R and R'' = T₁T₂R with no subtraction at all.  The second difference
+R(2t) − 2R(t) + R(0), which is O(t²), is summed from the Taylor series of R
+below ``_TAYLOR_T``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy import special
+
+SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)     # n(0)
+SQRT2 = math.sqrt(2.0)
+
+# From this t up, R, R' and R'' come from the continued fraction truncated at
+# depth _FRACTION_DEPTH; checked against 50-digit mpmath: relative error below
+# 3e-16 for every t >= 4 at depth 40.  Below t = 4 the direct forms lose at most
+# ε·t⁴/2 ≈ 3e-14 (R'') and ε·t² (R').
+_FRACTION_T = 4.0
+_FRACTION_DEPTH = 40
+
+# Below this t the second difference R(2t) − 2R(t) + R(0) comes from the Taylor
+# series of R (coefficients r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1); 40 terms
+# leave (2t)^40 · r_40 < 1e-25 at t = 0.5.
+_TAYLOR_T = 0.5
+_TAYLOR_TERMS = 40
+
+
+def normal_pdf(u):
+    """n(u) = e^{−u²/2}/√(2π), the standard normal density."""
+    return INV_SQRT_2PI * np.exp(-0.5 * np.square(u))
+
+
+def mills(t):
+    """R(t) = Φ(−t)/n(t) = √(π/2)·erfcx(t/√2); finite for t > −37."""
+    return SQRT_HALF_PI * special.erfcx(np.asarray(t, dtype=float) / SQRT2)
+
+
+def _continued_fraction(t):
+    """(R, R', R'') from Laplace's continued fraction, for t >= _FRACTION_T."""
+    tail = np.zeros_like(t)
+    t2 = tail
+    for n in range(_FRACTION_DEPTH, 0, -1):
+        tail = n / (t + tail)
+        if n == 2:
+            t2 = tail
+    r = 1.0 / (t + tail)
+    return r, -tail * r, t2 * tail * r
+
+
+def _by_regime(t, direct, which):
+    """Direct form below _FRACTION_T, continued fraction above; elementwise."""
+    t = np.asarray(t, dtype=float)
+    large = t >= _FRACTION_T
+    if not large.any():
+        return direct(t)
+    out = np.empty_like(t)
+    small = ~large
+    out[small] = direct(t[small])
+    out[large] = _continued_fraction(t[large])[which]
+    return out
+
+
+def mills_d1(t):
+    """R'(t) = tR(t) − 1, accurate for all t > −37 (negative for every t)."""
+    return _by_regime(t, lambda s: s * mills(s) - 1.0, 1)
+
+
+def mills_d2(t):
+    """R''(t) = (1 + t²)R(t) − t, accurate for all t > −37 (positive)."""
+    return _by_regime(t, lambda s: (1.0 + np.square(s)) * mills(s) - s, 2)
+
+
+def _taylor_coefficients():
+    r = [SQRT_HALF_PI, -1.0]
+    for n in range(1, _TAYLOR_TERMS):
+        r.append(r[n - 1] / (n + 1))
+    return np.array(r)
+
+
+_TAYLOR = _taylor_coefficients()
+# Coefficients of Σ_n r_n (2^n − 2) t^n, the Taylor series of R(2t) − 2R(t) + R(0).
+_SECOND_DIFFERENCE = _TAYLOR * (2.0 ** np.arange(_TAYLOR.size) - 2.0)
+_SECOND_DIFFERENCE[0] = 0.0
+
+
+def mills_second_difference(t):
+    """R(2t) − 2R(t) + R(0) for t >= 0, without cancellation at small t (~ R(0)t²)."""
+
+    def taylor(s):
+        acc = np.zeros_like(s)
+        for c in _SECOND_DIFFERENCE[::-1]:
+            acc = acc * s + c
+        return acc
+
+    t = np.asarray(t, dtype=float)
+    out = np.empty_like(t)
+    small = t < _TAYLOR_T
+    out[small] = taylor(t[small])
+    big = ~small
+    out[big] = mills(2.0 * t[big]) - 2.0 * mills(t[big]) + SQRT_HALF_PI
+    return out
+
+
+def tilted_half_moments(a, m, s):
+    """E[x^k e^{a x} 1{x <= 0}] for k = 0, 1, 2 and x ~ N(m, s²).
+
+    Exponential tilting turns the integrand into x^k·1{x<=0} under
+    N(m + a s², s²) times e^{am + a²s²/2}.  With t = m/s + a s, the identity
+    e^{am + a²s²/2} n(t) = n(m/s) gives, for t >= 0,
+
+        E0 = n(m/s) R(t),   E1 = s n(m/s) R'(t),   E2 = s² n(m/s) R''(t),
+
+    which are free of overflow and cancellation.  For t < 0 the tail Φ(−t) is
+    near one and the direct forms are stable:
+    E0 = exp(am + a²s²/2 + log Φ(−t)), E1 = μ'E0 − s n(m/s),
+    E2 = (μ'² + s²)E0 − μ' s n(m/s), with μ' = m + a s².
+
+    All arguments broadcast; ``s`` must be positive.
+    """
+    a, m, s = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, m, s)))
+    t = m / s + a * s
+    shape = t.shape
+    a, m, s, t = (v.ravel() for v in (a, m, s, t))
+    nm = normal_pdf(m / s)
+    e0 = np.empty_like(t)
+    e1 = np.empty_like(t)
+    e2 = np.empty_like(t)
+    pos = t >= 0.0
+    if pos.any():
+        e0[pos] = nm[pos] * mills(t[pos])
+        e1[pos] = s[pos] * nm[pos] * mills_d1(t[pos])
+        e2[pos] = np.square(s[pos]) * nm[pos] * mills_d2(t[pos])
+    neg = ~pos
+    if neg.any():
+        an, mn, sn, tn = a[neg], m[neg], s[neg], t[neg]
+        mu = mn + an * np.square(sn)
+        e0n = np.exp(an * mn + 0.5 * np.square(an * sn) + special.log_ndtr(-tn))
+        e0[neg] = e0n
+        e1[neg] = mu * e0n - sn * nm[neg]
+        e2[neg] = (np.square(mu) + np.square(sn)) * e0n - mu * sn * nm[neg]
+    return e0.reshape(shape), e1.reshape(shape), e2.reshape(shape)
+
+
+def positive_half_moments(m, s):
+    """E[x^k 1{x > 0}] for k = 0, 1, 2 and x ~ N(m, s²), by reflection x → −x."""
+    e0, e1, e2 = tilted_half_moments(0.0, -np.asarray(m, dtype=float), s)
+    return e0, -e1, e2
+
+
+# ---------------------------------------------------------------------------
+# Quadrature: composite Gauss–Legendre in z, graded toward the activation's
+# breakpoints.
+# ---------------------------------------------------------------------------
+
+#: Truncation of the z-line: n(13) ≈ 1.8e-37, far below double precision
+#: relative to any integrand of polynomial growth.
+Z_MAX = 13.0
+
+
+#: Fixed panels over the Gaussian bulk in z, so the density itself is resolved
+#: even when every breakpoint maps far outside [−Z_MAX, Z_MAX] (|m| >> s).
+_BULK_EDGES = Z_MAX * np.array([-1.0, -0.5, -0.25, -0.125, 0.0, 0.125, 0.25, 0.5, 1.0])
+
+
+@functools.lru_cache(maxsize=32)
+def _legendre(order):
+    nodes, weights = np.polynomial.legendre.leggauss(order)
+    return nodes, weights
+
+
+@functools.lru_cache(maxsize=32)
+def _hermite(order):
+    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
+    return nodes, weights / math.sqrt(2.0 * math.pi)
+
+
+def hermite_rule(order, m, s):
+    """Probabilists' Gauss–Hermite nodes x = m + s z and weights (summing to 1).
+
+    Returns arrays of shape ``broadcast(m, s).shape + (order,)``.  Exact for
+    polynomials of degree < 2·order; appropriate for smooth activations whose
+    features are resolved at the scale s.
+    """
+    z, w = _hermite(order)
+    m = np.asarray(m, dtype=float)[..., None]
+    s = np.asarray(s, dtype=float)[..., None]
+    x = m + s * z
+    return x, np.broadcast_to(w, x.shape)
+
+
+def graded_rule(order, m, s, breakpoints=(0.0,), feature_scale=1.0):
+    """Composite Gauss–Legendre nodes and weights for E[g(x)], x ~ N(m, s²).
+
+    The z-line [−Z_MAX, Z_MAX] is cut at fixed panels over the Gaussian bulk,
+    at every breakpoint c = (x_b − m)/s of the integrand (kinks of f or f') and
+    at c ± Z_MAX·2^{−k}, k = 0..K−1, so the panels shrink geometrically toward
+    each breakpoint.  K is chosen from the
+    largest s so that the finest panel is below ``feature_scale/s``: features of
+    the activation at x-scale ``feature_scale`` stay resolved for q up to 1e8
+    and beyond, and each panel holds a smooth integrand on which ``order``-point
+    Gauss–Legendre converges exponentially.  Returns ``(x, w)`` of shape
+    ``broadcast(m, s).shape + (n_nodes,)``, with w including the normal density.
+    """
+    m = np.asarray(m, dtype=float)
+    s = np.asarray(s, dtype=float)
+    m, s = np.broadcast_arrays(m, s)
+    s_max = float(np.max(s)) if s.size else 1.0
+    levels = max(4, int(math.ceil(math.log2(Z_MAX * max(s_max, 1.0) / feature_scale))) + 3)
+    offsets = Z_MAX * 2.0 ** -np.arange(levels)
+    offsets = np.concatenate([-offsets, [0.0], offsets[::-1]])
+    centres = [(b - m) / s for b in breakpoints]
+    edges = np.concatenate(
+        [np.clip(c[..., None] + offsets, -Z_MAX, Z_MAX) for c in centres]
+        + [np.broadcast_to(_BULK_EDGES, m.shape + _BULK_EDGES.shape)],
+        axis=-1,
+    )
+    edges = np.sort(edges, axis=-1)
+    lo, hi = edges[..., :-1], edges[..., 1:]
+    half = 0.5 * (hi - lo)
+    mid = 0.5 * (hi + lo)
+    t, wt = _legendre(order)
+    z = (mid[..., None] + half[..., None] * t).reshape(m.shape + (-1,))
+    w = (half[..., None] * wt).reshape(m.shape + (-1,)) * normal_pdf(z)
+    return m[..., None] + s[..., None] * z, w

@@ -1,0 +1,55 @@
+"""Attributes every result Dataset carries: provenance and parameters.
+
+netCDF attributes cannot hold nested dicts, booleans or None, so structured
+metadata goes into JSON strings (``*_json``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ._version import __version__
+
+
+def _plain(value):
+    """JSON-serialisable copy of numpy scalars, arrays and nested containers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def to_json(value) -> str:
+    return json.dumps(_plain(value), sort_keys=True)
+
+
+def activation_attrs(act) -> dict:
+    """Spec string and parameters of an activation, netCDF-safe."""
+    out = {"activation": act.spec, "activation_name": act.name}
+    params = getattr(act, "params", None)
+    if params is not None:
+        out["activation_params_json"] = to_json(params)
+    solution = getattr(act, "solution", None)
+    if solution is not None:
+        out["solver_json"] = to_json(solution.as_dict())
+    return out
+
+
+def dataset_attrs(act=None, equation: str = "", **extra) -> dict:
+    """Standard attributes: package version, equation reference, activation."""
+    attrs = {"meanfield_version": __version__, "equation": equation}
+    if act is not None:
+        attrs.update(activation_attrs(act))
+    for key, value in extra.items():
+        if isinstance(value, (dict, list, tuple)) or value is None or isinstance(value, bool):
+            attrs[f"{key}_json"] = to_json(value)
+        else:
+            attrs[key] = _plain(value)
+    return attrs

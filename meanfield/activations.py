@@ -1,0 +1,247 @@
+"""Activations: one object per activation, resolved once from a spec string.
+
+A spec string names an activation everywhere (Python, command line, sweep
+files): ``NAME`` or ``NAME:key=value,...``, e.g. ``selu``,
+``leaky_relu:a=0.1``, ``sselu:lambda=1,alpha=2.46,beta=0.58``,
+``sselu:epsilon=0.03`` (parameters solved by (eq 11)),
+``lselu:epsilon=0.06,central=true`` (eq 13), ``dselu:epsilon=0.017`` (eq 5).
+
+Two kinds of activation exist:
+
+* :class:`ExpLinear` — the SELU and ReLU families, f(x) = λx for x > 0 and
+  λ(α(e^{bx} − 1) + κx) for x <= 0.  Every Gaussian functional has a closed
+  form (``closed_forms``).  Parameters may be arrays; they broadcast.
+* :class:`Elementwise` — any other f (tanh, erf, gelu, softplus, swish, or a
+  user's callable).  Functionals go through quadrature (``quadrature``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Mapping
+
+import numpy as np
+from scipy import special
+
+#: Klambauer et al. 2017, eq. (14): the SELU constants to double precision.
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+_DEFAULT_LEAKY_SLOPE = 0.01  # PyTorch's and TensorFlow's default negative slope
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Activation:
+    """Base of all activations: a name, its spec string, f and f'."""
+
+    name: str
+
+    @property
+    def spec(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def f(self, x):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def df(self, x):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.f(x)
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """x-locations where f or f' is not smooth (quadrature splits there)."""
+        return ()
+
+    @property
+    def feature_scale(self) -> float:
+        """x-scale of the activation's structure around 0 (quadrature grading)."""
+        return 1.0
+
+    def torch_module(self, **kwargs):
+        """The matching ``torch.nn.Module`` (from ``cuda_kernels``; needs torch)."""
+        from cuda_kernels.modules import module_for
+
+        return module_for(self, **kwargs)
+
+    def __repr__(self):
+        return f"activation({self.spec!r})"
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ExpLinear(Activation):
+    """f(x) = λx (x > 0), λ(α(e^{b x} − 1) + κx) (x <= 0): eqs (3), (9), (10).
+
+    ``lam``, ``alpha``, ``rate`` (b) and ``slope`` (κ) are floats or arrays
+    that broadcast with each other and with every functional's arguments.
+    ``solution`` holds the solver's report when the parameters came from ε.
+    """
+
+    lam: object = 1.0
+    alpha: object = 0.0
+    rate: object = 1.0
+    slope: object = 0.0
+    solution: object = None
+    source_spec: str | None = None
+
+    def __post_init__(self):
+        for field in ("lam", "alpha", "rate", "slope"):
+            value = np.asarray(getattr(self, field), dtype=float)
+            object.__setattr__(self, field, value[()] if value.ndim == 0 else value)
+
+    def f(self, x):
+        x = np.asarray(x, dtype=float)
+        neg = self.alpha * np.expm1(self.rate * np.minimum(x, 0.0)) + self.slope * x
+        return self.lam * np.where(x > 0, x, neg)
+
+    def df(self, x):
+        x = np.asarray(x, dtype=float)
+        neg = self.alpha * self.rate * np.exp(self.rate * np.minimum(x, 0.0)) + self.slope
+        return self.lam * np.where(x > 0, 1.0, neg)
+
+    @property
+    def breakpoints(self):
+        return (0.0,)
+
+    @property
+    def params(self) -> dict:
+        """Parameters under the paper's names for this activation."""
+        names = _FAMILY_PARAMS[self.name]
+        values = {"lam": self.lam, "alpha": self.alpha, "rate": self.rate, "slope": self.slope}
+        return {public: values[field] for public, field in names}
+
+    @property
+    def spec(self) -> str:
+        """An explicit spec string that rebuilds this activation exactly."""
+        if self.source_spec is not None:
+            return self.source_spec
+        return explicit_spec(self)
+
+    @property
+    def scalar(self) -> bool:
+        return all(np.ndim(v) == 0 for v in (self.lam, self.alpha, self.rate, self.slope))
+
+
+def explicit_spec(act: ExpLinear) -> str:
+    """``NAME:key=value,...`` with every parameter at full precision."""
+    if not act.scalar:
+        raise ValueError("an activation with array parameters has no single spec string")
+    items = [f"{k}={float(v)!r}" for k, v in act.params.items()]
+    if act.name in ("selu", "relu"):
+        return act.name
+    return act.name + (":" + ",".join(items) if items else "")
+
+
+# public parameter name -> ExpLinear field, per family
+_FAMILY_PARAMS = {
+    "relu": (),
+    "leaky_relu": (("a", "slope"),),
+    "elu": (("a", "alpha"),),
+    "selu": (("lambda", "lam"), ("alpha", "alpha")),
+    "dselu": (("lambda", "lam"), ("alpha", "alpha")),
+    "sselu": (("lambda", "lam"), ("alpha", "alpha"), ("beta", "rate")),
+    "lselu": (("lambda", "lam"), ("alpha", "alpha"), ("beta", "slope")),
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Elementwise(Activation):
+    """An activation given by numpy callables; functionals by quadrature.
+
+    ``df`` defaults to a fifth-order central difference of ``f`` (step
+    ε^{1/5}·max(1, |x|), truncation and rounding errors both ~1e-12 relative
+    for smooth f); pass it explicitly for full precision.  ``kinks`` lists
+    the x-locations where f or f' is not smooth, so that quadrature splits
+    there; ``scale`` is the x-scale of f's structure (default 1).
+    """
+
+    func: Callable = None
+    deriv: Callable | None = None
+    kinks: tuple = ()
+    scale: float = 1.0
+    spec_string: str | None = None
+
+    def f(self, x):
+        return np.asarray(self.func(np.asarray(x, dtype=float)), dtype=float)
+
+    def df(self, x):
+        x = np.asarray(x, dtype=float)
+        if self.deriv is not None:
+            return np.asarray(self.deriv(x), dtype=float)
+        return _finite_difference(self.f, x)
+
+    @property
+    def breakpoints(self):
+        return tuple(float(k) for k in self.kinks)
+
+    @property
+    def feature_scale(self):
+        return float(self.scale)
+
+    @property
+    def spec(self):
+        return self.spec_string or self.name
+
+
+_FD_STEP = np.finfo(float).eps ** 0.2
+
+
+def _finite_difference(f, x):
+    """f'(x) by the five-point central stencil (error O(h⁴) + O(ε/h))."""
+    h = _FD_STEP * np.maximum(1.0, np.abs(x))
+    return (8.0 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12.0 * h)
+
+
+def _gelu(x):
+    return x * special.ndtr(x)
+
+
+def _gelu_deriv(x):
+    return special.ndtr(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _swish(beta):
+    return (
+        lambda x: x * special.expit(beta * x),
+        lambda x: special.expit(beta * x) * (1.0 + beta * x * special.expit(-beta * x)),
+    )
+
+
+def _sech2(x):
+    """sech²(x) = 4e^{−2|x|}/(1 + e^{−2|x|})², free of cosh overflow."""
+    e = np.exp(-2.0 * np.abs(x))
+    return 4.0 * e / np.square(1.0 + e)
+
+
+_SMOOTH = {
+    "tanh": (np.tanh, _sech2),
+    "erf": (special.erf, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x)),
+    "gelu": (_gelu, _gelu_deriv),
+    "softplus": (lambda x: np.logaddexp(0.0, x), special.expit),
+}
+
+
+def custom(f: Callable, df: Callable | None = None, *, name: str = "custom", kinks=(), scale: float = 1.0):
+    """An activation from a user's numpy callable ``f`` (and optionally ``df``).
+
+    ``f`` must accept and return float arrays elementwise.  Without ``df`` the
+    derivative is a fifth-order central finite difference (about 1e-11
+    relative for smooth f).  Declare the x-locations of kinks in ``kinks`` so
+    that quadrature splits there.
+    """
+    if not callable(f):
+        raise ValueError(f"custom activation: f must be callable, got {type(f).__name__}")
+    if df is not None and not callable(df):
+        raise ValueError(f"custom activation: df must be callable or None, got {type(df).__name__}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"custom activation: scale must be a positive number, got {scale!r}")
+    probe = np.array([-1.0, 0.0, 1.0])
+    try:
+        out = np.asarray(f(probe), dtype=float)
+    except Exception as exc:  # a user's callable may raise anything
+        raise ValueError(f"custom activation {name!r}: f failed on a float array: {exc}") from exc
+    if out.shape != probe.shape:
+        raise ValueError(f"custom activation {name!r}: f must act elementwise, got shape {out.shape} for input (3,)")
+    return Elementwise(name=name, func=f, deriv=df, kinks=tuple(kinks), scale=scale)

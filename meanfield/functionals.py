@@ -1,0 +1,208 @@
+"""Single-layer Gaussian functionals (SPEC §2).
+
+Every function takes an activation (an :class:`Activation` or a spec string)
+and arrays that broadcast with each other and with the activation's
+parameters.  ``method="auto"`` uses the closed forms of the exponential-linear
+family when they exist and quadrature otherwise; ``"closed"`` insists on the
+closed form, ``"quadrature"`` forces quadrature (``rule``, ``order``: see
+:mod:`meanfield.quadrature`).
+
+Notation: z ~ N(0, 1), q the second moment of the pre-activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import closed_forms, quadrature
+from ._results import dataset_attrs
+from .activations import Activation, ExpLinear
+from .spec import activation as _activation
+
+METHODS = ("auto", "closed", "quadrature")
+
+
+def resolve(act) -> Activation:
+    """An Activation from an Activation or a spec string."""
+    return _activation(act)
+
+
+def check_array(name, value, *, positive=False, allow_zero=False):
+    """Float array from ``value``; ValueError naming the first bad element."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numeric, got {value!r}") from None
+    bad = ~np.isfinite(arr)
+    if positive:
+        bad |= (arr < 0) if allow_zero else (arr <= 0)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        where = f"{name}[{', '.join(map(str, idx))}]" if arr.ndim else name
+        need = "finite and >= 0" if (positive and allow_zero) else "finite and > 0" if positive else "finite"
+        raise ValueError(f"{name} must be {need}; got {where} = {arr[tuple(idx)]!r}")
+    return arr
+
+
+def _route(act, method):
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    closed = isinstance(act, ExpLinear)
+    if method == "closed" and not closed:
+        raise ValueError(f"{act.spec!r} has no closed form; use method='quadrature' or 'auto'")
+    return "closed" if closed and method != "quadrature" else "quadrature"
+
+
+def _family(act):
+    return act.lam, act.alpha, act.rate, act.slope
+
+
+def second_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """Q(q) = E[f²(√q z)], the second-moment map (SPEC §2)."""
+    act, q = resolve(act), check_array("q", q, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.second_moment(q, *_family(act))
+    return quadrature.expectation(act, "f2", 0.0, q, rule, order)
+
+
+def second_moment_derivative(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """dQ/dq, the slope of the second-moment map (χ_q = σ_w² dQ/dq at q*)."""
+    act, q = resolve(act), check_array("q", q, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.second_moment_derivative(q, *_family(act))
+    return quadrature.expectation_and_gradient(act, "f2", 0.0, q, rule, order)[2]
+
+
+def jacobian_second_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """φ(q) = E[f'(√q z)²] (eq 6): second moment of the activation's Jacobian."""
+    act, q = resolve(act), check_array("q", q, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.jacobian_second_moment(q, *_family(act))
+    return quadrature.expectation(act, "df2", 0.0, q, rule, order)
+
+
+def jacobian_second_moment_derivative(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """dφ/dq; its value at q = 1 sets γ_{q=1} (Prop 3.1)."""
+    act, q = resolve(act), check_array("q", q, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.jacobian_second_moment_derivative(q, *_family(act))
+    return quadrature.expectation_and_gradient(act, "df2", 0.0, q, rule, order)[2]
+
+
+def mean_map(act, m, s2, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """M(m, s²) = E[f(x)], x ~ N(m, s²) (eq 12): the activation's mean map.
+
+    ``s2`` is the variance of the pre-activations (not the standard deviation).
+    """
+    act = resolve(act)
+    m, s2 = check_array("m", m), check_array("s2", s2, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.mean_map(m, s2, *_family(act))
+    return quadrature.expectation(act, "f", m, s2, rule, order)
+
+
+def mean_map_all(act, m, s2, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """M = E[f], S = E[f²] and their gradients in (m, v = s²), x ~ N(m, v).
+
+    Returns a dict with keys mean, second, d_mean_dm, d_mean_dv, d_second_dm,
+    d_second_dv.  Used by Klambauer's (μ, ν) map and its Jacobian.
+    """
+    act = resolve(act)
+    m, s2 = check_array("m", m), check_array("s2", s2, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.mean_map_all(m, s2, *_family(act))
+    mean, d_mean_dm, d_mean_dv = quadrature.expectation_and_gradient(act, "f", m, s2, rule, order)
+    second, d_second_dm, d_second_dv = quadrature.expectation_and_gradient(act, "f2", m, s2, rule, order)
+    return {
+        "mean": mean,
+        "second": second,
+        "d_mean_dm": d_mean_dm,
+        "d_mean_dv": d_mean_dv,
+        "d_second_dm": d_second_dm,
+        "d_second_dv": d_second_dv,
+    }
+
+
+def derivative_mean_map(act, m, s2, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """E[f'(x)], x ~ N(m, s²)."""
+    act = resolve(act)
+    m, s2 = check_array("m", m), check_array("s2", s2, positive=True)
+    if _route(act, method) == "closed":
+        return closed_forms.derivative_mean_map(m, s2, *_family(act))
+    return quadrature.expectation(act, "df", m, s2, rule, order)
+
+
+def explosion_factor(act, q, **kw):
+    """1 + δ_q = q φ(q) / Q(q) (eq 2), the per-layer gradient explosion rate (Prop 3.1).
+
+    (eq 38) as printed puts q in the denominator; it agrees with (eq 2) only at q = 1.
+    """
+    q = check_array("q", q, positive=True)
+    return q * jacobian_second_moment(act, q, **kw) / second_moment(act, q, **kw)
+
+
+def delta(act, q, **kw):
+    """δ_q (eq 2): (1 + δ_q) E[f²(x)] = E[f'(x)²] E[x²], x ~ N(0, q)."""
+    return explosion_factor(act, q, **kw) - 1.0
+
+
+def gamma(act, q, **kw):
+    """γ_q (eq 8): φ(q) as an interpolation between 1 and 1/q.
+
+    Both branches of (eq 8) solve to γ = (1 − q φ(q)) / (1 − q); it is
+    undefined at q = 1 (NaN there), where Prop 3.1 uses |φ'(1) + 1| instead.
+    """
+    q = check_array("q", q, positive=True)
+    phi = jacobian_second_moment(act, q, **kw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(q == 1.0, np.nan, (1.0 - q * phi) / (1.0 - q))
+
+
+def gamma_fixed_point(act, q_star=1.0, sigma_w2=1.0, **kw):
+    """γ* = |σ_w² q* φ'(q*) + 1|; with q* = σ_w² = 1 this is γ_{q=1} of Table 5 (Prop 3.1)."""
+    q_star = check_array("q_star", q_star, positive=True)
+    sigma_w2 = check_array("sigma_w2", sigma_w2, positive=True)
+    return np.abs(sigma_w2 * q_star * jacobian_second_moment_derivative(act, q_star, **kw) + 1.0)
+
+
+def moments(act, q, **kw) -> xr.Dataset:
+    """Every single-layer functional at the given q, as a Dataset over ``q``.
+
+    Variables: Q (second-moment map), dQ_dq, phi (eq 6), dphi_dq, delta (eq 2),
+    explosion_factor (1 + δ_q), gamma (eq 8) and mean (E[f(√q z)]); attribute
+    gamma1 = |φ'(1) + 1|.
+    """
+    act = resolve(act)
+    q = np.atleast_1d(check_array("q", q, positive=True))
+    if q.ndim != 1:
+        raise ValueError(f"q must be a scalar or a 1-D list of values, got shape {q.shape}")
+    if _route(act, kw.get("method", "auto")) == "closed":
+        m = closed_forms.moments(q, *_family(act))
+    else:
+        m = {
+            "Q": second_moment(act, q, **kw),
+            "dQ": second_moment_derivative(act, q, **kw),
+            "phi": jacobian_second_moment(act, q, **kw),
+            "dphi": jacobian_second_moment_derivative(act, q, **kw),
+            "mean": quadrature.expectation(act, "f", 0.0, q),
+        }
+    factor = q * m["phi"] / m["Q"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gam = np.where(q == 1.0, np.nan, (1.0 - q * m["phi"]) / (1.0 - q))
+    dims = ("q",)
+    ds = xr.Dataset(
+        {
+            "Q": (dims, m["Q"], {"long_name": "second-moment map Q(q) = E[f^2(sqrt(q) z)]"}),
+            "dQ_dq": (dims, m["dQ"], {"long_name": "dQ/dq"}),
+            "phi": (dims, m["phi"], {"long_name": "phi(q) = E[f'(sqrt(q) z)^2]", "equation": "eq 6"}),
+            "dphi_dq": (dims, m["dphi"], {"long_name": "dphi/dq"}),
+            "explosion_factor": (dims, factor, {"long_name": "1 + delta_q = q phi(q) / Q(q)", "equation": "eq 2"}),
+            "delta": (dims, factor - 1.0, {"long_name": "delta_q", "equation": "eq 2"}),
+            "gamma": (dims, gam, {"long_name": "gamma_q (NaN at q = 1)", "equation": "eq 8"}),
+            "mean": (dims, m["mean"], {"long_name": "E[f(sqrt(q) z)]", "equation": "eq 12"}),
+        },
+        coords={"q": (dims, q, {"long_name": "second moment of the pre-activations"})},
+        attrs=dataset_attrs(act, "eq 2, eq 6, eq 8, eq 12", gamma1=float(np.ravel(gamma_fixed_point(act, **kw))[0])),
+    )
+    return ds
