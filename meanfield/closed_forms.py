@@ -144,7 +144,7 @@ def moments(q, lam, alpha, rate, slope):
     phi = lam2 * (0.5 + np.square(ab) * RHO * r2 + 2.0 * ab * slope * RHO * r1 + 0.5 * np.square(slope))
     big_q = lam2 * (
         0.5 * q
-        + np.square(alpha) * RHO * _gauss.mills_second_difference(t)
+        + np.square(alpha) * RHO * _gauss.mills_second_difference(t, r1, r2)
         + 2.0 * alpha * slope * s * RHO * t * r1
         + 0.5 * np.square(slope) * q
     )
@@ -152,6 +152,26 @@ def moments(q, lam, alpha, rate, slope):
     dq = phi + lam2 * alpha * np.square(rate) * RHO * (alpha * (r2 - r1) + slope * s * d1)
     mean = lam * (s * RHO + alpha * RHO * (r1 - _gauss.SQRT_HALF_PI) - slope * s * RHO)
     return {"Q": big_q, "dQ": dq, "phi": phi, "dphi": dphi, "mean": mean}
+
+
+def second_moment_and_jacobian(q, lam, alpha, rate, slope):
+    """(Q(q), φ(q)) with R(t) and R(2t) evaluated once: the layer step of Prop A.1/A.2."""
+    s = np.sqrt(q)
+    t = rate * s
+    r2 = _gauss.mills(2.0 * t)
+    lam2 = np.square(lam)
+    ab = alpha * rate
+    if np.any(slope != 0):
+        r1 = _gauss.mills(t)
+        cross_q = 2.0 * alpha * slope * s * RHO * t * r1
+        cross_p = 2.0 * ab * slope * RHO * r1 + 0.5 * np.square(slope)
+        quad_q = 0.5 * np.square(slope) * q
+    else:
+        r1 = None
+        cross_q = cross_p = quad_q = 0.0
+    big_q = lam2 * (0.5 * q + np.square(alpha) * RHO * _gauss.mills_second_difference(t, r1, r2) + cross_q + quad_q)
+    phi = lam2 * (0.5 + np.square(ab) * RHO * r2 + cross_p)
+    return big_q, phi
 
 
 # ---------------------------------------------------------------------------

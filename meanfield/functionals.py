@@ -170,7 +170,7 @@ def moments(act, q, **kw) -> xr.Dataset:
     """Every single-layer functional at the given q, as a Dataset over ``q``.
 
     Variables: Q (second-moment map), dQ_dq, phi (eq 6), dphi_dq, delta (eq 2),
-    explosion_factor (1 + δ_q), gamma (eq 8) and mean (E[f(√q z)]); attribute
+    explosion_factor (1 + δ_q), gamma (eq 8) and f_mean (E[f(√q z)]); attribute
     gamma1 = |φ'(1) + 1|.
     """
     act = resolve(act)
@@ -200,7 +200,7 @@ def moments(act, q, **kw) -> xr.Dataset:
             "explosion_factor": (dims, factor, {"long_name": "1 + delta_q = q phi(q) / Q(q)", "equation": "eq 2"}),
             "delta": (dims, factor - 1.0, {"long_name": "delta_q", "equation": "eq 2"}),
             "gamma": (dims, gam, {"long_name": "gamma_q (NaN at q = 1)", "equation": "eq 8"}),
-            "mean": (dims, m["mean"], {"long_name": "E[f(sqrt(q) z)]", "equation": "eq 12"}),
+            "f_mean": (dims, m["mean"], {"long_name": "E[f(sqrt(q) z)]", "equation": "eq 12"}),
         },
         coords={"q": (dims, q, {"long_name": "second moment of the pre-activations"})},
         attrs=dataset_attrs(act, "eq 2, eq 6, eq 8, eq 12", gamma1=float(np.ravel(gamma_fixed_point(act, **kw))[0])),

@@ -1,0 +1,336 @@
+"""Fixed points and their stability (SPEC §4).
+
+* Poole et al. 2016, Schoenholz et al. 2016: the fixed point q* of
+  q ↦ σ_b² + σ_w² Q(q), χ_1 = σ_w² φ(q*), the order-to-chaos boundary
+  χ_1 = 1 in the (σ_w², σ_b²) plane, the correlation map c ↦ c' and the depth
+  scales ξ_q = −1/ln χ_q, ξ_c = −1/ln χ_c.
+* Klambauer et al. 2017, Definition 1: the (μ, ν) map g(μ, ν) = (mean,
+  variance) of f(N(ωμ, τν)), its fixed point and the Jacobian's spectral norm.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+from scipy import optimize
+
+from . import _gauss, closed_forms, quadrature
+from ._results import dataset_attrs
+from .activations import ExpLinear
+from .functionals import check_array, mean_map_all, resolve
+from .recursions import broadcast_inputs, _family_arrays
+
+_TINY_Q = 1e-300  # φ and Q at q* = 0 are taken at this q (their q -> 0⁺ limits)
+_ITERATIONS = 300  # plain iterations of the q map before Newton
+_NEWTON_STEPS = 200
+_RTOL = 4 * np.finfo(float).eps
+
+
+def _maps(act, q, params):
+    """Q, dQ/dq, φ at q (closed form or quadrature)."""
+    if isinstance(act, ExpLinear):
+        m = closed_forms.moments(q, *params)
+        return m["Q"], m["dQ"], m["phi"]
+    big_q, _, d_q = quadrature.expectation_and_gradient(act, "f2", 0.0, q)
+    phi = quadrature.expectation(act, "df2", 0.0, q)
+    return big_q, d_q, phi
+
+
+def _solve_q_star(act, sigma_w2, sigma_b2, params):
+    """q* by iterating the map from q = 1, then Newton in u = log q; vectorised.
+
+    Returns (q*, converged).  A few hundred iterations bring q near the
+    attracting fixed point; Newton on G(u) = log(σ_b² + σ_w² Q(e^u)) − u then
+    converges quadratically, also near criticality where the plain iteration
+    slows down like 1/l.  q* = 0 (the signal dies out, σ_b² = 0) and q* = inf
+    (q grows without bound) are reported as such.
+    """
+    q = np.ones_like(sigma_w2)
+    with np.errstate(all="ignore"):
+        for _ in range(_ITERATIONS):
+            big_q, _, _ = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
+            new = sigma_b2 + sigma_w2 * big_q
+            q = np.where(np.isfinite(new), new, np.inf)
+            if np.all((q > 1e250) | (q < 1e-250)):
+                break
+        inner = np.isfinite(q) & (q > 1e-250) & (q < 1e250)
+        u = np.log(np.where(inner, q, 1.0))
+        for _ in range(_NEWTON_STEPS):
+            qq = np.exp(u)
+            big_q, d_q, _ = _maps(act, qq, params)
+            image = sigma_b2 + sigma_w2 * big_q
+            g = np.log(image) - u
+            dg = sigma_w2 * d_q * qq / image - 1.0
+            # Newton only toward an attracting root (G' < 0 there); where G is
+            # flat or increasing (q -> 0 or inf, no finite attracting root
+            # nearby) move 5 units of log q the way the map pushes q.
+            attracting = dg < -1e-12
+            newton = g / np.where(attracting, dg, -1.0)
+            step = np.where(attracting, np.clip(newton, -5.0, 5.0), -5.0 * np.sign(g))
+            u = np.where(inner, u - step, u)
+            inner &= (u > -575.0) & (u < 575.0)
+            if np.all(~inner | (np.abs(step) <= _RTOL)):
+                break
+        newton_range = np.isfinite(q) & (q > 1e-250) & (q < 1e250)
+        q = np.where(newton_range, np.where(u >= 575.0, np.inf, np.where(u <= -575.0, 0.0, np.exp(u))), q)
+    q = np.where(q > 1e250, np.inf, np.where(q < 1e-250, 0.0, q))
+    big_q, _, _ = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
+    residual = np.abs(sigma_b2 + sigma_w2 * big_q - q)
+    converged = ~np.isfinite(q) | (q == 0) | (residual <= 1e-10 * np.maximum(q, 1e-300))
+    return q, converged
+
+
+def fixed_point(act, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
+    """q*, χ_1 = σ_w² φ(q*), χ_q = σ_w² dQ/dq(q*) and the phase (Poole, Schoenholz).
+
+    ``q_star`` solves q = σ_b² + σ_w² Q(q) and is the one reached by iterating
+    from q = 1: 0 when the signal dies out (σ_b² = 0), inf when it grows
+    without bound.  ``phase`` is 'ordered' (χ_1 < 1), 'chaotic' (χ_1 > 1) or
+    'critical' (|χ_1 − 1| < 1e-12).  Inputs broadcast as in ``recursions``.
+    """
+    act = resolve(act)
+    dims, v, coords = broadcast_inputs(act, sigma_w2=(sigma_w2, True, False), sigma_b2=(sigma_b2, True, True))
+    params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
+    q, converged = _solve_q_star(act, v["sigma_w2"], v["sigma_b2"], params)
+    with np.errstate(all="ignore"):
+        _, d_q, phi = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
+        chi1 = np.where(np.isfinite(q), v["sigma_w2"] * phi, np.nan)
+        chi_q = np.where(np.isfinite(q), v["sigma_w2"] * d_q, np.nan)
+    phase = np.where(np.abs(chi1 - 1) < 1e-12, "critical", np.where(chi1 < 1, "ordered", "chaotic"))
+    phase = np.where(np.isnan(chi1), "divergent", phase)
+    return xr.Dataset(
+        {
+            "q_star": (dims, q, {"long_name": "fixed point of q -> sigma_b2 + sigma_w2 Q(q)"}),
+            "chi1": (dims, chi1, {"long_name": "chi_1 = sigma_w2 phi(q*)", "equation": "Poole et al. 2016"}),
+            "chi_q": (dims, chi_q, {"long_name": "chi_q = sigma_w2 dQ/dq(q*)"}),
+            "converged": (dims, converged),
+            "phase": (dims, phase.astype(str)),
+        },
+        coords=coords,
+        attrs=dataset_attrs(act, "Poole et al. 2016; Schoenholz et al. 2016"),
+    )
+
+
+def critical_sigma_w2(act, sigma_b2=0.0, bracket=(1e-2, 1e2), points=97) -> xr.Dataset:
+    """σ_w² on the order-to-chaos boundary χ_1(σ_w², σ_b²) = 1, for each σ_b².
+
+    χ_1 is evaluated on ``points`` log-spaced σ_w² in ``bracket`` (one
+    vectorised call), the first sign change of χ_1 − 1 among the finite
+    values is refined by Brent's method on log σ_w².  NaN where there is none.
+    For SELU at σ_b² = 0 the boundary is σ_w² = 1/φ(0), where q* leaves 0.
+    """
+    act = resolve(act)
+    sb = np.atleast_1d(check_array("sigma_b2", sigma_b2, positive=True, allow_zero=True))
+    grid = np.geomspace(*bracket, points)
+
+    def excess(log_w, b):
+        return float(fixed_point(act, math.exp(log_w), b).chi1) - 1.0
+
+    out = np.full(sb.shape, np.nan)
+    q_out = np.full(sb.shape, np.nan)
+    for i, b in enumerate(sb):
+        chi = fixed_point(act, grid, b).chi1.values - 1.0
+        ok = np.isfinite(chi)
+        hits = np.flatnonzero(ok[:-1] & ok[1:] & (chi[:-1] * chi[1:] <= 0))
+        if hits.size == 0:
+            continue
+        k = hits[0]
+        lo, hi = math.log(grid[k]), math.log(grid[k + 1])
+        root = lo if chi[k] == 0 else optimize.brentq(excess, lo, hi, args=(b,), xtol=1e-13, rtol=_RTOL)
+        out[i] = math.exp(root)
+        q_out[i] = float(fixed_point(act, out[i], b).q_star)
+    dims = ("sigma_b2",)
+    return xr.Dataset(
+        {
+            "sigma_w2": (dims, out, {"long_name": "critical sigma_w2 (chi_1 = 1)"}),
+            "q_star": (dims, q_out, {"long_name": "fixed point q* on the critical line"}),
+        },
+        coords={"sigma_b2": sb},
+        attrs=dataset_attrs(act, "order-to-chaos boundary chi_1 = 1 (Poole et al. 2016)"),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Correlation map.
+# ---------------------------------------------------------------------------
+
+
+def _pair_expectation(act, c, q, derivative=False, order=16):
+    """E[g(u₁) g(u₂)], (u₁, u₂) ~ N(0, q [[1, c], [c, 1]]), g = f or f'.
+
+    Written as E_{z₁}[g(√q z₁) · E[g(√q c z₁ + √(q(1−c²)) z₂)]]: the inner
+    expectation is the mean map of g (closed form for the exp-linear family),
+    the outer one graded quadrature in z₁, split at g's kink.
+    """
+    c = np.asarray(c, dtype=float)
+    q = np.broadcast_to(np.asarray(q, dtype=float), c.shape)
+    s = np.sqrt(q)
+    x, w, z = quadrature.nodes(act, np.zeros_like(c), s, "graded", order)
+    inner_m = s[..., None] * c[..., None] * z
+    inner_v = np.broadcast_to((q * (1.0 - np.square(c)))[..., None], inner_m.shape)
+    g = act.df if derivative else act.f
+    exact = inner_v <= 0
+    inner_v = np.where(exact, 1.0, inner_v)
+    if isinstance(act, ExpLinear) and act.scalar:
+        params = (act.lam, act.alpha, act.rate, act.slope)
+        if derivative:
+            inner = closed_forms.derivative_mean_map(inner_m, inner_v, *params)
+        else:
+            inner = closed_forms.mean_map(inner_m, inner_v, *params)
+    else:
+        inner = quadrature.expectation(act, "df" if derivative else "f", inner_m, inner_v)
+    inner = np.where(exact, g(inner_m), inner)
+    return np.sum(w * g(x) * inner, axis=-1)
+
+
+def correlation_map(act, c, q, sigma_w2=1.0, sigma_b2=0.0):
+    """c' = (σ_w² E[f(u₁) f(u₂)] + σ_b²) / q', q' = σ_b² + σ_w² Q(q) (Poole et al. 2016).
+
+    ``c`` the input correlation, ``q`` the input second moment (both inputs of
+    the pair have the same q).  Vectorised over ``c``; scalar activation.
+    """
+    act = resolve(act)
+    c = check_array("c", c)
+    if np.any(np.abs(c) > 1):
+        raise ValueError(f"correlations must lie in [-1, 1], got {c[np.abs(c) > 1][0]!r}")
+    q = check_array("q", q, positive=True)
+    big_q = quadrature.expectation(act, "f2", 0.0, q) if not isinstance(act, ExpLinear) else \
+        closed_forms.second_moment(q, act.lam, act.alpha, act.rate, act.slope)
+    q_next = sigma_b2 + sigma_w2 * big_q
+    return (sigma_w2 * _pair_expectation(act, c, q) + sigma_b2) / q_next
+
+
+def correlation_slope(act, c, q, sigma_w2=1.0):
+    """χ_c = ∂c'/∂c = σ_w² E[f'(u₁) f'(u₂)] at the fixed point q = q* (Schoenholz eq 5)."""
+    act = resolve(act)
+    c = check_array("c", c)
+    q = check_array("q", q, positive=True)
+    return sigma_w2 * _pair_expectation(act, c, q, derivative=True)
+
+
+def depth_scales(act, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
+    """ξ_q = −1/ln χ_q and ξ_c = −1/ln χ_c(c*) (Schoenholz et al. 2016).
+
+    c* = 1 in the ordered phase (χ_1 <= 1), where χ_c(1) = χ_1; in the chaotic
+    phase c* < 1 is the attracting fixed point of the correlation map, found
+    by iterating it from c = 0.  ξ_c is inf on the critical line.  Scalar
+    activation; σ_w², σ_b² may be arrays (looped).
+    """
+    act = resolve(act)
+    fp = fixed_point(act, sigma_w2, sigma_b2)
+    dims = fp.q_star.dims
+    w = np.broadcast_to(np.asarray(fp.sigma_w2.values if "sigma_w2" in fp.coords else sigma_w2, float), fp.q_star.shape)
+    b = np.broadcast_to(np.asarray(fp.sigma_b2.values if "sigma_b2" in fp.coords else sigma_b2, float), fp.q_star.shape)
+    c_star = np.full(fp.q_star.shape, np.nan)
+    chi_c = np.full(fp.q_star.shape, np.nan)
+    for idx in np.ndindex(fp.q_star.shape):
+        q, chi1 = float(fp.q_star.values[idx]), float(fp.chi1.values[idx])
+        if not (np.isfinite(q) and q > 0):
+            continue
+        if chi1 <= 1.0:
+            c_star[idx], chi_c[idx] = 1.0, chi1
+            continue
+        c = 0.0
+        for _ in range(2000):
+            new = float(correlation_map(act, c, q, w[idx], b[idx]))
+            if abs(new - c) < 1e-14:
+                c = new
+                break
+            c = new
+        c_star[idx] = c
+        chi_c[idx] = float(correlation_slope(act, c, q, w[idx]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xi_q = -1.0 / np.log(fp.chi_q.values)
+        xi_c = -1.0 / np.log(chi_c)
+    xi_c = np.where(np.abs(chi_c - 1) < 1e-12, np.inf, xi_c)
+    out = fp.copy()
+    out["c_star"] = (dims, c_star, {"long_name": "attracting fixed point of the correlation map"})
+    out["chi_c"] = (dims, chi_c, {"long_name": "sigma_w2 E[f'(u1) f'(u2)] at c*"})
+    out["xi_q"] = (dims, xi_q, {"long_name": "depth scale of q: -1/ln chi_q"})
+    out["xi_c"] = (dims, xi_c, {"long_name": "depth scale of correlations: -1/ln chi_c"})
+    out.attrs["equation"] = "Schoenholz et al. 2016, depth scales"
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Klambauer's (μ, ν) map.
+# ---------------------------------------------------------------------------
+
+
+def mu_nu_map(act, mu, nu, omega=0.0, tau=1.0):
+    """g(μ, ν) = (E[f(h)], Var[f(h)]), h ~ N(ωμ, τν) (Klambauer et al. 2017, Definition 1).
+
+    ω = Σ_j w_ij and τ = Σ_j w_ij² summarise a unit's incoming weights.
+    Returns (μ̃, ν̃); arrays broadcast.
+    """
+    mu, nu = check_array("mu", mu), check_array("nu", nu, positive=True)
+    tau = check_array("tau", tau, positive=True)
+    out = mean_map_all(act, omega * mu, tau * nu)
+    return out["mean"], out["second"] - np.square(out["mean"])
+
+
+def mu_nu_jacobian(act, mu, nu, omega=0.0, tau=1.0):
+    """The 2×2 Jacobian ∂(μ̃, ν̃)/∂(μ, ν) of the (μ, ν) map, analytically.
+
+    By the chain rule through m = ωμ, v = τν and the gradients of M and S.
+    Returns an array of shape broadcast(...) + (2, 2).
+    """
+    mu, nu = check_array("mu", mu), check_array("nu", nu, positive=True)
+    o = mean_map_all(act, omega * mu, tau * nu)
+    dm_mu = omega * o["d_mean_dm"]
+    dm_nu = tau * o["d_mean_dv"]
+    dv_mu = omega * (o["d_second_dm"] - 2.0 * o["mean"] * o["d_mean_dm"])
+    dv_nu = tau * (o["d_second_dv"] - 2.0 * o["mean"] * o["d_mean_dv"])
+    return np.stack([np.stack([dm_mu, dm_nu], -1), np.stack([dv_mu, dv_nu], -1)], -2)
+
+
+def mu_nu_fixed_point(act, omega=0.0, tau=1.0, start=(0.0, 1.0)) -> xr.Dataset:
+    """Fixed point (μ*, ν*) of the (μ, ν) map, its Jacobian and spectral norm there.
+
+    Found by Powell's hybrid method from ``start`` with the analytic
+    Jacobian; a spectral norm below 1 means the fixed point attracts
+    (Klambauer et al. 2017, Theorem 1).  Raises ValueError if it fails.
+    """
+    act = resolve(act)
+    for name, val in (("omega", omega), ("tau", tau)):
+        check_array(name, val)
+    if not tau > 0:
+        raise ValueError(f"tau must be > 0 (it is the sum of squared weights), got {tau!r}")
+
+    def residual(p):
+        mu, log_nu = p
+        nu = math.exp(log_nu)
+        m, v = mu_nu_map(act, mu, nu, omega, tau)
+        return [float(m) - mu, math.log(float(v)) - log_nu]
+
+    def jac(p):
+        mu, log_nu = p
+        nu = math.exp(log_nu)
+        j = mu_nu_jacobian(act, mu, nu, omega, tau)
+        _, v = mu_nu_map(act, mu, nu, omega, tau)
+        v = float(v)
+        return [[j[0, 0] - 1.0, j[0, 1] * nu], [j[1, 0] / v, j[1, 1] * nu / v - 1.0]]
+
+    sol = optimize.root(residual, [start[0], math.log(start[1])], jac=jac, method="hybr", tol=1e-15)
+    mu, nu = float(sol.x[0]), math.exp(sol.x[1])
+    res = residual(sol.x)
+    if not sol.success or max(abs(r) for r in res) > 1e-10:
+        raise ValueError(f"no fixed point of the (mu, nu) map found from {start} for omega={omega!r}, "
+                         f"tau={tau!r}: {sol.message}")
+    j = mu_nu_jacobian(act, mu, nu, omega, tau)
+    norm = float(np.linalg.norm(j, 2))
+    eig = np.linalg.eigvals(j)
+    return xr.Dataset(
+        {
+            "mu": ((), mu, {"long_name": "fixed-point mean mu*"}),
+            "nu": ((), nu, {"long_name": "fixed-point variance nu*"}),
+            "jacobian": (("row", "column"), j, {"long_name": "d(mu~, nu~)/d(mu, nu) at the fixed point"}),
+            "eigenvalues_abs": (("eigen",), np.sort(np.abs(eig))[::-1]),
+            "spectral_norm": ((), norm, {"long_name": "largest singular value of the Jacobian"}),
+            "attracting": ((), bool(norm < 1)),
+        },
+        coords={"row": ["mu", "nu"], "column": ["mu", "nu"], "omega": float(omega), "tau": float(tau)},
+        attrs=dataset_attrs(act, "Klambauer et al. 2017, Definition 1 and Theorem 1"),
+    )

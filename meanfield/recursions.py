@@ -1,0 +1,267 @@
+"""Layer-to-layer recursions: Props A.1, A.2, 3.1 and 3.2 (SPEC §4).
+
+Network convention (SPEC §4): h_0 is the input pre-activation with second
+moment q_0; layer l = 1..L computes h_l = W_l f(h_{l−1}) + b_l with
+W_l[i, j] ~ N(μ_w, σ_w²/N_{l−1}) (fan-in scaling) and b_l ~ N(0, σ_b²).
+
+Vectorisation.  ``q0``, ``sigma_w2``, ``sigma_b2`` (and ``m0``,
+``mean_weight``) may be scalars, arrays or ``xarray.DataArray``s, and the
+activation's parameters may be arrays: all broadcast.  A DataArray keeps its
+dimension names; a 1-D numpy array gets the dimension ``config``, an N-D one
+``config_0, config_1, ...``.  The result has those dimensions plus ``layer``
+(0..L), every input as a coordinate, and attributes naming the equation and
+the package version.  1,000 configurations × 1,000 layers is one call.
+
+Divergence is data: once q_l overflows, the following layers hold inf/NaN,
+and ``diverged_at`` gives the first non-finite layer (−1 if none).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import closed_forms, quadrature
+from ._results import dataset_attrs
+from .activations import ExpLinear
+from .functionals import check_array, resolve
+
+_PARAM_NAMES = {"lam": "lambda", "alpha": "alpha", "rate": "rate", "slope": "slope"}
+
+
+def _as_dataarray(name, value, *, positive=False, allow_zero=False):
+    if isinstance(value, xr.DataArray):
+        check_array(name, value.values, positive=positive, allow_zero=allow_zero)
+        return value.astype(float).rename(name)
+    arr = check_array(name, value, positive=positive, allow_zero=allow_zero)
+    if arr.ndim == 0:
+        dims = ()
+    elif arr.ndim == 1:
+        dims = ("config",)
+    else:
+        dims = tuple(f"config_{i}" for i in range(arr.ndim))
+    return xr.DataArray(arr, dims=dims, name=name)
+
+
+def broadcast_inputs(act, **inputs):
+    """Broadcast named inputs and the activation's array parameters.
+
+    ``inputs`` maps name -> (value, positive, allow_zero).  Returns
+    (dims, {name: ndarray}, coords) where every array has the broadcast shape.
+    """
+    arrays = {name: _as_dataarray(name, v, positive=p, allow_zero=z) for name, (v, p, z) in inputs.items()}
+    if isinstance(act, ExpLinear):
+        for field, public in _PARAM_NAMES.items():
+            value = getattr(act, field)
+            if np.ndim(value):
+                arrays[public] = _as_dataarray(public, value)
+    try:
+        aligned = xr.broadcast(*xr.align(*arrays.values(), join="exact"))
+    except ValueError as exc:
+        raise ValueError(f"inputs do not broadcast: {exc}") from None
+    dims = aligned[0].dims if aligned else ()
+    values = {name: np.array(a.transpose(*dims).values, dtype=float) for name, a in zip(arrays, aligned)}
+    coords = {name: arrays[name] for name in arrays}
+    return dims, values, coords
+
+
+def _family_arrays(act, values):
+    """(λ, α, b, κ) broadcast to the configuration shape."""
+    return tuple(values.get(public, np.asarray(getattr(act, field), dtype=float)) for field, public in _PARAM_NAMES.items())
+
+
+def layer_maps(act, q, params=None):
+    """Q(q) and φ(q) for the layer loop (closed form or quadrature)."""
+    if isinstance(act, ExpLinear):
+        return closed_forms.second_moment_and_jacobian(q, *params)
+    return (
+        quadrature.expectation(act, "f2", 0.0, q),
+        quadrature.expectation(act, "df2", 0.0, q),
+    )
+
+
+def _depth(depth):
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    return int(depth)
+
+
+def _widths(widths, depth):
+    if widths is None:
+        return None
+    arr = np.atleast_1d(np.asarray(widths))
+    if arr.size == 1:
+        arr = np.full(depth + 1, arr.item())
+    if arr.shape != (depth + 1,):
+        raise ValueError(f"widths must be one number or a list of depth + 1 = {depth + 1} numbers (N_0..N_L), "
+                         f"got {arr.size}")
+    if not np.all(np.isfinite(arr.astype(float))) or np.any(arr < 1) or np.any(arr != np.round(arr)):
+        raise ValueError(f"widths must be positive integers, got {arr.tolist()}")
+    return arr.astype(int)
+
+
+def _first_nonfinite(x, axis=-1):
+    bad = ~np.isfinite(x)
+    return np.where(bad.any(axis=axis), np.argmax(bad, axis=axis), -1)
+
+
+def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr.Dataset:
+    """Forward second moments (Prop A.1), backward gradient norms (Prop A.2) and Prop 3.1.
+
+    Variables (dimension ``layer`` = 0..L, plus the configuration dims):
+
+    * ``q``: q_l = σ_b² + σ_w² Q(q_{l−1}) (eq 16), the second moment of h_l.
+    * ``chi``: χ_l = σ_w² φ(q_{l−1}) (NaN at layer 0), the per-layer gain of
+      the squared gradient norm (eq 24).
+    * ``explosion_factor``: 1 + δ_{q_l} = q_l φ(q_l)/Q(q_l) (eq 2).
+    * ``grad``: E‖∂L/∂h_l‖² / E‖∂L/∂h_L‖² = ∏_{i=l+1}^{L} χ_i (Prop A.2),
+      normalised to 1 at the output.  ``log_grad`` is its logarithm, a sum of
+      logs that stays finite when the product over- or underflows.
+    * ``grad_per_unit``: the mean square per unit, ``grad`` · N_L/N_l.
+      Unequal widths: with fan-in scaling E‖W_lᵀ g‖² = σ_w² ‖g‖², so the
+      *summed* squared norm obeys ∂‖·‖²_{l−1} = χ_l ‖·‖²_l whatever the
+      widths; the per-unit mean square picks up the ratio N_l/N_{l−1}.
+    * ``explosion_product``: ∏_{i=1}^{l} (1 + δ_{q_{i−1}}) (Prop 3.1).
+    * ``prop31``: q_l ∏(1 + δ) E‖∂L/∂h_l‖² / (q_0 E‖∂L/∂h_0‖²), which
+      (eq 27) says equals 1; exact whenever σ_b² = 0 (any σ_w²).
+    * ``diverged_at``: first layer whose q_l is not finite, −1 if none.
+    """
+    act = resolve(act)
+    depth = _depth(depth)
+    widths = _widths(widths, depth)
+    dims, v, coords = broadcast_inputs(
+        act,
+        q0=(q0, True, False),
+        sigma_w2=(sigma_w2, True, False),
+        sigma_b2=(sigma_b2, True, True),
+    )
+    params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
+    shape = v["q0"].shape
+    q = np.empty(shape + (depth + 1,))
+    phi = np.empty_like(q)
+    big_q = np.empty_like(q)
+    q[..., 0] = v["q0"]
+    with np.errstate(all="ignore"):
+        for layer in range(depth + 1):
+            cur = q[..., layer]
+            finite = np.isfinite(cur) & (cur > 0)
+            if finite.all():
+                big_q[..., layer], phi[..., layer] = layer_maps(act, cur, params)
+            else:
+                bq = np.full(shape, np.nan)
+                ph = np.full(shape, np.nan)
+                if finite.any():
+                    sub = [None if p is None else np.broadcast_to(p, shape)[finite] for p in (params or ())]
+                    bq[finite], ph[finite] = layer_maps(act, cur[finite], tuple(sub) if params else None)
+                bq[np.isposinf(cur)] = np.inf
+                big_q[..., layer], phi[..., layer] = bq, ph
+            if layer < depth:
+                q[..., layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[..., layer]
+        factor = q * phi / big_q
+        chi = np.concatenate([np.full(shape + (1,), np.nan), v["sigma_w2"][..., None] * phi[..., :-1]], axis=-1)
+        log_chi = np.log(chi[..., 1:])
+        # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
+        log_grad = np.concatenate([np.cumsum(log_chi[..., ::-1], axis=-1)[..., ::-1], np.zeros(shape + (1,))], axis=-1)
+        grad = np.exp(log_grad)
+        log_explosion = np.concatenate([np.zeros(shape + (1,)), np.cumsum(np.log(factor[..., :-1]), axis=-1)], axis=-1)
+        prop31 = np.exp(np.log(q / q[..., :1]) + log_explosion + log_grad - log_grad[..., :1])
+    layer_dims = dims + ("layer",)
+    data = {
+        "q": (layer_dims, q, {"long_name": "second moment of pre-activations q_l", "equation": "Prop A.1, eq 16"}),
+        "chi": (layer_dims, chi, {"long_name": "chi_l = sigma_w2 phi(q_{l-1})", "equation": "eq 24"}),
+        "explosion_factor": (layer_dims, factor, {"long_name": "1 + delta_{q_l}", "equation": "eq 2"}),
+        "grad": (layer_dims, grad, {"long_name": "E||dL/dh_l||^2, 1 at the output layer", "equation": "Prop A.2, eq 19"}),
+        "log_grad": (layer_dims, log_grad, {"long_name": "log of grad"}),
+        "explosion_product": (layer_dims, np.exp(log_explosion),
+                              {"long_name": "prod_{i<=l} (1 + delta_{q_{i-1}})", "equation": "Prop 3.1"}),
+        "prop31": (layer_dims, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0); 1 when sigma_b2 = 0",
+                                        "equation": "Prop 3.1, eq 27"}),
+        "diverged_at": (dims, _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
+    }
+    if widths is not None:
+        data["grad_per_unit"] = (layer_dims, grad * widths[-1] / widths,
+                                 {"long_name": "E||dL/dh_l||^2 / N_l, 1 at the output layer"})
+    coords = dict(coords)
+    coords["layer"] = np.arange(depth + 1)
+    if widths is not None:
+        coords["width"] = ("layer", widths)
+    return xr.Dataset(data, coords=coords,
+                      attrs=dataset_attrs(act, "Prop A.1 (eq 16), Prop A.2 (eq 24), Prop 3.1 (eq 27)", depth=depth))
+
+
+def mean_recursion(act, depth, q0=1.0, m0=0.0, mean_weight=0.0, widths=1, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
+    """The mean through a weight matrix (Prop 3.2) combined with the mean map (eq 12).
+
+    With W_l[i, j] ~ N(μ_w, σ_w²/N_{l−1}) and h_{l−1} ~ N(m, v) per unit
+    (independent units), x = f(h) has mean M(m, v) and second moment
+    S(m, v) (closed forms or quadrature), and
+
+        m_l = μ_w N_{l−1} M,                                 (Prop 3.2, eq 36)
+        v_l = σ_b² + σ_w² S + μ_w² N_{l−1} (S − M²),
+        q_l = m_l² + v_l.
+
+    ``mean_gain`` = μ_w N_{l−1}: the mean is normalised when it is below 1
+    (the proof's "1/N_l" should read 1/N_{l−1}, the fan-in).  ``widths`` is
+    one number or N_0..N_L; ``q0`` must exceed ``m0²``.
+    """
+    act = resolve(act)
+    depth = _depth(depth)
+    widths = _widths(widths, depth)
+    dims, v, coords = broadcast_inputs(
+        act,
+        q0=(q0, True, False),
+        m0=(m0, False, False),
+        mean_weight=(mean_weight, False, False),
+        sigma_w2=(sigma_w2, True, False),
+        sigma_b2=(sigma_b2, True, True),
+    )
+    if np.any(v["q0"] <= np.square(v["m0"])):
+        raise ValueError("q0 must exceed m0**2 (q0 is the second moment, q0 - m0**2 the variance of h_0)")
+    shape = v["q0"].shape
+    m = np.empty(shape + (depth + 1,))
+    var = np.empty_like(m)
+    mean_x = np.full_like(m, np.nan)
+    second_x = np.full_like(m, np.nan)
+    m[..., 0] = v["m0"]
+    var[..., 0] = v["q0"] - np.square(v["m0"])
+    with np.errstate(all="ignore"):
+        for layer in range(1, depth + 1):
+            fan_in = widths[layer - 1]
+            ok = np.isfinite(m[..., layer - 1]) & np.isfinite(var[..., layer - 1]) & (var[..., layer - 1] > 0)
+            mx = np.full(shape, np.nan)
+            sx = np.full(shape, np.nan)
+            if ok.any():
+                mx[ok], sx[ok] = _mean_and_second(act, m[..., layer - 1][ok], var[..., layer - 1][ok], v, ok)
+            mean_x[..., layer - 1], second_x[..., layer - 1] = mx, sx
+            mu_n = v["mean_weight"] * fan_in
+            m[..., layer] = mu_n * mx
+            var[..., layer] = v["sigma_b2"] + v["sigma_w2"] * sx + v["mean_weight"] ** 2 * fan_in * (sx - mx**2)
+        last_ok = np.isfinite(var[..., -1]) & (var[..., -1] > 0) & np.isfinite(m[..., -1])
+        if last_ok.any():
+            mean_x[..., -1][last_ok], second_x[..., -1][last_ok] = _mean_and_second(
+                act, m[..., -1][last_ok], var[..., -1][last_ok], v, last_ok)
+    layer_dims = dims + ("layer",)
+    gain = np.concatenate([[np.nan], np.asarray(widths[:-1], dtype=float)])
+    mean_gain = v["mean_weight"][..., None] * gain
+    q = np.square(m) + var
+    data = {
+        "h_mean": (layer_dims, m, {"long_name": "E[h_l]", "equation": "Prop 3.2, eq 36"}),
+        "h_variance": (layer_dims, var, {"long_name": "Var[h_l]"}),
+        "q": (layer_dims, q, {"long_name": "E[h_l^2]"}),
+        "x_mean": (layer_dims, mean_x, {"long_name": "E[x_l] = M(E[h_l], Var[h_l])", "equation": "eq 12"}),
+        "x_second_moment": (layer_dims, second_x, {"long_name": "E[x_l^2]"}),
+        "mean_gain": (layer_dims, mean_gain, {"long_name": "mu_w N_{l-1}", "equation": "Prop 3.2"}),
+        "diverged_at": (dims, _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
+    }
+    coords = dict(coords)
+    coords["layer"] = np.arange(depth + 1)
+    coords["width"] = ("layer", widths)
+    return xr.Dataset(data, coords=coords, attrs=dataset_attrs(act, "Prop 3.2 (eq 36) with eq 12", depth=depth))
+
+
+def _mean_and_second(act, m, var, values, mask):
+    if isinstance(act, ExpLinear):
+        params = [np.broadcast_to(p, mask.shape)[mask] for p in _family_arrays(act, values)]
+        out = closed_forms.mean_map_all(m, var, *params)
+        return out["mean"], out["second"]
+    return quadrature.expectation(act, "f", m, var), quadrature.expectation(act, "f2", m, var)
