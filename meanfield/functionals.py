@@ -41,7 +41,7 @@ def check_array(name, value, *, positive=False, allow_zero=False):
         idx = np.argwhere(bad)[0]
         where = f"{name}[{', '.join(map(str, idx))}]" if arr.ndim else name
         need = "finite and >= 0" if (positive and allow_zero) else "finite and > 0" if positive else "finite"
-        raise ValueError(f"{name} must be {need}; got {where} = {arr[tuple(idx)]!r}")
+        raise ValueError(f"{name} must be {need}; got {where} = {float(arr[tuple(idx)])!r}")
     return arr
 
 

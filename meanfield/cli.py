@@ -1,0 +1,359 @@
+"""The ``meanfield`` command line.
+
+Every subcommand prints a readable table, or one JSON object with ``--json``.
+Bad input prints one line on stderr naming the problem and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+from . import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", ",").split(",") if v]
+    except ValueError:
+        raise UsageError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{name} is empty")
+    return values
+
+
+def _scalar_or_list(values):
+    return values[0] if len(values) == 1 else np.array(values)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(type(obj).__name__)
+
+
+def _clean(value):
+    """NaN and inf as JSON null / strings are not valid JSON numbers: map them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def _emit_json(obj):
+    print(json.dumps(_clean(obj), default=_json_default, allow_nan=False))
+
+
+def _table(header, rows):
+    cells = [list(map(str, header))] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v):
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.10g}"
+    return str(v)
+
+
+# ---------------------------------------------------------------------------
+
+
+def cmd_solve(args):
+    from .functionals import gamma_fixed_point, jacobian_second_moment, second_moment
+    from .spec import activation
+
+    act = activation(args.spec)
+    out = {"activation": act.spec}
+    params = getattr(act, "params", {}) or {}
+    out.update({k: float(v) for k, v in params.items()})
+    out["gamma1"] = float(gamma_fixed_point(act))
+    out["phi1"] = float(jacobian_second_moment(act, 1.0))
+    out["epsilon"] = out["phi1"] - 1.0
+    out["Q1"] = float(second_moment(act, 1.0))
+    sol = getattr(act, "solution", None)
+    if sol is not None:
+        out.update(gamma1=sol.gamma1, epsilon=sol.epsilon, lambda_min=sol.lambda_min, central=sol.central,
+                   q_star=sol.q_star, sigma_w2=sol.sigma_w2, residuals=sol.residuals)
+    if args.json:
+        _emit_json(out)
+        return EXIT_OK
+    for key, value in out.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.3g}" for k, v in value.items())
+        print(f"{key:>12}  {_fmt(value)}")
+    return EXIT_OK
+
+
+def cmd_moments(args):
+    from .functionals import moments
+
+    ds = moments(args.spec, _floats(args.q, "--q"))
+    names = ["Q", "dQ_dq", "phi", "dphi_dq", "explosion_factor", "delta", "gamma", "f_mean"]
+    if args.json:
+        out = {"activation": ds.attrs["activation"], "q": ds.q.values, "gamma1": ds.attrs["gamma1"]}
+        out.update({n: ds[n].values for n in names})
+        _emit_json(out)
+        return EXIT_OK
+    print(f"{ds.attrs['activation']}   gamma1 = |phi'(1) + 1| = {ds.attrs['gamma1']:.10g}")
+    rows = [[float(ds.q[i])] + [float(ds[n][i]) for n in names] for i in range(ds.sizes["q"])]
+    print(_table(["q"] + names, rows))
+    return EXIT_OK
+
+
+def cmd_recursion(args):
+    from .recursions import recursion
+
+    depth = args.depth
+    q0 = _scalar_or_list(_floats(args.q0, "--q0"))
+    w = _scalar_or_list(_floats(args.sigma_w2, "--sigma-w2"))
+    b = _scalar_or_list(_floats(args.sigma_b2, "--sigma-b2"))
+    widths = None if args.widths is None else [int(v) for v in _floats(args.widths, "--widths")]
+    if args.out:
+        check_output_path(args.out, ".nc")
+    ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
+    if args.out:
+        ds.to_netcdf(args.out, engine="netcdf4")
+    if args.json:
+        out = {"activation": ds.attrs["activation"], "layer": ds.layer.values}
+        for name in ("q", "chi", "explosion_factor", "grad", "log_grad", "prop31", "diverged_at"):
+            out[name] = ds[name].values
+        for name in ("q0", "sigma_w2", "sigma_b2"):
+            out[name] = ds[name].values
+        _emit_json(out)
+        return EXIT_OK
+    flat = ds.stack(point=[d for d in ds.q.dims if d != "layer"]) if ds.q.ndim > 1 else ds.expand_dims(point=[0])
+    step = max(1, depth // 10)
+    layers = sorted(set(range(0, depth + 1, step)) | {depth})
+    for p in range(flat.sizes["point"]):
+        sub = flat.isel(point=p)
+        print(f"{ds.attrs['activation']}  q0={float(sub.q0):g} sigma_w2={float(sub.sigma_w2):g} "
+              f"sigma_b2={float(sub.sigma_b2):g}" + (f"  diverged at layer {int(sub.diverged_at)}"
+                                                     if int(sub.diverged_at) >= 0 else ""))
+        rows = [[l, float(sub.q[l]), float(sub.chi[l]), float(sub.explosion_factor[l]), float(sub.grad[l]),
+                 float(sub.prop31[l])] for l in layers]
+        print(_table(["layer", "q", "chi", "1+delta", "grad (1 at L)", "Prop 3.1"], rows))
+    if args.out:
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_criticality(args):
+    from .fixed_points import critical_sigma_w2
+
+    crit = critical_sigma_w2(args.spec, _floats(args.sigma_b2, "--sigma-b2"))
+    rows, out = [], {"activation": crit.attrs["activation"], "sigma_b2": [], "sigma_w2": [], "q_star": []}
+    for i in range(crit.sizes["sigma_b2"]):
+        b, w, q = float(crit.sigma_b2[i]), float(crit.sigma_w2[i]), float(crit.q_star[i])
+        rows.append([b, w, q])
+        out["sigma_b2"].append(b)
+        out["sigma_w2"].append(w)
+        out["q_star"].append(q)
+    if args.json:
+        _emit_json(out)
+        return EXIT_OK
+    print(f"{crit.attrs['activation']}: order-to-chaos boundary chi_1 = sigma_w2 phi(q*) = 1")
+    print(_table(["sigma_b2", "critical sigma_w2", "q*"], rows))
+    return EXIT_OK
+
+
+def cmd_fixedpoint(args):
+    from .fixed_points import mu_nu_fixed_point
+
+    ds = mu_nu_fixed_point(args.spec, args.omega, args.tau, start=(args.mu0, args.nu0))
+    out = {
+        "activation": ds.attrs["activation"],
+        "omega": args.omega,
+        "tau": args.tau,
+        "mu": float(ds.mu),
+        "nu": float(ds.nu),
+        "jacobian": ds.jacobian.values,
+        "spectral_norm": float(ds.spectral_norm),
+        "attracting": bool(ds.attracting),
+    }
+    if args.json:
+        _emit_json(out)
+        return EXIT_OK
+    j = ds.jacobian.values
+    print(f"{out['activation']}  omega={args.omega:g} tau={args.tau:g}")
+    print(f"fixed point   mu* = {out['mu']:.12g}   nu* = {out['nu']:.12g}")
+    print(f"Jacobian      [[{j[0, 0]:.6g}, {j[0, 1]:.6g}], [{j[1, 0]:.6g}, {j[1, 1]:.6g}]]")
+    print(f"spectral norm {out['spectral_norm']:.6g}  ({'attracting' if out['attracting'] else 'not attracting'})")
+    return EXIT_OK
+
+
+def cmd_table5(args):
+    from .table5 import table5
+
+    ds = table5()
+    keys = ["label", "section", "epsilon", "paper_lambda", "lambda", "paper_alpha", "alpha", "paper_beta", "beta",
+            "paper_gamma1", "gamma1", "paper_gamma_eval", "status"]
+    if args.json:
+        _emit_json({"rows": [{k: ds[k].values[i] for k in keys} for i in range(ds.sizes["row"])]})
+        return EXIT_OK
+    rows = []
+    for i in range(ds.sizes["row"]):
+        r = {k: ds[k].values[i] for k in keys}
+
+        def two(v):
+            return "" if np.isnan(v) else f"{v:.2f}"
+
+        rows.append([r["label"], r["section"], f"{two(r['paper_lambda'])} / {two(r['lambda'])}",
+                     f"{two(r['paper_alpha'])} / {two(r['alpha'])}", f"{two(r['paper_beta'])} / {two(r['beta'])}",
+                     f"{r['paper_gamma1']:.3f} / {r['gamma1']:.4f}", r["status"]])
+    print("Table 5: paper / ours (gamma_{q=1} = |phi'(1) + 1|)")
+    print(_table(["activation", "setting", "lambda", "alpha", "beta", "gamma1", "status"], rows))
+    flagged = [i for i in range(ds.sizes["row"]) if ds.status.values[i] == "paper not optimal"]
+    for i in flagged:
+        print(f"note: {ds.label.values[i]}: the printed parameters are not the global optimum of eq 11; "
+              f"ours reach gamma = {ds.gamma1.values[i]:.4f}, the paper's gamma = {ds.paper_gamma1.values[i]:.3f} "
+              f"(its rounded parameters evaluate to {ds.paper_gamma_eval.values[i]:.4f})")
+    return EXIT_OK if "MISMATCH" not in set(ds.status.values) else EXIT_FAIL
+
+
+def cmd_validate(args):
+    from .validate import format_table, run
+
+    checks = run(monte_carlo=not args.theory_only, mc_size=args.size)
+    if args.json:
+        _emit_json({"checks": [c.__dict__ for c in checks], "passed": all(c.passed for c in checks)})
+    else:
+        print(format_table(checks))
+    return EXIT_OK if all(c.passed for c in checks) else EXIT_FAIL
+
+
+def cmd_activations(args):
+    from .spec import describe
+
+    print(describe())
+    return EXIT_OK
+
+
+def check_output_path(path, suffix):
+    """Fail before any work if ``path`` cannot be written (exit code 2)."""
+    import os
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"--out: directory {directory!r} does not exist")
+    if suffix and not path.endswith(suffix):
+        raise UsageError(f"--out must name a file ending in {suffix}, got {path!r}")
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"--out: directory {directory!r} is not writable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="meanfield", description="Mean-field signal propagation: theory, Monte-Carlo and figures.")
+    p.add_argument("--version", action="version", version=f"meanfield {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    def command(name, func, help_text):
+        c = sub.add_parser(name, help=help_text, description=help_text)
+        c.set_defaults(func=func)
+        return c
+
+    c = command("solve", cmd_solve, "solve or report an activation's parameters, epsilon and gamma_{q=1}")
+    c.add_argument("spec", help="activation spec, e.g. 'sselu:epsilon=0.03'")
+    c.add_argument("--json", action="store_true")
+
+    c = command("moments", cmd_moments, "Q, phi, dphi/dq, 1+delta_q, gamma_q at the given q")
+    c.add_argument("spec")
+    c.add_argument("--q", required=True, help="comma-separated list of q values")
+    c.add_argument("--json", action="store_true")
+
+    c = command("recursion", cmd_recursion, "forward q_l (Prop A.1), gradient norms (Prop A.2), Prop 3.1")
+    c.add_argument("spec")
+    c.add_argument("--depth", type=int, required=True)
+    c.add_argument("--q0", default="1", help="input second moment(s), comma-separated")
+    c.add_argument("--sigma-w2", default="1", help="weight variance gain(s)")
+    c.add_argument("--sigma-b2", default="0", help="bias variance(s)")
+    c.add_argument("--widths", default=None, help="N_0..N_L for per-unit gradient norms")
+    c.add_argument("--out", default=None, help="write the Dataset to this .nc file")
+    c.add_argument("--json", action="store_true")
+
+    c = command("criticality", cmd_criticality, "critical sigma_w2 (chi_1 = 1) for given sigma_b2")
+    c.add_argument("spec")
+    c.add_argument("--sigma-b2", required=True, help="comma-separated list of sigma_b2 values")
+    c.add_argument("--json", action="store_true")
+
+    c = command("fixedpoint", cmd_fixedpoint, "fixed point of Klambauer's (mu, nu) map, Jacobian, spectral norm")
+    c.add_argument("spec")
+    c.add_argument("--omega", type=float, default=0.0, help="sum of a unit's incoming weights")
+    c.add_argument("--tau", type=float, default=1.0, help="sum of their squares")
+    c.add_argument("--mu0", type=float, default=0.0, help="starting mean")
+    c.add_argument("--nu0", type=float, default=1.0, help="starting variance")
+    c.add_argument("--json", action="store_true")
+
+    c = command("table5", cmd_table5, "Table 5 beside the paper's values")
+    c.add_argument("--json", action="store_true")
+
+    c = command("validate", cmd_validate, "check the theory against itself, the paper and Monte-Carlo")
+    c.add_argument("--theory-only", action="store_true", help="skip the Monte-Carlo section")
+    c.add_argument("--size", choices=("quick", "default", "full"), default="default",
+                   help="Monte-Carlo size (default runs in under a minute on 2 cores)")
+    c.add_argument("--json", action="store_true")
+
+    command("activations", cmd_activations, "list activation names and their spec keys")
+    _register_extensions(sub, command)
+    return p
+
+
+def _register_extensions(sub, command):
+    """Subcommands of the other packages (simulate, sweep, figure), when installed."""
+    for module in ("sim.cli", "figures.cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ImportError:
+            continue
+        mod.register(command)
+
+
+def main(argv=None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return args.func(args)
+    except UsageError as exc:
+        message = str(exc)
+        prefix = "meanfield: error: "
+        print(message if message.startswith("meanfield") else prefix + message, file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"meanfield: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("meanfield: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
