@@ -21,8 +21,21 @@ from .functionals import (
     second_moment,
     second_moment_derivative,
 )
+from .definition import self_normalization
+from .fixed_points import (
+    correlation_map,
+    correlation_slope,
+    critical_sigma_w2,
+    depth_scales,
+    fixed_point,
+    mu_nu_fixed_point,
+    mu_nu_jacobian,
+    mu_nu_map,
+)
+from .recursions import mean_recursion, recursion
 from .solvers import InfeasibleError, Solution, solve
 from .spec import activation, parse_spec
+from .table5 import table5
 
 __all__ = [
     "__version__",
@@ -34,7 +47,19 @@ __all__ = [
     "InfeasibleError",
     "Solution",
     "activation",
+    "correlation_map",
+    "correlation_slope",
+    "critical_sigma_w2",
     "custom",
+    "depth_scales",
+    "fixed_point",
+    "mean_recursion",
+    "mu_nu_fixed_point",
+    "mu_nu_jacobian",
+    "mu_nu_map",
+    "recursion",
+    "self_normalization",
+    "table5",
     "delta",
     "derivative_mean_map",
     "explosion_factor",

@@ -170,7 +170,7 @@ class Elementwise(Activation):
         x = np.asarray(x, dtype=float)
         if self.deriv is not None:
             return np.asarray(self.deriv(x), dtype=float)
-        return _finite_difference(self.f, x)
+        return _finite_difference(self.f, x, self.kinks)
 
     @property
     def breakpoints(self):
@@ -188,10 +188,28 @@ class Elementwise(Activation):
 _FD_STEP = np.finfo(float).eps ** 0.2
 
 
-def _finite_difference(f, x):
-    """f'(x) by the five-point central stencil (error O(h⁴) + O(ε/h))."""
+def _finite_difference(f, x, kinks=()):
+    """f'(x) by a five-point stencil (error O(h⁴) + O(ε/h)) that never crosses a kink.
+
+    Central where the stencil x ± 2h is clear of every kink; otherwise the
+    one-sided fourth-order stencil on x's side (the left side at a kink,
+    matching f'(0) = f'(0⁻) of the exponential-linear family).
+    """
     h = _FD_STEP * np.maximum(1.0, np.abs(x))
-    return (8.0 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12.0 * h)
+    central = (8.0 * (f(x + h) - f(x - h)) - (f(x + 2 * h) - f(x - 2 * h))) / (12.0 * h)
+    if not kinks:
+        return central
+    near = np.zeros(x.shape, dtype=bool)
+    side = np.ones(x.shape)
+    for k in kinks:
+        close = np.abs(x - k) < 2 * h
+        near |= close
+        side = np.where(close, np.where(x > k, 1.0, -1.0), side)
+    if not near.any():
+        return central
+    d = side * h
+    one_sided = (-25.0 * f(x) + 48.0 * f(x + d) - 36.0 * f(x + 2 * d) + 16.0 * f(x + 3 * d) - 3.0 * f(x + 4 * d)) / (12.0 * d)
+    return np.where(near, one_sided, central)
 
 
 def _gelu(x):

@@ -1,0 +1,66 @@
+"""Mills-ratio helpers against 120-digit mpmath, one test per numerical regime."""
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from meanfield import _gauss
+from conftest import TOL
+
+mp.mp.dps = 120  # (1 + t²)R − t cancels ~4·log10(t) digits; 120 covers t = 1e8 with room
+
+
+def _reference(t):
+    t = mp.mpf(t)
+    r = mp.ncdf(-t) / mp.npdf(t)
+    return r, t * r - 1, (1 + t * t) * r - t
+
+
+def _check(ts):
+    for t in ts:
+        r, d1, d2 = _reference(t)
+        got = (_gauss.mills(np.array([t]))[0], _gauss.mills_d1(np.array([t]))[0], _gauss.mills_d2(np.array([t]))[0])
+        for g, ref in zip(got, (r, d1, d2)):
+            assert abs((mp.mpf(float(g)) - ref) / ref) < TOL["mpmath"], (t, g, ref)
+
+
+def test_mills_near_zero():
+    _check([0.0, 1e-12, 1e-6, 1e-3, 0.1])
+
+
+def test_mills_moderate():
+    _check([0.5, 1.0, 2.0, 3.0, 3.999999])
+
+
+def test_mills_continued_fraction_branch():
+    # t >= 4 switches to the continued fraction; both sides of the switch.
+    _check([4.0, 4.000001, 7.0, 9.99, 10.0, 30.0])
+
+
+def test_mills_huge():
+    _check([1e3, 1e5, 1e8])
+
+
+def test_mills_negative():
+    _check([-0.5, -3.0, -10.0, -25.0])
+
+
+@pytest.mark.parametrize("t", [1e-10, 1e-4, 0.1, 0.4999, 0.5, 0.5001, 2.0, 50.0])
+def test_second_difference(t):
+    # R(2t) − 2R(t) + R(0) is O(t²): the Taylor branch avoids cancellation.
+    ref = lambda s: mp.ncdf(-s) / mp.npdf(s)  # noqa: E731
+    tt = mp.mpf(t)
+    expected = ref(2 * tt) - 2 * ref(tt) + ref(0)
+    got = _gauss.mills_second_difference(np.array([t]))[0]
+    assert abs((mp.mpf(float(got)) - expected) / expected) < TOL["mpmath"]
+
+
+@pytest.mark.parametrize("a,m,s", [(0.0, 0.0, 1.0), (1.0, 0.3, 0.7), (2.5, -1.0, 2.0), (0.4, -30.0, 1.0),
+                                   (3.0, 0.2, 0.05), (0.0, -8.0, 1.0), (10.0, 0.0, 100.0)])
+def test_tilted_half_moments(a, m, s):
+    # E[x^k e^{ax} 1{x<=0}], x ~ N(m, s²), against mpmath quadrature.
+    got = _gauss.tilted_half_moments(a, m, s)
+    for k in range(3):
+        f = lambda x: x**k * mp.e ** (a * x) * mp.npdf(x, m, s)  # noqa: E731
+        expected = mp.quad(f, [-mp.inf, min(m, 0) - 10 * s, min(m, 0), 0])
+        assert abs((mp.mpf(float(got[k])) - expected) / expected) < 1e-12, (k, got[k], expected)
