@@ -10,7 +10,7 @@ Written this way, e^{a²/2}·Φ(−a) never appears as a product of an overflowi
 exponential and an underflowing tail (SPEC §1).
 
 The naive forms of R' and R'' cancel catastrophically for large t (relative
-error ~ ε t² and ~ ε t⁴).  From ``_FRACTION_T`` up they come from Laplace's
+error ~ ε t² and ~ ε t⁴).  For large t they come from Laplace's
 continued fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), which gives
 R' = −T₁R and R'' = T₁T₂R with no subtraction at all.  The second difference
 R(2t) − 2R(t) + R(0), which is O(t²), is summed from the Taylor series of R
@@ -29,18 +29,21 @@ SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)     # n(0)
 SQRT2 = math.sqrt(2.0)
 
-# From this t up, R, R' and R'' come from the continued fraction truncated at
-# depth _FRACTION_DEPTH; checked against 50-digit mpmath: relative error below
-# 3e-16 for every t >= 4 at depth 40.  Below t = 4 the direct forms lose at most
-# ε·t⁴/2 ≈ 3e-14 (R'') and ε·t² (R').
-_FRACTION_T = 4.0
-_FRACTION_DEPTH = 40
+# R' and R'' switch from their direct forms to the continued fraction at these
+# t, truncated at these depths (relative error of the fraction against 60-digit
+# mpmath: below 3e-16 from t = 7 at depth 20 and from t = 4 at depth 40).  Below
+# the switch the direct forms lose at most ε·t² ≈ 1e-14 (R', t < 7) and
+# ε·t⁴/2 ≈ 3e-14 (R'', t < 4).  R' sits on the hot path of dφ/dq, hence the
+# shallower fraction.
+_D1_FRACTION = (7.0, 20)
+_D2_FRACTION = (4.0, 40)
 
 # Below this t the second difference R(2t) − 2R(t) + R(0) comes from the Taylor
-# series of R (coefficients r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1); 30 terms
-# leave (2t)^30 · r_30 < 3e-17 at t = 0.5, where the direct form loses ~ε/t² only.
-_TAYLOR_T = 0.5
-_TAYLOR_TERMS = 30
+# series of R (coefficients r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1); 22 terms
+# leave (2t)^22 · r_22 / (R(0) t²) < 1e-17 at t = 0.2.  Above it the direct
+# form loses at most 4ε/t² ≈ 2e-14 relative.
+_TAYLOR_T = 0.2
+_TAYLOR_TERMS = 22
 
 
 def normal_pdf(u):
@@ -53,11 +56,11 @@ def mills(t):
     return SQRT_HALF_PI * special.erfcx(np.asarray(t, dtype=float) / SQRT2)
 
 
-def _continued_fraction(t):
-    """(R, R', R'') from Laplace's continued fraction, for t >= _FRACTION_T."""
+def _continued_fraction(t, depth):
+    """(R, R', R'') from Laplace's continued fraction truncated at ``depth``."""
     tail = np.zeros_like(t)
     t2 = tail
-    for n in range(_FRACTION_DEPTH, 0, -1):
+    for n in range(depth, 0, -1):
         tail = n / (t + tail)
         if n == 2:
             t2 = tail
@@ -65,27 +68,32 @@ def _continued_fraction(t):
     return r, -tail * r, t2 * tail * r
 
 
-def _by_regime(t, direct, which):
-    """Direct form below _FRACTION_T, continued fraction above; elementwise."""
+def _by_regime(t, r, direct, which, switch):
+    """Direct form (of t and R(t)) below the switch, continued fraction above."""
+    threshold, depth = switch
     t = np.asarray(t, dtype=float)
-    large = t >= _FRACTION_T
+    large = t >= threshold
     if not large.any():
-        return direct(t)
+        return direct(t, mills(t) if r is None else r)
     out = np.empty_like(t)
     small = ~large
-    out[small] = direct(t[small])
-    out[large] = _continued_fraction(t[large])[which]
+    rs = mills(t[small]) if r is None else np.broadcast_to(r, t.shape)[small]
+    out[small] = direct(t[small], rs)
+    out[large] = _continued_fraction(t[large], depth)[which]
     return out
 
 
-def mills_d1(t):
-    """R'(t) = tR(t) − 1, accurate for all t > −37 (negative for every t)."""
-    return _by_regime(t, lambda s: s * mills(s) - 1.0, 1)
+def mills_d1(t, r=None):
+    """R'(t) = tR(t) − 1, accurate for all t > −37 (negative for every t).
+
+    ``r = R(t)``, when the caller has it, is reused.
+    """
+    return _by_regime(t, r, lambda s, rs: s * rs - 1.0, 1, _D1_FRACTION)
 
 
-def mills_d2(t):
+def mills_d2(t, r=None):
     """R''(t) = (1 + t²)R(t) − t, accurate for all t > −37 (positive)."""
-    return _by_regime(t, lambda s: (1.0 + np.square(s)) * mills(s) - s, 2)
+    return _by_regime(t, r, lambda s, rs: (1.0 + np.square(s)) * rs - s, 2, _D2_FRACTION)
 
 
 def _taylor_coefficients():

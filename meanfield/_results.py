@@ -32,7 +32,9 @@ def to_json(value) -> str:
 
 def activation_attrs(act) -> dict:
     """Spec string and parameters of an activation, netCDF-safe."""
-    out = {"activation": act.spec, "activation_name": act.name}
+    scalar = getattr(act, "scalar", True)
+    # Array parameters have no single spec string; they are coordinates instead.
+    out = {"activation": act.spec if scalar else f"{act.name} (array parameters)", "activation_name": act.name}
     params = getattr(act, "params", None)
     if params is not None:
         out["activation_params_json"] = to_json(params)

@@ -67,6 +67,8 @@ class Activation:
         return module_for(self, **kwargs)
 
     def __repr__(self):
+        if not getattr(self, "scalar", True):
+            return f"<{type(self).__name__} {self.name} with array parameters>"
         return f"activation({self.spec!r})"
 
 

@@ -47,11 +47,10 @@ def second_moment_parts(q, alpha, rate, slope):
     q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
     s = np.sqrt(q)
     t = rate * s
-    neg = (
-        np.square(alpha) * RHO * _gauss.mills_second_difference(t)
-        + 2.0 * alpha * slope * s * RHO * t * _gauss.mills(t)
-        + 0.5 * np.square(slope) * q
-    )
+    r1 = _gauss.mills(t)
+    neg = np.square(alpha) * RHO * _gauss.mills_second_difference(t, r1)
+    if np.any(slope):
+        neg = neg + 2.0 * alpha * slope * s * RHO * t * r1 + 0.5 * np.square(slope) * q
     return 0.5 * q, neg
 
 
@@ -63,8 +62,10 @@ def jacobian_second_moment_parts(q, alpha, rate, slope):
     q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
     t = rate * np.sqrt(q)
     ab = alpha * rate
-    neg = np.square(ab) * RHO * _gauss.mills(2.0 * t) + 2.0 * ab * slope * RHO * _gauss.mills(t)
-    return np.full_like(q, 0.5), neg + 0.5 * np.square(slope)
+    neg = np.square(ab) * RHO * _gauss.mills(2.0 * t)
+    if np.any(slope):  # R(t) only enters through the lSELU slope
+        neg = neg + 2.0 * ab * slope * RHO * _gauss.mills(t) + 0.5 * np.square(slope)
+    return np.full_like(q, 0.5), neg
 
 
 def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
@@ -76,8 +77,10 @@ def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
     q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
     t = rate * np.sqrt(q)
     ab = alpha * rate
-    neg = (t / q) * RHO * (np.square(ab) * _gauss.mills_d1(2.0 * t) + ab * slope * _gauss.mills_d1(t))
-    return np.zeros_like(q), neg
+    inner = np.square(ab) * _gauss.mills_d1(2.0 * t)
+    if np.any(slope):
+        inner = inner + ab * slope * _gauss.mills_d1(t)
+    return np.zeros_like(q), (t / q) * RHO * inner
 
 
 def mean_parts(q, alpha, rate, slope):
@@ -117,13 +120,7 @@ def second_moment_derivative(q, lam, alpha, rate, slope):
     so the jump of f' at 0 contributes nothing.  E[f f''] / λ² =
     αb² (α (R(2t) − R(t)) + κ √q R'(t)) / √(2π).
     """
-    q, lam, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(lam), _f(alpha), _f(rate), _f(slope))
-    s = np.sqrt(q)
-    t = rate * s
-    ff2 = alpha * np.square(rate) * RHO * (
-        alpha * (_gauss.mills(2.0 * t) - _gauss.mills(t)) + slope * s * _gauss.mills_d1(t)
-    )
-    return jacobian_second_moment(q, lam, alpha, rate, slope) + np.square(lam) * ff2
+    return moments(q, lam, alpha, rate, slope)["dQ"]
 
 
 def moments(q, lam, alpha, rate, slope):
@@ -138,8 +135,8 @@ def moments(q, lam, alpha, rate, slope):
     lam2 = np.square(lam)
     r1 = _gauss.mills(t)
     r2 = _gauss.mills(2.0 * t)
-    d1 = _gauss.mills_d1(t)
-    d2 = _gauss.mills_d1(2.0 * t)
+    d1 = _gauss.mills_d1(t, r1)
+    d2 = _gauss.mills_d1(2.0 * t, r2)
     ab = alpha * rate
     phi = lam2 * (0.5 + np.square(ab) * RHO * r2 + 2.0 * ab * slope * RHO * r1 + 0.5 * np.square(slope))
     big_q = lam2 * (

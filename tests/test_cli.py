@@ -1,0 +1,90 @@
+"""The command line: every subcommand, JSON output, and bad input (exit 2, one line)."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from meanfield import SELU_ALPHA, SELU_LAMBDA
+from meanfield.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_solve_json(capsys):
+    code, out, _ = run(capsys, "solve", "sselu:epsilon=0.03", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"lambda", "alpha", "beta", "gamma1", "residuals"}
+    assert data["gamma1"] < 0.855  # better than Table 5's printed row (SPEC §3)
+
+
+def test_solve_selu_text(capsys):
+    code, out, _ = run(capsys, "solve", "selu")
+    assert code == 0 and f"{SELU_LAMBDA:.10g}" in out and f"{SELU_ALPHA:.10g}" in out
+
+
+def test_moments_json_arrays(capsys):
+    code, out, _ = run(capsys, "moments", "lselu:epsilon=0.03", "--q", "0.5,1,2", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["q"] == [0.5, 1.0, 2.0]
+    assert len(data["phi"]) == 3 and data["gamma"][1] is None  # γ undefined at q = 1
+
+
+def test_recursion_writes_netcdf(capsys, tmp_path):
+    path = tmp_path / "rec.nc"
+    code, out, _ = run(capsys, "recursion", "selu", "--depth", "20", "--q0", "0.5,3", "--out", str(path))
+    assert code == 0 and path.exists()
+    ds = xr.open_dataset(path, engine="netcdf4")
+    assert ds.q.shape == (2, 21) and ds.attrs["activation"] == "selu"
+    np.testing.assert_allclose(ds.prop31.values, 1.0, atol=1e-12)
+
+
+def test_recursion_json(capsys):
+    code, out, _ = run(capsys, "recursion", "tanh", "--depth", "5", "--q0", "1", "--sigma-w2", "1.5",
+                       "--sigma-b2", "0.1", "--json")
+    data = json.loads(out)
+    assert code == 0 and len(data["q"]) == 6 and data["chi"][0] is None
+
+
+def test_criticality_and_fixedpoint(capsys):
+    code, out, _ = run(capsys, "criticality", "tanh", "--sigma-b2", "0", "--json")
+    assert code == 0 and abs(json.loads(out)["sigma_w2"][0] - 1) < 1e-8
+    code, out, _ = run(capsys, "fixedpoint", "selu", "--json")
+    data = json.loads(out)
+    assert code == 0 and abs(data["spectral_norm"] - 0.7877) < 5e-5 and data["attracting"] is True
+
+
+def test_table5_text_flags_rows(capsys):
+    code, out, _ = run(capsys, "table5")
+    assert code == 0
+    assert out.count("paper not optimal") == 2 and "MISMATCH" not in out
+
+
+def test_validate_theory_only(capsys):
+    code, out, _ = run(capsys, "validate", "--theory-only")
+    assert code == 0 and "FAIL" not in out
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["solve", "foo"], "unknown activation 'foo'"),
+    (["solve", "sselu:epsilon=-1"], "epsilon must be > 0"),
+    (["moments", "selu", "--q", "x"], "--q must be a comma-separated list"),
+    (["moments", "selu", "--q", "0"], "q must be finite and > 0"),
+    (["recursion", "selu", "--depth", "0"], "depth must be an integer >= 1"),
+    (["recursion", "selu", "--depth", "abc"], "invalid int value"),
+    (["recursion", "selu", "--depth", "3", "--out", "/nonexistent/dir/x.nc"], "does not exist"),
+    (["fixedpoint", "selu", "--tau", "0"], "tau must be > 0"),
+    (["bogus"], "invalid choice"),
+    (["solve"], "required"),
+])
+def test_bad_input_one_line_exit_2(capsys, argv, match):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0] and "Traceback" not in err

@@ -1,0 +1,116 @@
+"""Recursions: identities, vectorisation, divergence, widths, Prop 3.2."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import meanfield as mf
+
+SPECS = ["selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017", "lselu:epsilon=0.03", "tanh"]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_forward_is_the_second_moment_map(spec):
+    ds = mf.recursion(spec, 6, q0=0.7, sigma_w2=1.3, sigma_b2=0.1)
+    q = ds.q.values
+    np.testing.assert_allclose(q[1:], 0.1 + 1.3 * mf.second_moment(spec, q[:-1]), rtol=1e-14, atol=0)
+    # Equivalent form (eq 17): q_l = σ_b² + q_{l-1} χ_l / (1 + δ_{q_{l-1}}).
+    np.testing.assert_allclose(q[1:], 0.1 + q[:-1] * ds.chi.values[1:] / ds.explosion_factor.values[:-1],
+                               rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("sigma_w2", [0.8, 1.0, 1.2])
+def test_prop31_identity(spec, sigma_w2):
+    # (eq 27): q_l ∏(1 + δ) g_l = q_0 g_0 whenever σ_b² = 0 (any σ_w²).
+    ds = mf.recursion(spec, 100, q0=[0.3, 1.0, 3.0], sigma_w2=sigma_w2)
+    np.testing.assert_allclose(ds.prop31.values, 1.0, rtol=0, atol=1e-11)
+
+
+def test_prop31_breaks_with_bias():
+    ds = mf.recursion("selu", 20, q0=1.0, sigma_b2=0.2)
+    assert float(np.max(np.abs(ds.prop31 - 1))) > 1e-2
+
+
+def test_backward_is_the_product_of_chi():
+    ds = mf.recursion("sselu:epsilon=0.03", 30, q0=2.0)
+    chi = ds.chi.values
+    expected = np.array([np.prod(chi[l + 1:]) for l in range(31)])
+    np.testing.assert_allclose(ds.grad.values, expected, rtol=1e-13, atol=0)
+
+
+def test_unequal_widths_per_unit_gradient():
+    widths = [64, 128, 256, 128]
+    ds = mf.recursion("selu", 3, q0=1.0, widths=widths)
+    np.testing.assert_allclose(ds.grad_per_unit.values, ds.grad.values * widths[-1] / np.array(widths), rtol=1e-15)
+    with pytest.raises(ValueError, match="depth \\+ 1 = 4"):
+        mf.recursion("selu", 3, widths=[1, 2])
+
+
+def test_vectorised_equals_one_at_a_time():
+    q0 = np.array([0.2, 1.0, 5.0])
+    w = np.array([0.9, 1.0, 1.1])
+    act = mf.ExpLinear(name="sselu", lam=1.0, alpha=np.array([2.0, 2.5, 3.0]), rate=np.array([0.5, 0.6, 0.7]))
+    ds = mf.recursion(act, 25, q0=q0, sigma_w2=w)
+    for i in range(3):
+        single = mf.recursion(mf.ExpLinear(name="sselu", lam=1.0, alpha=[2.0, 2.5, 3.0][i], rate=[0.5, 0.6, 0.7][i]),
+                              25, q0=q0[i], sigma_w2=w[i])
+        np.testing.assert_allclose(ds.q.values[i], single.q.values, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(ds.grad.values[i], single.grad.values, rtol=1e-13, atol=0)
+
+
+def test_named_dimensions_broadcast():
+    q0 = xr.DataArray([0.5, 2.0], dims="q0")
+    w = xr.DataArray([0.9, 1.0, 1.1], dims="sigma_w2")
+    ds = mf.recursion("selu", 5, q0=q0, sigma_w2=w)
+    assert ds.q.dims == ("q0", "sigma_w2", "layer")
+    assert ds.q.shape == (2, 3, 6)
+    np.testing.assert_allclose(ds.q.sel(q0=2.0, sigma_w2=1.1).values,
+                               mf.recursion("selu", 5, q0=2.0, sigma_w2=1.1).q.values, rtol=1e-15)
+    assert ds.attrs["meanfield_version"] == mf.__version__ and "Prop A.1" in ds.attrs["equation"]
+
+
+def test_large_sweep_is_one_call():
+    q0 = np.geomspace(0.01, 10, 1000)
+    ds = mf.recursion("sselu:epsilon=0.03", 1000, q0=q0)
+    assert ds.q.shape == (1000, 1001)
+    assert np.all(np.isfinite(ds.q.values))
+
+
+def test_divergence_is_recorded_not_raised():
+    # σ_w² λ²/2 > 1 makes q grow geometrically until it overflows.
+    ds = mf.recursion("selu", 2000, q0=1.0, sigma_w2=[1.0, 4.0])
+    assert int(ds.diverged_at[0]) == -1
+    k = int(ds.diverged_at[1])
+    assert 0 < k < 2000
+    assert np.all(np.isfinite(ds.q.values[1, :k])) and not np.isfinite(ds.q.values[1, k])
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(depth=0), "depth must be an integer >= 1"),
+    (dict(depth=2.5), "depth must be an integer"),
+    (dict(depth=3, q0=-1.0), "q0 must be finite and > 0"),
+    (dict(depth=3, q0=[1.0, np.nan]), r"q0\[1\]"),
+    (dict(depth=3, sigma_w2=0.0), "sigma_w2 must be finite and > 0"),
+    (dict(depth=3, sigma_b2=-0.1), "sigma_b2 must be finite and >= 0"),
+    (dict(depth=3, q0=[1.0, 2.0], sigma_w2=[1.0, 2.0, 3.0]), "do not broadcast"),
+])
+def test_bad_recursion_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        mf.recursion("selu", **bad)
+
+
+def test_mean_recursion_prop32():
+    ds = mf.mean_recursion("dselu:epsilon=0.017", 6, q0=1.5, m0=0.5, mean_weight=[0.0, 1e-3], widths=256)
+    # μ_w = 0: the mean vanishes after one weight matrix, and q follows Prop A.1 from layer 1 on.
+    assert np.all(ds.h_mean.values[0, 1:] == 0)
+    m = ds.h_mean.values[1]
+    # m_l = μ_w N_{l-1} M(m_{l-1}, v_{l-1}) (eq 36 with eq 12).
+    for l in range(1, 7):
+        expected = 1e-3 * 256 * mf.mean_map("dselu:epsilon=0.017", m[l - 1], ds.h_variance.values[1, l - 1])
+        assert abs(m[l] - expected) <= 1e-14 * abs(expected)
+    np.testing.assert_allclose(ds.mean_gain.values[1, 1:], 0.256, rtol=1e-15)
+    zero = mf.mean_recursion("selu", 6, q0=1.0, m0=0.0, mean_weight=0.0, widths=64)
+    np.testing.assert_allclose(zero.q.values, mf.recursion("selu", 6, q0=1.0).q.values, rtol=1e-14)
+    with pytest.raises(ValueError, match="q0 must exceed m0"):
+        mf.mean_recursion("selu", 3, q0=0.1, m0=1.0)
