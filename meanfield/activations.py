@@ -164,6 +164,7 @@ class Elementwise(Activation):
     kinks: tuple = ()
     scale: float = 1.0
     spec_string: str | None = None
+    params: dict = dataclasses.field(default_factory=dict)
 
     def f(self, x):
         return np.asarray(self.func(np.asarray(x, dtype=float)), dtype=float)

@@ -125,7 +125,7 @@ def _from_spec(spec: str) -> A.Activation:
     if name == "swish":
         beta = _number(name, "beta", items.get("beta", "1"), positive=True)
         f, df = A._swish(beta)
-        return A.Elementwise(name=name, func=f, deriv=df, spec_string=spec)
+        return A.Elementwise(name=name, func=f, deriv=df, spec_string=spec, params={"beta": beta})
     if name == "relu":
         return A.ExpLinear(name=name, source_spec=spec)
     if name == "leaky_relu":

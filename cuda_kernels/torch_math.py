@@ -1,0 +1,85 @@
+"""Activations in plain torch: the CPU path and the reference for the kernels.
+
+Each returns (f, f') as functions of a tensor, built from an activation of
+``meanfield``.  The exponential-linear family is written once here:
+
+    f(x)  = λ x                          (x > 0)
+            λ (α expm1(b x) + κ x)       (x <= 0)
+    f'(x) = λ                            (x > 0)
+            λ (α b e^{b x} + κ)          (x <= 0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from meanfield.activations import Elementwise, ExpLinear
+
+
+def _scalar(act: ExpLinear):
+    if not act.scalar:
+        raise ValueError(f"{act.name}: the torch path needs scalar parameters, got arrays")
+    return float(act.lam), float(act.alpha), float(act.rate), float(act.slope)
+
+
+def exp_linear_forward(x, lam, alpha, rate, slope):
+    neg = alpha * torch.expm1(rate * torch.clamp(x, max=0.0))
+    if slope:
+        neg = neg + slope * x
+    return lam * torch.where(x > 0, x, neg)
+
+
+def exp_linear_derivative(x, lam, alpha, rate, slope):
+    neg = (alpha * rate) * torch.exp(rate * torch.clamp(x, max=0.0)) + slope
+    return lam * torch.where(x > 0, torch.ones_like(x), neg)
+
+
+def _gelu(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def _gelu_deriv(x):
+    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+_SMOOTH = {
+    "tanh": (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2),
+    "erf": (torch.erf, lambda x: (2.0 / math.sqrt(math.pi)) * torch.exp(-x * x)),
+    "gelu": (_gelu, _gelu_deriv),
+    "softplus": (torch.nn.functional.softplus, torch.sigmoid),
+}
+
+
+def torch_pair(act):
+    """(f, f') acting on torch tensors for a ``meanfield`` activation."""
+    if isinstance(act, ExpLinear):
+        params = _scalar(act)
+        return (lambda x: exp_linear_forward(x, *params)), (lambda x: exp_linear_derivative(x, *params))
+    if isinstance(act, Elementwise) and act.name in _SMOOTH:
+        return _SMOOTH[act.name]
+    if isinstance(act, Elementwise) and act.name == "swish":
+        beta = float(act.params.get("beta", 1.0))
+
+        def f(x):
+            return x * torch.sigmoid(beta * x)
+
+        def df(x):
+            s = torch.sigmoid(beta * x)
+            return s * (1.0 + beta * x * (1.0 - s))
+
+        return f, df
+    if isinstance(act, Elementwise):
+        # A user's numpy callable: through numpy on the CPU.
+        def via_numpy(fn):
+            def wrapped(x):
+                if x.device.type != "cpu":
+                    raise ValueError(f"custom activation {act.name!r} is a numpy callable and runs on the CPU only")
+                return torch.from_numpy(np.asarray(fn(x.numpy()), dtype=x.numpy().dtype))
+
+            return wrapped
+
+        return via_numpy(act.f), via_numpy(act.df)
+    raise ValueError(f"no torch implementation for activation {act!r}")

@@ -1,0 +1,271 @@
+"""Monte-Carlo deep networks measured layer by layer (SPEC §5).
+
+A fully connected network of depth L: h_0 is the input pre-activation, and
+layer l = 1..L computes h_l = W_l f(h_{l−1}) + b_l with
+W_l[i, j] ~ N(μ_w, σ_w²/N_{l−1}) and b_l ~ N(0, σ_b²).  For each independent
+draw (``seeds``) the engine pushes a batch forward, then a cotangent backward
+(δ_L = g ~ N(0, 1) per element, or ∂loss/∂h_L), and reduces every measured
+quantity per layer on the fly.  Draws run one after another, so memory does
+not grow with their number.
+
+Randomness.  Every tensor comes from its own torch.Generator seeded from
+``numpy.random.SeedSequence(seed, spawn_key=(draw, layer, stream))``: a draw's
+numbers depend only on (seed, draw, layer), never on how many draws run or in
+which order.  The same seed gives bit-identical results on the same device,
+dtype and thread count.
+
+Memory.  Pre-activations of all layers are kept for the backward pass
+(L·B·N numbers); weights are kept while they fit in ``weight_memory`` bytes
+and regenerated from their generators in the backward pass otherwise, so a
+width-4096, depth-256 network never holds its 17 GB of weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+import torch
+
+from cuda_kernels import torch_pair
+
+_STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """A fully connected network and how to drive it; validated on creation."""
+
+    depth: int
+    widths: tuple  # N_0..N_L
+    batch: int
+    sigma_w2: float = 1.0
+    sigma_b2: float = 0.0
+    mean_weight: float = 0.0
+    q0: float = 1.0
+    m0: float = 0.0
+    dtype: str = "float64"
+    device: str = "cpu"
+    seed: int = 0
+    weight_memory: int = 2 * 1024**3
+
+    @property
+    def torch_dtype(self):
+        return DTYPES[self.dtype]
+
+    def fan_in(self, layer):
+        return self.widths[layer - 1]
+
+
+def derive_seed(seed: int, *key: int) -> int:
+    """A 64-bit torch seed from the root seed and a spawn key (draw, layer, stream)."""
+    state = np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key)).generate_state(2, np.uint32)
+    return int(state[0]) | (int(state[1]) << 32)
+
+
+def _generator(cfg, *key):
+    g = torch.Generator(device=cfg.device)
+    g.manual_seed(derive_seed(cfg.seed, *key))
+    return g
+
+
+def weight(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor:
+    """W_l of draw ``draw``: N(μ_w, σ_w²/N_{l−1}), shape (N_l, N_{l−1}); regenerable."""
+    n_out, n_in = cfg.widths[layer], cfg.widths[layer - 1]
+    w = torch.randn(n_out, n_in, generator=_generator(cfg, draw, layer, _STREAM_WEIGHT),
+                    dtype=cfg.torch_dtype, device=cfg.device)
+    w.mul_(math.sqrt(cfg.sigma_w2 / n_in))
+    if cfg.mean_weight:
+        w.add_(cfg.mean_weight)
+    return w
+
+
+def bias(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor | None:
+    if cfg.sigma_b2 == 0:
+        return None
+    b = torch.randn(cfg.widths[layer], generator=_generator(cfg, draw, layer, _STREAM_BIAS),
+                    dtype=cfg.torch_dtype, device=cfg.device)
+    return b.mul_(math.sqrt(cfg.sigma_b2))
+
+
+def gaussian_input(cfg: NetworkConfig, draw: int) -> torch.Tensor:
+    """h_0 ~ N(m0, q0 − m0²) per element, shape (B, N_0)."""
+    z = torch.randn(cfg.batch, cfg.widths[0], generator=_generator(cfg, draw, 0, _STREAM_INPUT),
+                    dtype=cfg.torch_dtype, device=cfg.device)
+    return z.mul_(math.sqrt(cfg.q0 - cfg.m0**2)).add_(cfg.m0)
+
+
+def gaussian_cotangent(cfg: NetworkConfig, draw: int) -> torch.Tensor:
+    return torch.randn(cfg.batch, cfg.widths[-1], generator=_generator(cfg, draw, 0, _STREAM_COTANGENT),
+                       dtype=cfg.torch_dtype, device=cfg.device)
+
+
+@dataclasses.dataclass
+class Probes:
+    """Which extra statistics to take: quantiles and histograms of x_l at some layers."""
+
+    layers: tuple = ()
+    quantiles: tuple = ()
+    bin_edges: np.ndarray | None = None
+
+
+def _quantiles(x: torch.Tensor, qs) -> np.ndarray:
+    flat = x.reshape(-1)
+    if not torch.isfinite(flat).all():
+        return np.full(len(qs), np.nan)
+    if flat.numel() > 2**24:  # torch.quantile's input limit: a fixed, evenly strided subsample
+        flat = flat[:: math.ceil(flat.numel() / 2**24)]
+    q = torch.tensor(qs, dtype=flat.dtype, device=flat.device)
+    return torch.quantile(flat, q).cpu().numpy().astype(float)
+
+
+def _histogram(x: torch.Tensor, edges: np.ndarray):
+    """Counts in the fixed bins, plus the counts below and above them (NaN excluded)."""
+    flat = x.reshape(-1)
+    e = torch.as_tensor(edges, dtype=flat.dtype, device=flat.device)
+    finite = torch.isfinite(flat)
+    vals = flat[finite]
+    idx = torch.bucketize(vals, e, right=True) - 1  # bin i holds e[i] <= v < e[i+1]
+    last = vals == e[-1]
+    idx = torch.where(last, torch.full_like(idx, len(edges) - 2), idx)
+    below = int((idx < 0).sum())
+    above = int((idx >= len(edges) - 1).sum())
+    inside = idx[(idx >= 0) & (idx < len(edges) - 1)]
+    counts = torch.bincount(inside, minlength=len(edges) - 1).cpu().numpy()
+    return counts, below, above
+
+
+def _batch_correlation(x: torch.Tensor) -> float:
+    """Mean cosine-free overlap of distinct samples: Σ_{b≠b'} x_b·x_b' / ((B−1) Σ_b ‖x_b‖²).
+
+    0 for independent centred samples, 1 when every sample is the same; it
+    sets how much a batch averages out a draw's weight noise.
+    """
+    b = x.shape[0]
+    if b < 2:
+        return float("nan")
+    total = x.sum(dim=0)
+    sq = float((x * x).sum())
+    return (float((total * total).sum()) - sq) / ((b - 1) * sq)
+
+
+def _frobenius_of_outer(delta: torch.Tensor, x: torch.Tensor) -> float:
+    """‖δᵀ x‖_F, by the cheaper of the direct product and the two B×B Gram matrices."""
+    b, n_out = delta.shape
+    n_in = x.shape[1]
+    if b * (n_out + n_in) < n_out * n_in:
+        return float(torch.sqrt(torch.clamp((delta @ delta.T).mul_(x @ x.T).sum(), min=0.0)))
+    return float(torch.linalg.matrix_norm(delta.T @ x))
+
+
+def flops_per_draw(cfg: NetworkConfig) -> float:
+    """Matrix-product FLOPs of one draw: forward, backward to the input, ‖∂L/∂W‖_F."""
+    total = 0.0
+    b = cfg.batch
+    for layer in range(1, cfg.depth + 1):
+        n_in, n_out = cfg.widths[layer - 1], cfg.widths[layer]
+        total += 2.0 * b * n_in * n_out * 2  # h = x Wᵀ and δ W
+        total += min(2.0 * b * n_in * n_out, 2.0 * b * b * (n_in + n_out))
+    return total
+
+
+def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None) -> dict:
+    """One network draw: forward, backward, and every per-layer statistic (numpy)."""
+    f, df = torch_pair(act)
+    depth = cfg.depth
+    out = {key: np.full(depth + 1, np.nan) for key in
+           ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain")}
+    n_probe = len(probes.layers)
+    out["quantiles"] = np.full((n_probe, len(probes.quantiles)), np.nan)
+    if probes.bin_edges is not None:
+        out["histogram"] = np.zeros((n_probe, len(probes.bin_edges) - 1), dtype=np.int64)
+        out["hist_below"] = np.zeros(n_probe, dtype=np.int64)
+        out["hist_above"] = np.zeros(n_probe, dtype=np.int64)
+    probe_index = {layer: i for i, layer in enumerate(probes.layers)}
+    kept = {}
+    budget = cfg.weight_memory
+    itemsize = torch.tensor([], dtype=cfg.torch_dtype).element_size()
+
+    with torch.no_grad():
+        h = gaussian_input(cfg, draw) if inputs is None else inputs.to(device=cfg.device, dtype=cfg.torch_dtype)
+        hs = [h]
+        for layer in range(depth + 1):
+            if layer > 0:
+                w = weight(cfg, draw, layer)
+                out["mean_gain"][layer] = float(w.mean()) * cfg.fan_in(layer)
+                h = x @ w.T  # noqa: F821 - x is set at the end of the previous iteration
+                b = bias(cfg, draw, layer)
+                if b is not None:
+                    h += b
+                hs.append(h)
+                nbytes = w.numel() * itemsize
+                if nbytes <= budget:
+                    kept[layer] = w
+                    budget -= nbytes
+                del w
+            x = f(h)
+            out["q"][layer] = float(torch.mean(h * h))
+            out["h_mean"][layer] = float(torch.mean(h))
+            out["x_mean"][layer] = float(torch.mean(x))
+            out["x_second"][layer] = float(torch.mean(x * x))
+            out["x_correlation"][layer] = _batch_correlation(x)
+            if layer in probe_index:
+                i = probe_index[layer]
+                if probes.quantiles:
+                    out["quantiles"][i] = _quantiles(x, probes.quantiles)
+                if probes.bin_edges is not None:
+                    out["histogram"][i], out["hist_below"][i], out["hist_above"][i] = _histogram(x, probes.bin_edges)
+        del x
+
+    if loss is None:
+        delta = gaussian_cotangent(cfg, draw)
+    else:
+        h_last = hs[-1].detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            value = loss(h_last)
+            (delta,) = torch.autograd.grad(value, h_last)
+    with torch.no_grad():
+        for layer in range(depth, 0, -1):
+            out["grad_sq"][layer] = float((delta * delta).sum()) / cfg.batch
+            h_prev = hs[layer - 1]
+            x_prev = f(h_prev)
+            out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, x_prev)
+            w = kept.pop(layer) if layer in kept else weight(cfg, draw, layer)
+            delta = (delta @ w).mul_(df(h_prev))
+            del w, x_prev
+            hs[layer] = None  # free as we go
+        out["grad_sq"][0] = float((delta * delta).sum()) / cfg.batch
+    return out
+
+
+def estimate_memory(cfg: NetworkConfig) -> int:
+    """Bytes a draw needs: stored pre-activations, kept weights, working tensors."""
+    itemsize = 4 if cfg.dtype == "float32" else 8
+    acts = sum(cfg.batch * n for n in cfg.widths) * itemsize
+    weights = [cfg.widths[l] * cfg.widths[l - 1] * itemsize for l in range(1, cfg.depth + 1)]
+    kept, budget = 0, cfg.weight_memory
+    for nbytes in weights:
+        if nbytes <= budget:
+            kept += nbytes
+            budget -= nbytes
+    biggest = max(weights)
+    work = 2 * biggest + 6 * cfg.batch * max(cfg.widths) * itemsize
+    return acts + kept + work
+
+
+def available_memory(device: str) -> int:
+    """Free bytes on the device (CUDA: cudaMemGetInfo; CPU: MemAvailable)."""
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,0 +1,324 @@
+"""``sim.simulate``: Monte-Carlo networks beside the mean-field theory.
+
+The returned Dataset holds, per layer, the measured quantities of SPEC §5
+(dimension ``seed`` for the independent draws) and their ``*_theory`` twins
+from ``meanfield``, so that ``ds.q_measured_mean / ds.q_theory − 1`` is the
+error of Prop A.1 in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import torch
+import xarray as xr
+
+import meanfield as mf
+from meanfield._results import activation_attrs, dataset_attrs
+from meanfield.functionals import explosion_factor
+
+from .engine import DTYPES, NetworkConfig, Probes, available_memory, estimate_memory, flops_per_draw, run_draw
+
+DEFAULT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+DEFAULT_BIN_EDGES = np.linspace(-4.0, 6.0, 201)
+
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _finite(name, value, *, positive=False, nonnegative=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def _widths(width, depth):
+    arr = np.atleast_1d(np.asarray(width))
+    if arr.size == 1:
+        arr = np.full(depth + 1, arr.item())
+    if arr.shape != (depth + 1,):
+        raise ValueError(f"width must be one number or depth + 1 = {depth + 1} numbers (N_0..N_L), got {arr.size}")
+    for n in arr:
+        if not float(n).is_integer() or n < 1:
+            raise ValueError(f"widths must be integers >= 1, got {arr.tolist()}")
+    return tuple(int(n) for n in arr)
+
+
+def _device(device):
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU; use device='cpu'")
+    return str(device)
+
+
+def _probe_layers(stat_layers, depth):
+    if stat_layers is None:
+        stat_layers = sorted({1, max(1, depth // 4), max(1, depth // 2), depth})
+    layers = tuple(int(l) for l in stat_layers)
+    for l in layers:
+        if not 0 <= l <= depth:
+            raise ValueError(f"stat_layers must lie in 0..depth = 0..{depth}, got {l}")
+    return layers
+
+
+def _config(act, depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed, weight_memory,
+            inputs):
+    depth = _positive_int("depth", depth)
+    widths = _widths(width, depth)
+    batch = _positive_int("batch", batch)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    q0 = _finite("q0", q0, positive=True)
+    m0 = _finite("m0", m0)
+    if inputs is None and q0 <= m0**2:
+        raise ValueError(f"q0 must exceed m0**2 (q0 is the second moment of h_0), got q0={q0!r}, m0={m0!r}")
+    cfg = NetworkConfig(
+        depth=depth,
+        widths=widths,
+        batch=batch,
+        sigma_w2=_finite("sigma_w2", sigma_w2, positive=True),
+        sigma_b2=_finite("sigma_b2", sigma_b2, nonnegative=True),
+        mean_weight=_finite("mean_weight", mean_weight),
+        q0=q0,
+        m0=m0,
+        dtype=dtype,
+        device=_device(device),
+        seed=_positive_int("seed", seed, minimum=0),
+        weight_memory=_positive_int("weight_memory", weight_memory, minimum=0),
+    )
+    return cfg
+
+
+def _check_inputs(inputs, cfg):
+    if inputs is None:
+        return None
+    t = torch.as_tensor(inputs)
+    if t.shape != (cfg.batch, cfg.widths[0]):
+        raise ValueError(f"input must have shape (batch, N_0) = ({cfg.batch}, {cfg.widths[0]}), got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError("input contains NaN or inf")
+    return t
+
+
+def simulate(
+    activation,
+    depth: int,
+    width=256,
+    batch: int = 128,
+    seeds: int = 1,
+    q0: float = 1.0,
+    m0: float = 0.0,
+    sigma_w2: float = 1.0,
+    sigma_b2: float = 0.0,
+    mean_weight: float = 0.0,
+    dtype: str = "float64",
+    device: str = "cpu",
+    seed: int = 0,
+    input=None,
+    loss=None,
+    stat_layers=None,
+    quantiles=DEFAULT_QUANTILES,
+    bin_edges=DEFAULT_BIN_EDGES,
+    weight_memory: int = 2 * 1024**3,
+    progress=None,
+) -> xr.Dataset:
+    """Measure a deep random network per layer and set the theory beside it.
+
+    Parameters
+    ----------
+    activation : spec string or ``meanfield`` Activation.
+    depth, width : L and N (one number or N_0..N_L).
+    batch, seeds : inputs per draw and number of independent network draws.
+    q0, m0 : second moment and mean of the Gaussian input pre-activation h_0
+        (ignored when ``input``, a (batch, N_0) tensor, is given).
+    sigma_w2, sigma_b2, mean_weight : W ~ N(μ_w, σ_w²/N_{l−1}), b ~ N(0, σ_b²).
+    dtype, device : 'float32' / 'float64'; 'cpu' / 'cuda'.
+    seed : root seed; draw k uses only (seed, k), so results do not depend on
+        ``seeds`` or on where a draw runs.
+    loss : optional callable h_L -> scalar; its gradient replaces the
+        Gaussian cotangent at the output.
+    stat_layers, quantiles, bin_edges : where and which quantiles and fixed-bin
+        histograms of x_l = f(h_l) to take (default: layers 1, L/4, L/2, L).
+    weight_memory : bytes of weights kept for the backward pass; the rest are
+        regenerated from their seeds.
+    progress : a callable ``progress(done, total)`` called after each draw.
+
+    Returns an ``xarray.Dataset`` with dimensions ``seed`` and ``layer``
+    (0..L): ``q_measured``, ``q_theory``, ``grad_measured``, ``grad_theory``
+    (E‖∂L/∂h_l‖², 1 at the output layer), their seed-pooled ``*_mean`` and
+    ``*_rel_error``, means of h_l and x_l, ``weight_grad_norm``, ``mean_gain``
+    (μ_w N_{l−1}, measured and nominal), ``prop31_measured``, quantiles and
+    histograms, and ``diverged_at`` (first layer with a non-finite q, −1 if
+    none).  Divergence is recorded, never raised.
+    """
+    act = mf.activation(activation)
+    cfg = _config(act, depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
+                  weight_memory, input)
+    seeds = _positive_int("seeds", seeds)
+    inputs = _check_inputs(input, cfg)
+    probes = Probes(
+        layers=_probe_layers(stat_layers, cfg.depth),
+        quantiles=tuple(float(q) for q in quantiles),
+        bin_edges=None if bin_edges is None else np.asarray(bin_edges, dtype=float),
+    )
+    if any(not 0 <= q <= 1 for q in probes.quantiles):
+        raise ValueError(f"quantiles must lie in [0, 1], got {list(probes.quantiles)}")
+    if probes.bin_edges is not None and (probes.bin_edges.ndim != 1 or probes.bin_edges.size < 2
+                                         or np.any(np.diff(probes.bin_edges) <= 0)):
+        raise ValueError("bin_edges must be an increasing 1-D array of at least 2 edges")
+    need, have = estimate_memory(cfg), available_memory(cfg.device)
+    if need > have:
+        raise ValueError(
+            f"this network needs about {need / 2**30:.1f} GiB on {cfg.device} (pre-activations of "
+            f"{cfg.depth + 1} layers x batch {cfg.batch}) but {have / 2**30:.1f} GiB is free; "
+            "reduce batch, width or depth, or lower weight_memory"
+        )
+    if progress is not None and not callable(progress):
+        raise ValueError("progress must be a callable progress(done, total) or None")
+
+    started = time.perf_counter()
+    draws = [run_draw(cfg, act, k, probes, inputs, loss) for k in _with_progress(range(seeds), progress, seeds)]
+    elapsed = time.perf_counter() - started
+    return _assemble(act, cfg, draws, probes, inputs, loss, elapsed)
+
+
+def _with_progress(iterable, progress, total):
+    for i, item in enumerate(iterable):
+        yield item
+        if progress is not None:
+            progress(i + 1, total)
+
+
+def _stack(draws, key):
+    return np.stack([d[key] for d in draws])
+
+
+def _first_nonfinite(q):
+    bad = ~np.isfinite(q)
+    return np.where(bad.any(axis=-1), np.argmax(bad, axis=-1), -1)
+
+
+def _theory(act, cfg, q0, m0):
+    """Prop A.1/A.2 (zero-mean) or the mean recursion (Prop 3.2 with eq 12)."""
+    rec = mf.recursion(act, cfg.depth, q0=q0, sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2, widths=list(cfg.widths))
+    out = {"q": rec.q.values, "grad": rec.grad.values, "grad_per_unit": rec.grad_per_unit.values,
+           "explosion": rec.explosion_factor.values}
+    if cfg.mean_weight != 0 or m0 != 0:
+        mean = mf.mean_recursion(act, cfg.depth, q0=q0, m0=m0, mean_weight=cfg.mean_weight, widths=list(cfg.widths),
+                                 sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2)
+        out.update(q=mean.q.values, h_mean=mean.h_mean.values, x_mean=mean.x_mean.values)
+    else:
+        h_mean = np.zeros(cfg.depth + 1)
+        h_mean[0] = m0
+        out.update(h_mean=h_mean, x_mean=np.asarray(mf.mean_map(act, 0.0, np.maximum(out["q"], 1e-300))))
+    return out
+
+
+def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
+    seeds = len(draws)
+    layer = np.arange(cfg.depth + 1)
+    q = _stack(draws, "q")
+    grad_sq = _stack(draws, "grad_sq")
+    with np.errstate(all="ignore"):
+        grad = grad_sq / grad_sq[:, -1:]
+        q_mean = q.mean(axis=0)
+        grad_mean = grad_sq.sum(axis=0) / grad_sq[:, -1].sum()
+    if inputs is None:
+        q0, m0 = cfg.q0, cfg.m0
+    else:  # theory starts from the measured input moments
+        q0, m0 = float(q[:, 0].mean()), float(_stack(draws, "h_mean")[:, 0].mean())
+    theory = _theory(act, cfg, q0, m0) if np.isfinite(q0) and q0 > 0 else None
+
+    # Prop 3.1 with measured q_l and gradients, δ at the measured q (eq 27).
+    with np.errstate(all="ignore"):
+        factor = np.where(np.isfinite(q) & (q > 0), explosion_factor(act, np.where(np.isfinite(q) & (q > 0), q, 1.0)),
+                          np.nan)
+        log_prod = np.concatenate([np.zeros((seeds, 1)), np.cumsum(np.log(factor[:, :-1]), axis=1)], axis=1)
+        prop31 = q * np.exp(log_prod) * grad_sq / (q[:, :1] * grad_sq[:, :1])
+
+    s, l = ("seed", "layer"), ("layer",)
+    data = {
+        "q_measured": (s, q, {"long_name": "mean(h_l^2) per draw", "equation": "Prop A.1"}),
+        "q_measured_mean": (l, q_mean, {"long_name": "mean(h_l^2) over draws"}),
+        "h_mean": (s, _stack(draws, "h_mean"), {"long_name": "mean(h_l)"}),
+        "x_mean": (s, _stack(draws, "x_mean"), {"long_name": "mean(x_l), x_l = f(h_l)"}),
+        "x_second_moment": (s, _stack(draws, "x_second"), {"long_name": "mean(x_l^2)"}),
+        "x_batch_correlation": (s, _stack(draws, "x_correlation"),
+                                {"long_name": "sum_{b != b'} x_b . x_b' / ((B - 1) sum_b |x_b|^2)"}),
+        "grad_sq": (s, grad_sq, {"long_name": "E||dL/dh_l||^2 (mean over the batch of per-sample squared norms)"}),
+        "grad_measured": (s, grad, {"long_name": "E||dL/dh_l||^2, 1 at the output layer", "equation": "Prop A.2"}),
+        "grad_measured_mean": (l, grad_mean, {"long_name": "grad_measured pooled over draws"}),
+        "weight_grad_norm": (s, _stack(draws, "weight_grad_norm"), {"long_name": "||dL/dW_l||_F"}),
+        "mean_gain": (s, _stack(draws, "mean_gain"), {"long_name": "measured mean(W_l) N_{l-1}", "equation": "Prop 3.2"}),
+        "mean_gain_nominal": (l, np.concatenate([[np.nan], cfg.mean_weight * np.asarray(cfg.widths[:-1], float)]),
+                              {"long_name": "mu_w N_{l-1}"}),
+        "prop31_measured": (s, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0), measured",
+                                        "equation": "Prop 3.1, eq 27"}),
+        "diverged_at": (("seed",), _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
+    }
+    data["diverged"] = (("seed",), data["diverged_at"][1] >= 0)
+    if theory is not None:
+        with np.errstate(all="ignore"):
+            data.update({
+                "q_theory": (l, theory["q"], {"long_name": "q_l from Prop A.1 (eq 16)"}),
+                "grad_theory": (l, theory["grad"], {"long_name": "prod chi_i, 1 at the output (Prop A.2)"}),
+                "h_mean_theory": (l, theory["h_mean"], {"long_name": "E[h_l] (Prop 3.2 with eq 12)"}),
+                "x_mean_theory": (l, theory["x_mean"], {"long_name": "E[x_l] (eq 12)"}),
+                "q_rel_error": (l, q_mean / theory["q"] - 1.0, {"long_name": "q_measured_mean / q_theory - 1"}),
+                "grad_rel_error": (l, grad_mean / theory["grad"] - 1.0,
+                                   {"long_name": "grad_measured_mean / grad_theory - 1"}),
+            })
+    coords = {"layer": layer, "seed": np.arange(seeds), "width": (l, np.asarray(cfg.widths))}
+    if probes.layers:
+        coords["stat_layer"] = np.asarray(probes.layers)
+        if probes.quantiles:
+            coords["quantile"] = np.asarray(probes.quantiles)
+            data["x_quantiles"] = (("seed", "stat_layer", "quantile"), _stack(draws, "quantiles"),
+                                   {"long_name": "quantiles of x_l"})
+        if probes.bin_edges is not None:
+            edges = probes.bin_edges
+            coords["bin"] = 0.5 * (edges[:-1] + edges[1:])
+            coords["bin_lower"] = ("bin", edges[:-1])
+            coords["bin_upper"] = ("bin", edges[1:])
+            data["x_histogram"] = (("seed", "stat_layer", "bin"), _stack(draws, "histogram"),
+                                   {"long_name": "counts of x_l per fixed bin"})
+            data["x_histogram_below"] = (("seed", "stat_layer"), _stack(draws, "hist_below"))
+            data["x_histogram_above"] = (("seed", "stat_layer"), _stack(draws, "hist_above"))
+    attrs = dataset_attrs(
+        act,
+        "Prop A.1 (eq 16), Prop A.2 (eq 24), Prop 3.1 (eq 27), Prop 3.2 (eq 36), eq 12",
+        depth=cfg.depth,
+        batch=cfg.batch,
+        seeds=seeds,
+        q0=q0,
+        m0=m0,
+        sigma_w2=cfg.sigma_w2,
+        sigma_b2=cfg.sigma_b2,
+        mean_weight=cfg.mean_weight,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        root_seed=cfg.seed,
+        input_source="given tensor" if inputs is not None else "gaussian",
+        cotangent="gradient of a given loss" if loss is not None else "gaussian N(0, 1)",
+        torch_version=torch.__version__,
+        seconds=round(elapsed, 3),
+        matmul_flops=flops_per_draw(cfg) * seeds,
+    )
+    attrs.update({k: v for k, v in activation_attrs(act).items() if k not in attrs})
+    attrs["widths_json"] = json.dumps(list(cfg.widths))
+    return xr.Dataset(data, coords=coords, attrs=attrs)
