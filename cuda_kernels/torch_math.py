@@ -26,15 +26,29 @@ def _scalar(act: ExpLinear):
 
 
 def exp_linear_forward(x, lam, alpha, rate, slope):
-    neg = alpha * torch.expm1(rate * torch.clamp(x, max=0.0))
+    """λ(max(x, 0) + α expm1(b min(x, 0)) + κ min(x, 0)): the two branches
+    vanish on each other's side, so no select is needed."""
+    neg = torch.clamp(x, max=0.0)
+    out = torch.expm1(neg * rate)
+    if alpha != 1.0:
+        out.mul_(alpha)
     if slope:
-        neg = neg + slope * x
-    return lam * torch.where(x > 0, x, neg)
+        out.add_(neg, alpha=slope)
+    out.add_(torch.clamp(x, min=0.0))
+    if lam != 1.0:
+        out.mul_(lam)
+    return out
 
 
 def exp_linear_derivative(x, lam, alpha, rate, slope):
-    neg = (alpha * rate) * torch.exp(rate * torch.clamp(x, max=0.0)) + slope
-    return lam * torch.where(x > 0, torch.ones_like(x), neg)
+    neg = torch.clamp(x, max=0.0).mul_(rate)
+    d = torch.exp_(neg).mul_(alpha * rate)
+    if slope:
+        d.add_(slope)
+    d = torch.where(x > 0, 1.0, d)
+    if lam != 1.0:
+        d.mul_(lam)
+    return d
 
 
 def _gelu(x):

@@ -14,8 +14,8 @@ numbers depend only on (seed, draw, layer), never on how many draws run or in
 which order.  The same seed gives bit-identical results on the same device,
 dtype and thread count.
 
-Memory.  Pre-activations of all layers are kept for the backward pass
-(L·B·N numbers); weights are kept while they fit in ``weight_memory`` bytes
+Memory.  Pre-activations and activations of all layers are kept for the
+backward pass (2·L·B·N numbers); weights are kept while they fit in ``weight_memory`` bytes
 and regenerated from their generators in the backward pass otherwise, so a
 width-4096, depth-256 network never holds its 17 GB of weights.
 """
@@ -147,9 +147,9 @@ def _batch_correlation(x: torch.Tensor) -> float:
     b = x.shape[0]
     if b < 2:
         return float("nan")
-    total = x.sum(dim=0)
-    sq = float((x * x).sum())
-    return (float((total * total).sum()) - sq) / ((b - 1) * sq)
+    sq = float(torch.linalg.vector_norm(x)) ** 2
+    total = float(torch.linalg.vector_norm(x.sum(dim=0))) ** 2
+    return (total - sq) / ((b - 1) * sq)
 
 
 def _frobenius_of_outer(delta: torch.Tensor, x: torch.Tensor) -> float:
@@ -191,7 +191,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
 
     with torch.no_grad():
         h = gaussian_input(cfg, draw) if inputs is None else inputs.to(device=cfg.device, dtype=cfg.torch_dtype)
-        hs = [h]
+        hs, xs = [h], []
         for layer in range(depth + 1):
             if layer > 0:
                 w = weight(cfg, draw, layer)
@@ -207,10 +207,12 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                     budget -= nbytes
                 del w
             x = f(h)
-            out["q"][layer] = float(torch.mean(h * h))
+            xs.append(x)
+            numel = h.numel()
+            out["q"][layer] = float(torch.linalg.vector_norm(h)) ** 2 / numel
             out["h_mean"][layer] = float(torch.mean(h))
             out["x_mean"][layer] = float(torch.mean(x))
-            out["x_second"][layer] = float(torch.mean(x * x))
+            out["x_second"][layer] = float(torch.linalg.vector_norm(x)) ** 2 / numel
             out["x_correlation"][layer] = _batch_correlation(x)
             if layer in probe_index:
                 i = probe_index[layer]
@@ -218,7 +220,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                     out["quantiles"][i] = _quantiles(x, probes.quantiles)
                 if probes.bin_edges is not None:
                     out["histogram"][i], out["hist_below"][i], out["hist_above"][i] = _histogram(x, probes.bin_edges)
-        del x
+        del x, h
 
     if loss is None:
         delta = gaussian_cotangent(cfg, draw)
@@ -229,22 +231,20 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             (delta,) = torch.autograd.grad(value, h_last)
     with torch.no_grad():
         for layer in range(depth, 0, -1):
-            out["grad_sq"][layer] = float((delta * delta).sum()) / cfg.batch
-            h_prev = hs[layer - 1]
-            x_prev = f(h_prev)
-            out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, x_prev)
+            out["grad_sq"][layer] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
+            out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, xs[layer - 1])
             w = kept.pop(layer) if layer in kept else weight(cfg, draw, layer)
-            delta = (delta @ w).mul_(df(h_prev))
-            del w, x_prev
-            hs[layer] = None  # free as we go
-        out["grad_sq"][0] = float((delta * delta).sum()) / cfg.batch
+            delta = (delta @ w).mul_(df(hs[layer - 1]))
+            del w
+            hs[layer] = xs[layer] = None  # free as we go
+        out["grad_sq"][0] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
     return out
 
 
 def estimate_memory(cfg: NetworkConfig) -> int:
-    """Bytes a draw needs: stored pre-activations, kept weights, working tensors."""
+    """Bytes a draw needs: stored pre-activations and activations, kept weights, working tensors."""
     itemsize = 4 if cfg.dtype == "float32" else 8
-    acts = sum(cfg.batch * n for n in cfg.widths) * itemsize
+    acts = 2 * sum(cfg.batch * n for n in cfg.widths) * itemsize
     weights = [cfg.widths[l] * cfg.widths[l - 1] * itemsize for l in range(1, cfg.depth + 1)]
     kept, budget = 0, cfg.weight_memory
     for nbytes in weights:

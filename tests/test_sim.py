@@ -1,0 +1,187 @@
+"""Monte-Carlo engine: theory agreement, reproducibility, memory paths, divergence, bad input."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import meanfield as mf
+import sim
+from sim.engine import NetworkConfig, _frobenius_of_outer, derive_seed
+from sim.tolerance import tolerances
+
+SPECS = ["selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017", "lselu:epsilon=0.017"]
+SMALL = dict(depth=16, width=256, batch=256, seeds=4, stat_layers=[], bin_edges=None)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("q0", [0.3, 1.0, 3.0])
+def test_theory_agreement_small_network(spec, q0):
+    """Props A.1/A.2 within a tolerance derived from width, batch correlation and χ_q (sim.tolerance)."""
+    ds = sim.simulate(spec, q0=q0, **SMALL)
+    tq, tg = tolerances(ds)
+    assert float(np.nanmax(np.abs(ds.q_rel_error))) <= tq
+    assert float(np.nanmax(np.abs(ds.grad_rel_error))) <= tg
+    np.testing.assert_allclose(ds.q_measured.values[:, 0], q0, rtol=4 * np.sqrt(2 / (256 * 256)))
+
+
+def test_tolerance_is_meaningful():
+    # The bound must reject a wrong theory: a 5% error in σ_w² compounds to
+    # far more than the tolerance over 16 layers.
+    ds = sim.simulate("selu", q0=1.0, sigma_w2=1.05, **SMALL)
+    wrong = mf.recursion("selu", 16, q0=1.0, sigma_w2=1.0)
+    err = float(np.max(np.abs(ds.q_measured_mean.values / wrong.q.values - 1)))
+    assert err > tolerances(ds)[0]
+
+
+def test_same_seed_is_bit_identical_and_draws_are_independent_of_their_number():
+    a = sim.simulate("sselu:epsilon=0.03", depth=6, width=64, batch=32, seeds=2, seed=7)
+    b = sim.simulate("sselu:epsilon=0.03", depth=6, width=64, batch=32, seeds=3, seed=7)
+    for name in ("q_measured", "grad_sq", "weight_grad_norm", "x_quantiles", "x_histogram"):
+        np.testing.assert_array_equal(a[name].values, b[name].values[:2])
+    c = sim.simulate("sselu:epsilon=0.03", depth=6, width=64, batch=32, seeds=2, seed=8)
+    assert not np.array_equal(a.q_measured.values, c.q_measured.values)
+
+
+def test_regenerated_weights_equal_kept_weights():
+    kept = sim.simulate("lselu:epsilon=0.03", depth=5, width=48, batch=16, seeds=1)
+    regenerated = sim.simulate("lselu:epsilon=0.03", depth=5, width=48, batch=16, seeds=1, weight_memory=0)
+    for name in ("q_measured", "grad_sq", "weight_grad_norm"):
+        np.testing.assert_array_equal(kept[name].values, regenerated[name].values)
+
+
+def test_weight_gradient_norm_by_gram_and_direct():
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(8, 300, generator=g, dtype=torch.float64)
+    x = torch.randn(8, 200, generator=g, dtype=torch.float64)
+    direct = float(torch.linalg.matrix_norm(delta.T @ x))
+    assert abs(_frobenius_of_outer(delta, x) / direct - 1) < 1e-13  # takes the Gram path (B small)
+
+
+def test_weight_gradient_norm_matches_autograd():
+    # ‖∂L/∂W_l‖_F for L = Σ <g, h_L> against torch autograd on an explicit network.
+    ds = sim.simulate("selu", depth=3, width=20, batch=5, seeds=1, seed=3)
+    cfg = NetworkConfig(depth=3, widths=(20,) * 4, batch=5, seed=3)
+    from sim.engine import gaussian_cotangent, gaussian_input, weight
+
+    ws = [weight(cfg, 0, l).requires_grad_(True) for l in (1, 2, 3)]
+    h = gaussian_input(cfg, 0)
+    f = torch.nn.functional.selu
+    for w in ws:
+        h = f(h) @ w.T
+    (h * gaussian_cotangent(cfg, 0)).sum().backward()
+    norms = [float(torch.linalg.matrix_norm(w.grad)) for w in ws]
+    np.testing.assert_allclose(ds.weight_grad_norm.values[0, 1:], norms, rtol=1e-12)
+
+
+def test_unequal_widths_use_summed_norms():
+    widths = [128, 256, 512, 256, 128]
+    ds = sim.simulate("sselu:epsilon=0.03", depth=4, width=widths, batch=256, seeds=4)
+    assert list(ds.width.values) == widths
+    theory = mf.recursion("sselu:epsilon=0.03", 4, q0=1.0, widths=widths)
+    np.testing.assert_allclose(ds.grad_theory.values, theory.grad.values, rtol=1e-14)
+    assert float(np.max(np.abs(ds.grad_rel_error))) < 0.1
+
+
+def test_divergence_is_recorded_not_raised():
+    ds = sim.simulate("selu", depth=200, width=64, batch=16, seeds=2, sigma_w2=4.0, dtype="float32",
+                      stat_layers=[1, 200])
+    assert np.all(ds.diverged.values)
+    k = int(ds.diverged_at[0])
+    assert 0 < k < 200
+    q = ds.q_measured.values[0]
+    assert np.all(np.isfinite(q[:k])) and not np.any(np.isfinite(q[k:]))
+    # x_l itself may still be finite (float32 overflows in h² first): either
+    # NaN or beyond any sane scale, never silently replaced.
+    late = ds.x_quantiles.values[:, 1]
+    assert np.all(np.isnan(late) | (np.abs(late) > 1) )
+    assert np.all(np.isfinite(ds.x_quantiles.values[:, 0]))
+
+
+def test_prop32_mean_through_weights():
+    width = 256
+    ds = sim.simulate("dselu:epsilon=0.017", depth=4, width=width, batch=256, seeds=2, q0=1.5, m0=0.5,
+                      mean_weight=0.5 / width, stat_layers=[])
+    np.testing.assert_allclose(ds.mean_gain_nominal.values[1:], 0.5, rtol=1e-15)
+    predicted = ds.mean_gain.values[:, 1] * ds.x_mean.values[:, 0]
+    np.testing.assert_allclose(ds.h_mean.values[:, 1], predicted, rtol=0.05)
+    assert ds.h_mean_theory.values[0] == 0.5
+
+
+def test_given_input_and_loss():
+    g = torch.Generator().manual_seed(1)
+    x = 2.0 * torch.randn(32, 40, generator=g, dtype=torch.float64) + 0.3
+    labels = torch.randint(0, 40, (32,), generator=g)
+    ds = sim.simulate("selu", depth=3, width=40, batch=32, input=x,
+                      loss=lambda h: torch.nn.functional.cross_entropy(h, labels))
+    assert abs(float(ds.q_measured[0, 0]) - float((x * x).mean())) < 1e-12
+    assert ds.attrs["q0"] == pytest.approx(float((x * x).mean()))
+    assert ds.attrs["cotangent"].startswith("gradient")
+    assert np.all(np.isfinite(ds.grad_measured.values))
+
+
+def test_histograms_and_quantiles():
+    ds = sim.simulate("lselu:epsilon=0.03", depth=8, width=64, batch=32, seeds=2)
+    counts = ds.x_histogram.sum("bin") + ds.x_histogram_below + ds.x_histogram_above
+    np.testing.assert_array_equal(counts.values, 64 * 32)
+    assert np.all(np.diff(ds.x_quantiles.values, axis=-1) >= 0)
+    assert list(ds.stat_layer.values) == [1, 2, 4, 8]
+
+
+def test_float32_and_netcdf_round_trip(tmp_path):
+    ds = sim.simulate("sselu:epsilon=0.03", depth=4, width=32, batch=8, seeds=2, dtype="float32")
+    path = tmp_path / "sim.nc"
+    ds.to_netcdf(path, engine="netcdf4")
+    back = xr.open_dataset(path, engine="netcdf4")
+    xr.testing.assert_allclose(back.q_measured, ds.q_measured)
+    assert back.attrs["dtype"] == "float32" and back.attrs["activation"] == "sselu:epsilon=0.03"
+
+
+def test_derived_seeds_are_distinct():
+    keys = {(d, l, s) for d in range(4) for l in range(5) for s in range(4)}
+    assert len({derive_seed(0, *k) for k in keys}) == len(keys)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(depth=0), "depth must be an integer >= 1"),
+    (dict(depth=3, width=0), "widths must be integers >= 1"),
+    (dict(depth=3, width=[4, 4]), "depth \\+ 1 = 4"),
+    (dict(depth=3, q0=-1.0), "q0 must be > 0"),
+    (dict(depth=3, q0=0.1, m0=1.0), "q0 must exceed m0"),
+    (dict(depth=3, batch=0), "batch must be an integer >= 1"),
+    (dict(depth=3, seeds=0), "seeds must be an integer >= 1"),
+    (dict(depth=3, dtype="float16"), "dtype must be one of"),
+    (dict(depth=3, device="tpu"), "device must be"),
+    (dict(depth=3, sigma_w2=float("nan")), "sigma_w2 must be finite"),
+    (dict(depth=3, quantiles=(0.5, 1.5)), "quantiles must lie in"),
+    (dict(depth=3, stat_layers=[9]), "stat_layers must lie in"),
+    (dict(depth=3, width=8, batch=4, input=np.zeros((3, 8))), "input must have shape"),
+    (dict(depth=100, width=4096, batch=10**7), "GiB"),
+])
+def test_bad_input_fails_before_any_work(kwargs, match):
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        sim.simulate("selu", **kwargs)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_cuda_request_without_gpu_is_clear():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        sim.simulate("selu", depth=2, device="cuda")
+
+
+def test_simulate_command(tmp_path, capsys):
+    from meanfield.cli import main
+
+    out = tmp_path / "s.nc"
+    code = main(["simulate", "--activation", "selu", "--depth", "4", "--width", "32", "--batch", "16", "--seeds",
+                 "2", "--quiet", "--out", str(out)])
+    assert code == 0 and out.exists()
+    assert "q theory" in capsys.readouterr().out
+    code = main(["simulate", "--activation", "selu", "--depth", "0", "--width", "32"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "depth" in err[0]
