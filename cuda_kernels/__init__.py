@@ -3,6 +3,6 @@ trainable λ, wrapped as torch autograd Functions and Modules, with plain
 torch math on the CPU.
 """
 
-from .torch_math import torch_pair
+from .torch_math import torch_ops, torch_pair
 
-__all__ = ["torch_pair"]
+__all__ = ["torch_ops", "torch_pair"]

@@ -97,3 +97,40 @@ def torch_pair(act):
 
         return via_numpy(act.f), via_numpy(act.df)
     raise ValueError(f"no torch implementation for activation {act!r}")
+
+
+def torch_ops(act):
+    """(f, vjp) with vjp(x, g) = g · f'(x) (g may be overwritten).
+
+    On CUDA tensors the exponential-linear family runs the numba kernels
+    (:mod:`cuda_kernels.kernels`) when numba's CUDA target is available; the
+    CPU, and every other activation, use the torch math of :func:`torch_pair`.
+    """
+    f, df = torch_pair(act)
+    if not isinstance(act, ExpLinear):
+        return f, lambda x, g: g.mul_(df(x))
+    params = _scalar(act)
+
+    def forward(x):
+        if x.is_cuda and _kernels_ready():
+            from .kernels import forward_cuda
+
+            return forward_cuda(x, *params)
+        return f(x)
+
+    def vjp(x, g):
+        if x.is_cuda and _kernels_ready():
+            from .kernels import backward_cuda
+
+            return backward_cuda(x, g, *params, want_lambda=False)[0]
+        return g.mul_(df(x))
+
+    return forward, vjp
+
+
+def _kernels_ready() -> bool:
+    try:
+        from . import kernels
+    except ImportError:
+        return False
+    return kernels.available()

@@ -29,7 +29,7 @@ import os
 import numpy as np
 import torch
 
-from cuda_kernels import torch_pair
+from cuda_kernels import torch_ops
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -174,7 +174,7 @@ def flops_per_draw(cfg: NetworkConfig) -> float:
 
 def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None) -> dict:
     """One network draw: forward, backward, and every per-layer statistic (numpy)."""
-    f, df = torch_pair(act)
+    f, vjp = torch_ops(act)
     depth = cfg.depth
     out = {key: np.full(depth + 1, np.nan) for key in
            ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain")}
@@ -234,7 +234,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             out["grad_sq"][layer] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
             out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, xs[layer - 1])
             w = kept.pop(layer) if layer in kept else weight(cfg, draw, layer)
-            delta = (delta @ w).mul_(df(hs[layer - 1]))
+            delta = vjp(hs[layer - 1], delta @ w)
             del w
             hs[layer] = xs[layer] = None  # free as we go
         out["grad_sq"][0] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch

@@ -1,0 +1,291 @@
+"""numba CUDA kernels for the exponential-linear family (Appendix B).
+
+    f(x)  = λx                       (x > 0),   λ(α expm1(βx) + κx)      (x <= 0)
+    ∂L/∂x = ∂L/∂y · λ                (x > 0),   ∂L/∂y · λ(αβ e^{βx} + κ) (x <= 0)
+    ∂L/∂λ = Σ (y/λ) ∂L/∂y                                              (eq 41)
+
+sSELU is (β, κ) = (β, 0), lSELU (1, β), SELU/dSELU (1, 0).  The scalar math
+lives in plain Python functions compiled twice: for the device (called by
+the kernels) and for the CPU (``cpu_forward``/``cpu_backward``, used by the
+tests to check that the kernels only index).
+
+Forward: one grid-stride elementwise pass, ceil(N/T) blocks (Algorithm 1).
+Backward: a grid-stride pass writing ∂L/∂x and, when λ is trainable, a
+per-thread Kahan sum of (y/λ)·∂L/∂y, a shared-memory tree reduction per block
+and one atomic add per block, over a few thousand blocks (Algorithm 2).  The
+reduction uses shared memory, not warp shuffles, so it also runs under
+numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``).
+
+dtypes: float64 computes and accumulates in float64; float32 and float16
+compute and accumulate in float32 (float16 is read and written as float16).
+bfloat16 cannot cross numba's array interface and is rejected.
+
+Arrays: anything with ``__cuda_array_interface__`` (torch CUDA tensors, CuPy,
+numba device arrays) or, under the simulator, numpy arrays; 1-D contiguous
+views are used (the torch layer makes inputs contiguous first).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba
+    from numba import cuda
+except ImportError:  # numba is an optional extra
+    numba = None
+    cuda = None
+
+#: Threads per block: a power of two (the tree reduction halves it).
+THREADS = 256
+#: Blocks for the backward pass: "a few thousand" (Appendix B) — enough to fill
+#: the machine, few enough to keep most of the reduction on chip.
+BACKWARD_BLOCKS = 2048
+#: Cap on forward blocks (grid-stride covers the rest).
+MAX_FORWARD_BLOCKS = 65535
+
+
+def available() -> bool:
+    """True when numba's CUDA target (a GPU or the simulator) can run kernels."""
+    if cuda is None:
+        return False
+    try:
+        return bool(cuda.is_available())
+    except Exception:  # a broken driver counts as unavailable
+        return False
+
+
+# ---------------------------------------------------------------------------
+# The scalar math, once.
+# ---------------------------------------------------------------------------
+
+
+def _unit_value(x, alpha, rate, slope):
+    """f(x)/λ."""
+    if x > 0:
+        return x
+    return alpha * math.expm1(rate * x) + slope * x
+
+
+def _unit_slope(x, alpha, rate, slope):
+    """f'(x)/λ."""
+    if x > 0:
+        return x * 0 + 1
+    return alpha * rate * math.exp(rate * x) + slope
+
+
+if numba is not None:
+    _dev_value = cuda.jit(device=True)(_unit_value)
+    _dev_slope = cuda.jit(device=True)(_unit_slope)
+    _cpu_value = numba.njit(_unit_value)
+    _cpu_slope = numba.njit(_unit_slope)
+
+    @cuda.jit
+    def _forward_kernel(x, y, lam, alpha, rate, slope, one):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        for i in range(start, x.size, stride):
+            y[i] = lam * _dev_value(x[i] * one, alpha, rate, slope)
+
+    @cuda.jit
+    def _backward_input_kernel(x, grad_y, grad_x, lam, alpha, rate, slope, one):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        for i in range(start, x.size, stride):
+            grad_x[i] = (grad_y[i] * one) * lam * _dev_slope(x[i] * one, alpha, rate, slope)
+
+    def _make_backward_lambda_kernel(acc_type):
+        @cuda.jit
+        def kernel(x, grad_y, grad_x, grad_lam, lam, alpha, rate, slope, one):
+            partial = cuda.shared.array(THREADS, dtype=acc_type)
+            tid = cuda.threadIdx.x
+            start = cuda.grid(1)
+            stride = cuda.gridsize(1)
+            total = acc_type(0)
+            carry = acc_type(0)
+            for i in range(start, x.size, stride):
+                xv = x[i] * one
+                g = grad_y[i] * one
+                grad_x[i] = g * lam * _dev_slope(xv, alpha, rate, slope)
+                # Kahan: total += g · y/λ without losing the small terms.
+                term = g * _dev_value(xv, alpha, rate, slope) - carry
+                t = total + term
+                carry = (t - total) - term
+                total = t
+            partial[tid] = total
+            cuda.syncthreads()
+            width = cuda.blockDim.x // 2
+            while width > 0:
+                if tid < width:
+                    partial[tid] += partial[tid + width]
+                cuda.syncthreads()
+                width //= 2
+            if tid == 0:
+                cuda.atomic.add(grad_lam, 0, partial[0])
+
+        return kernel
+
+    _BACKWARD_LAMBDA = {
+        np.dtype(np.float32): _make_backward_lambda_kernel(numba.float32),
+        np.dtype(np.float64): _make_backward_lambda_kernel(numba.float64),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Launchers.
+# ---------------------------------------------------------------------------
+
+_COMPUTE = {np.dtype(np.float16): np.float32, np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
+
+
+def _dtype(arr):
+    if not hasattr(arr, "dtype"):
+        raise ValueError(f"expected an array with __cuda_array_interface__ (or numpy under the simulator), "
+                         f"got {type(arr).__name__}")
+    if hasattr(arr, "dtype") and not isinstance(arr, np.ndarray) and "bfloat16" in str(arr.dtype):
+        raise ValueError("bfloat16 cannot cross numba's CUDA array interface; convert with x.float() first")
+    try:
+        dt = np.dtype(arr.dtype)
+    except TypeError:
+        raise ValueError(f"unsupported dtype {arr.dtype}; the kernels take float16, float32 or float64") from None
+    if dt not in _COMPUTE:
+        raise ValueError(f"unsupported dtype {dt}; the kernels take float16, float32 or float64")
+    return dt
+
+
+def _as_device(arr):
+    if cuda is None:
+        raise ValueError("the CUDA kernels need numba: pip install 'meanfield[cuda]'")
+    if isinstance(arr, np.ndarray):
+        if not _simulating():
+            raise ValueError("numpy arrays are accepted only under numba's CUDA simulator; pass a device array")
+        return arr
+    if not hasattr(arr, "__cuda_array_interface__"):
+        raise ValueError(f"expected an array with __cuda_array_interface__, got {type(arr).__name__}")
+    return cuda.as_cuda_array(arr, sync=False)
+
+
+def _simulating() -> bool:
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def _check_launch(threads, blocks):
+    if threads < 1 or threads > THREADS or threads & (threads - 1):
+        raise ValueError(f"threads must be a power of two between 1 and {THREADS}, got {threads}")
+    if blocks < 1:
+        raise ValueError(f"blocks must be >= 1, got {blocks}")
+
+
+def _launch(kernel, blocks, threads, stream, *args):
+    if stream is None or _simulating():
+        kernel[blocks, threads](*args)
+    else:
+        kernel[blocks, threads, stream](*args)
+
+
+def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, blocks=None, stream=None):
+    """y = f(x) elementwise into ``out`` (allocated like ``x`` when None); returns ``out``."""
+    dt = _dtype(x)
+    xd = _as_device(x)
+    if out is None:
+        out = np.empty_like(x) if isinstance(x, np.ndarray) else cuda.device_array_like(xd)
+    yd = _as_device(out)
+    if xd.shape != yd.shape:
+        raise ValueError(f"out has shape {yd.shape}, x has {xd.shape}")
+    n = xd.size
+    blocks = min(max(1, math.ceil(n / threads)), MAX_FORWARD_BLOCKS) if blocks is None else blocks
+    _check_launch(threads, blocks)
+    c = _COMPUTE[dt]
+    if n:
+        _launch(_forward_kernel, blocks, threads, stream, xd.reshape(n) if xd.ndim != 1 else xd,
+                yd.reshape(n) if yd.ndim != 1 else yd, c(lam), c(alpha), c(rate), c(slope), c(1))
+    return out
+
+
+def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_lambda=True, threads=THREADS,
+             blocks=BACKWARD_BLOCKS, stream=None, grad_lambda=None):
+    """∂L/∂x into ``grad_x`` and, with ``want_lambda``, ∂L/∂λ = Σ (y/λ)·∂L/∂y.
+
+    Returns ``(grad_x, grad_lambda)`` where ``grad_lambda`` is a one-element
+    device array of the accumulation dtype (float32 for float16/float32
+    inputs, float64 for float64), or None.  Pass ``grad_lambda`` to
+    accumulate into an existing one-element array (it is added to).
+    """
+    dt = _dtype(x)
+    if _dtype(grad_y) != dt:
+        raise ValueError(f"grad_y has dtype {np.dtype(grad_y.dtype)}, x has {dt}")
+    xd, gyd = _as_device(x), _as_device(grad_y)
+    if xd.shape != gyd.shape:
+        raise ValueError(f"grad_y has shape {gyd.shape}, x has {xd.shape}")
+    host = isinstance(x, np.ndarray)
+    if grad_x is None:
+        grad_x = np.empty_like(x) if host else cuda.device_array_like(xd)
+    gxd = _as_device(grad_x)
+    n = xd.size
+    blocks = min(blocks, max(1, math.ceil(n / threads)))
+    _check_launch(threads, blocks)
+    c = _COMPUTE[dt]
+    flat = [a.reshape(n) if a.ndim != 1 else a for a in (xd, gyd, gxd)]
+    if not want_lambda:
+        if n:
+            _launch(_backward_input_kernel, blocks, threads, stream, *flat, c(lam), c(alpha), c(rate), c(slope), c(1))
+        return grad_x, None
+    acc = np.dtype(c)
+    if grad_lambda is None:
+        grad_lambda = np.zeros(1, dtype=acc) if host else cuda.to_device(np.zeros(1, dtype=acc), stream=stream or 0)
+    if n:
+        _launch(_BACKWARD_LAMBDA[acc], blocks, threads, stream, *flat, _as_device(grad_lambda), c(lam), c(alpha),
+                c(rate), c(slope), c(1))
+    return grad_x, grad_lambda
+
+
+def cpu_forward(x, lam, alpha, rate=1.0, slope=0.0):
+    """The same scalar math compiled for the CPU: the kernels' reference."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out.flat[i] = lam * _cpu_value(float(x.flat[i]), alpha, rate, slope)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# torch hand-off (zero copy, torch's current stream).
+# ---------------------------------------------------------------------------
+
+
+def _torch_stream():
+    import torch
+
+    return cuda.external_stream(torch.cuda.current_stream().cuda_stream)
+
+
+def forward_cuda(x, lam, alpha, rate, slope):
+    """f(x) for a CUDA torch tensor, on torch's current stream, without copies."""
+    import torch
+
+    if x.dtype == torch.bfloat16:
+        raise ValueError("bfloat16 cannot cross numba's CUDA array interface; convert with x.float() first")
+    x = x.detach().contiguous()
+    y = torch.empty_like(x)
+    forward(cuda.as_cuda_array(x.view(-1), sync=False), lam, alpha, rate, slope,
+            out=cuda.as_cuda_array(y.view(-1), sync=False), stream=_torch_stream())
+    return y
+
+
+def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
+    """(∂L/∂x, ∂L/∂λ as a 0-d tensor or None) for CUDA torch tensors."""
+    import torch
+
+    x = x.detach().contiguous()
+    grad_y = grad_y.detach().contiguous()
+    grad_x = torch.empty_like(x)
+    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    grad_lam = torch.zeros(1, dtype=acc_dtype, device=x.device) if want_lambda else None
+    backward(cuda.as_cuda_array(x.view(-1), sync=False), cuda.as_cuda_array(grad_y.view(-1), sync=False), lam, alpha,
+             rate, slope, grad_x=cuda.as_cuda_array(grad_x.view(-1), sync=False), want_lambda=want_lambda,
+             stream=_torch_stream(),
+             grad_lambda=cuda.as_cuda_array(grad_lam, sync=False) if want_lambda else None)
+    return grad_x, (grad_lam.reshape(()) if want_lambda else None)

@@ -1,0 +1,187 @@
+"""numba CUDA kernels under the simulator against a float64 reference; the torch layer.
+
+conftest.py switches numba's CUDA simulator on before numba is imported.
+Tests marked ``gpu`` run on a real GPU only (NUMBA_ENABLE_CUDASIM=0).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import meanfield as mf
+from cuda_kernels import kernels as K
+from cuda_kernels.modules import LSELU, SSELU, ExpLinearFunction, module_for
+
+PARAMS = {
+    "selu": (mf.SELU_LAMBDA, mf.SELU_ALPHA, 1.0, 0.0),
+    "sselu": (1.0, 2.6187, 0.5608, 0.0),
+    "lselu": (1.02, 1.1382, 1.0, 0.394),
+}
+SIZES = [1, 7, 1000, 4097]
+
+
+def _reference(x, g, lam, alpha, rate, slope):
+    """float64 numpy reference, with the parameters as the kernel sees them."""
+    dt = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
+    lam, alpha, rate, slope = (float(dt(p)) for p in (lam, alpha, rate, slope))
+    xd, gd = x.astype(np.float64), g.astype(np.float64)
+    neg = np.minimum(xd, 0.0)
+    unit = np.where(xd > 0, xd, alpha * np.expm1(rate * neg) + slope * xd)
+    slope_ = np.where(xd > 0, 1.0, alpha * rate * np.exp(rate * neg) + slope)
+    terms = gd * unit
+    return lam * unit, gd * lam * slope_, math.fsum(terms), math.fsum(np.abs(terms))
+
+
+TOL = {np.float64: 1e-14, np.float32: 2e-6, np.float16: 2e-3}  # relative, per element
+
+
+@pytest.mark.parametrize("family", PARAMS)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_kernels_against_float64_reference(family, n, dtype, rng):
+    x = (2.0 * rng.standard_normal(n)).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    p = PARAMS[family]
+    y = K.forward(x, *p, threads=32, blocks=3)
+    gx, gl = K.backward(x, g, *p, threads=32, blocks=3)
+    gx_only, none = K.backward(x, g, *p, threads=64, blocks=2, want_lambda=False)
+    y_ref, gx_ref, gl_ref, gl_scale = _reference(x, g, *p)
+    tol = TOL[dtype]
+    assert y.dtype == dtype and gx.dtype == dtype and none is None
+    np.testing.assert_allclose(y.astype(np.float64), y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gx.astype(np.float64), gx_ref, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(gx, gx_only)
+    # ∂L/∂λ: float32 accumulation for float16/float32 (Kahan per thread), float64 otherwise.
+    acc_eps = 1e-15 if dtype == np.float64 else 1e-7
+    assert abs(gl[0] - gl_ref) <= 10 * acc_eps * gl_scale + 1e-300
+
+
+def test_kernel_only_indexes_the_cpu_scalar_math(rng):
+    x = 3.0 * rng.standard_normal(513)
+    for p in PARAMS.values():
+        np.testing.assert_array_equal(K.forward(x, *p, threads=16, blocks=5), K.cpu_forward(x, *p))
+
+
+def test_grid_stride_covers_every_element(rng):
+    # Poison the output; every element must be written whatever the launch shape.
+    x = rng.standard_normal(1031)
+    for threads, blocks in [(1, 1), (2, 3), (32, 1), (256, 1), (64, 100)]:
+        out = np.full_like(x, np.nan)
+        K.forward(x, *PARAMS["lselu"], out=out, threads=threads, blocks=blocks)
+        assert np.all(np.isfinite(out))
+
+
+@pytest.mark.slow
+def test_lambda_gradient_over_a_million_elements(rng):
+    """∂L/∂λ within 1e-5 relative for 10^6 float32 elements (Kahan + block reduction + atomics)."""
+    n = 1_000_003
+    x = rng.standard_normal(n).astype(np.float32)
+    g = (1.0 + 0.5 * rng.standard_normal(n)).astype(np.float32)  # a cotangent with a mean, as in training
+    _, gl = K.backward(x, g, *PARAMS["sselu"], threads=64, blocks=8)
+    _, _, ref, scale = _reference(x, g, *PARAMS["sselu"])
+    assert abs(gl[0] / ref - 1) < 1e-5
+    assert abs(gl[0] - ref) < 1e-7 * scale
+
+
+def test_bad_arrays_are_rejected():
+    with pytest.raises(ValueError, match="bfloat16"):
+        K.forward(torch.zeros(4, dtype=torch.bfloat16), *PARAMS["selu"])
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        K.forward(np.zeros(4, dtype=np.int32), *PARAMS["selu"])
+    with pytest.raises(ValueError, match="power of two"):
+        K.forward(np.zeros(4), *PARAMS["selu"], threads=48)
+    with pytest.raises(ValueError, match="shape"):
+        K.backward(np.zeros(4), np.zeros(5), *PARAMS["selu"])
+    with pytest.raises(ValueError, match="__cuda_array_interface__"):
+        K.forward([1.0, 2.0], *PARAMS["selu"])
+
+
+# ---------------------------------------------------------------------------
+# torch layer (CPU fallback here; the same Function calls the kernels on CUDA).
+# ---------------------------------------------------------------------------
+
+
+def test_cpu_fallback_matches_the_kernels(rng):
+    x = 2.0 * rng.standard_normal(2049)
+    for p in PARAMS.values():
+        lam = torch.tensor(p[0], dtype=torch.float64)
+        y_torch = ExpLinearFunction.apply(torch.from_numpy(x), lam, *p[1:]).numpy()
+        np.testing.assert_allclose(y_torch, K.forward(x, *p, threads=32, blocks=8), rtol=4e-16, atol=4e-16)
+
+
+@pytest.mark.parametrize("family", PARAMS)
+def test_gradcheck_x_and_lambda(family):
+    p = PARAMS[family]
+    g = torch.Generator().manual_seed(0)
+    x = (2.0 * torch.randn(40, generator=g, dtype=torch.float64)).requires_grad_(True)
+    lam = torch.tensor(p[0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, lam: ExpLinearFunction.apply(x, lam, *p[1:]), (x, lam))
+
+
+def test_modules_from_spec_and_trainable_lambda():
+    act = mf.activation("lselu:epsilon=0.03")
+    m = module_for("lselu:epsilon=0.03", trainable_lambda=True)
+    assert isinstance(m.lam, torch.nn.Parameter)
+    x = torch.linspace(-4, 3, 202, dtype=torch.float64).reshape(101, 2)[:, 0]  # a strided, non-contiguous view
+    assert not x.is_contiguous()
+    y = m.double()(x)
+    np.testing.assert_allclose(y.detach().numpy(), act.f(x.numpy()), rtol=1e-15, atol=1e-15)
+    gy = torch.ones_like(y)
+    y.backward(gy)
+    expected = float((y.detach() / m.lam.detach()).sum())
+    assert abs(float(m.lam.grad) - expected) < 1e-12
+    assert act.torch_module().__class__.__name__ == "ExpLinear"
+    s = SSELU(1.0, 2.0, 0.5)
+    assert not isinstance(s.lam, torch.nn.Parameter) and s.rate == 0.5
+    assert LSELU(1.0, 1.0, 0.3, trainable_lambda=True).slope == 0.3
+    with pytest.raises(ValueError, match="SELU family only"):
+        module_for("tanh", trainable_lambda=True)
+    np.testing.assert_allclose(module_for("gelu")(torch.tensor([0.5])).numpy(),
+                               mf.activation("gelu").f(np.array([0.5])), rtol=1e-7)
+
+
+def test_float16_module_on_cpu():
+    m = module_for("sselu:epsilon=0.03")
+    x = torch.linspace(-3, 3, 33, dtype=torch.float16)
+    y = m(x)
+    assert y.dtype == torch.float16
+    np.testing.assert_allclose(y.float().numpy(), mf.activation("sselu:epsilon=0.03").f(x.float().numpy()),
+                               rtol=2e-3, atol=2e-3)
+
+
+# ---------------------------------------------------------------------------
+# Real GPU only.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
+def test_cuda_module_matches_cpu(dtype):
+    m = module_for("sselu:epsilon=0.03", trainable_lambda=True)
+    x = torch.randn(64, 33, 17, dtype=torch.float64)
+    xc = x.to("cuda", dtype).transpose(0, 2).requires_grad_(True)  # non-contiguous on purpose
+    mc = module_for("sselu:epsilon=0.03", trainable_lambda=True).cuda()
+    y = mc(xc)
+    y.backward(torch.ones_like(y))
+    xr = x.to(dtype=torch.float64).transpose(0, 2).requires_grad_(True)
+    yr = m.double()(xr)
+    yr.backward(torch.ones_like(yr))
+    tol = {torch.float64: 1e-13, torch.float32: 1e-5, torch.float16: 2e-3}[dtype]
+    np.testing.assert_allclose(y.double().cpu().detach().numpy(), yr.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(xc.grad.double().cpu().numpy(), xr.grad.numpy(), rtol=tol, atol=tol)
+    assert abs(float(mc.lam.grad) / float(m.lam.grad) - 1) < 1e-5
+
+
+@pytest.mark.gpu
+def test_cuda_gradcheck():
+    x = torch.randn(30, dtype=torch.float64, device="cuda", requires_grad=True)
+    lam = torch.tensor(1.0, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, l: ExpLinearFunction.apply(x, l, 2.0, 0.5, 0.1), (x, lam))
+
+
+@pytest.mark.gpu
+def test_cuda_bfloat16_is_a_clear_error():
+    with pytest.raises(ValueError, match="bfloat16"):
+        module_for("selu")(torch.zeros(8, dtype=torch.bfloat16, device="cuda"))
