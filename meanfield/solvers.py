@@ -317,3 +317,27 @@ def _central_root(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min):
             f"lambda >= lambda_min for epsilon={epsilon!r}, lambda_min={lambda_min!r}"
         )
     return min(roots, key=lambda th: abs(signed(th)))
+
+
+def solve_fixed_lambda(family: str, epsilon: float, lam: float, *, q_star: float = 1.0,
+                       sigma_w2: float = 1.0) -> Solution:
+    """sSELU or lSELU with λ fixed: φ(1) = 1 + ε and Q(1) = 1 leave a discrete set of
+    shapes θ with λ(θ) = λ; of those, the one with the least γ* (used by Figs 1 and 6)."""
+    if family not in ("sselu", "lselu"):
+        raise ValueError(f"a fixed lambda applies to sselu and lselu, got {family!r}")
+    for name, value in (("epsilon", epsilon), ("lambda", lam), ("q_star", q_star), ("sigma_w2", sigma_w2)):
+        _check_positive(name, value)
+    epsilon, lam, q_star, sigma_w2 = map(float, (epsilon, lam, q_star, sigma_w2))
+    grid = _SSELU_GRID if family == "sselu" else _LSELU_GRID
+    c = _curve(family, grid, epsilon, q_star, sigma_w2)
+    lam_at = _scalar(family, epsilon, q_star, sigma_w2, "lam")
+    signed = _scalar(family, epsilon, q_star, sigma_w2, "signed")
+    roots = [optimize.brentq(lambda th: lam_at(th) - lam, grid[i], grid[i + 1], xtol=_XTOL)
+             for i in _sign_changes(c["lam"] - lam, c["feasible"])]
+    if not roots:
+        lo, hi = np.nanmin(c["lam"]), np.nanmax(c["lam"])
+        raise InfeasibleError(f"{family}: no parameters with lambda={lam!r} meet phi(1) = 1 + epsilon and Q(1) = 1 "
+                              f"for epsilon={epsilon!r}; feasible lambda lies in [{lo:.4g}, {hi:.4g}]")
+    theta = min(roots, key=lambda th: abs(signed(th)))
+    sol = _finish(family, theta, epsilon, q_star, sigma_w2, None, False)
+    return dataclasses.replace(sol, lam=lam) if abs(sol.lam - lam) < 1e-12 * lam else sol

@@ -39,13 +39,16 @@ class SerialCNN(nn.Module):
     Parameters: ``activation`` (spec string, Activation or Module factory),
     ``depth`` (6n + 2), ``base_channels`` (16 in Table 4), ``k`` (channel
     multiplier), ``in_channels``, ``num_classes``, ``sigma_w2``,
-    ``trainable_lambda`` (SELU family).  ``convs`` lists the convolutions in
-    order; ``weight_layers`` the convolutions and the final linear layer.
+    ``trainable_lambda`` (SELU family), ``centralize_weights`` (use
+    Ŵ = W − mean(W) in every layer, Section 5).  ``convs`` lists the
+    convolutions in order; ``weight_layers`` the convolutions and the final
+    linear layer.
     """
 
     def __init__(self, activation="selu", depth=56, base_channels=16, k=1, in_channels=3, num_classes=10,
-                 sigma_w2=1.0, trainable_lambda=False):
+                 sigma_w2=1.0, trainable_lambda=False, centralize_weights=False):
         super().__init__()
+        self.centralize_weights = bool(centralize_weights)
         n = pairs_for_depth(depth)
         for name, value in (("base_channels", base_channels), ("k", k), ("in_channels", in_channels),
                             ("num_classes", num_classes)):
@@ -91,18 +94,26 @@ class SerialCNN(nn.Module):
 
     def forward(self, x, record=None):
         """Logits; with ``record`` (a dict), also each layer's pre-activation moments."""
-        for i, (conv, act) in enumerate(zip(self.convs, self.acts)):
-            h = conv(x)
+        for conv, act in zip(self.convs, self.acts):
+            h = self._conv(conv, x)
             if record is not None:
                 record.setdefault("q", []).append(h.detach().pow(2).mean())
                 record.setdefault("h_mean", []).append(h.detach().mean())
             x = act(h)
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
-        logits = self.fc(x)
+        w = self.fc.weight
+        logits = nn.functional.linear(x, w - w.mean() if self.centralize_weights else w, self.fc.bias)
         if record is not None:
             record.setdefault("q", []).append(logits.detach().pow(2).mean())
             record.setdefault("h_mean", []).append(logits.detach().mean())
         return logits
+
+    def _conv(self, conv, x):
+        """conv(x), with Ŵ = W − mean(W) under weight centralization (Section 5)."""
+        if not self.centralize_weights:
+            return conv(x)
+        w = conv.weight
+        return nn.functional.conv2d(x, w - w.mean(), conv.bias, conv.stride, conv.padding)
 
     def weight_statistics(self):
         """Per weight layer: ‖∂L/∂W‖_F (after a backward pass) and μ_w N_{l−1} (mean weight × fan-in)."""

@@ -1,0 +1,54 @@
+"""``meanfield figure NAME``: registered into the ``meanfield`` command line."""
+
+from __future__ import annotations
+
+import os
+
+
+def register(command):
+    c = command("figure", cmd_figure, "make a figure of the paper: PNG, PDF and the Dataset behind it")
+    c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7 or table5")
+    c.add_argument("--quick", action="store_true", help="a laptop-sized run (minutes on 2 CPU cores)")
+    c.add_argument("--out", default="figures_out", help="output folder (default: figures_out)")
+    c.add_argument("--from", dest="source", default=None, help="redraw from an existing figNAME.nc")
+    c.add_argument("--data", choices=("digits", "cifar10", "synthetic"), default=None,
+                   help="training data for Figs 4 and 7 (default: CIFAR-10 with --data-root, else digits)")
+    c.add_argument("--data-root", default=None, help="folder with the CIFAR-10 python version")
+    c.add_argument("--epochs", type=int, default=None)
+    c.add_argument("--depth", type=int, default=None)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_figure(args):
+    from meanfield.cli import UsageError
+
+    try:
+        import figures
+    except ImportError as exc:
+        raise ValueError(f"figures need matplotlib: pip install 'meanfield[figures]' ({exc})") from None
+    if args.source:
+        paths = figures.replot(args.source, None if args.out == "figures_out" else args.out)
+    else:
+        if args.name not in figures.FIGURES:
+            raise UsageError(f"unknown figure {args.name!r}; valid names: {', '.join(figures.FIGURES)}")
+        parent = os.path.dirname(os.path.abspath(args.out))
+        if not os.path.isdir(parent):
+            raise UsageError(f"--out: parent folder {parent!r} does not exist")
+        if args.data_root and not os.path.isdir(args.data_root):
+            raise ValueError(f"--data-root {args.data_root!r} is not a folder; expected the CIFAR-10 python version "
+                             "(cifar-10-batches-py)")
+        options = {"seed": args.seed, "device": args.device, "quiet": args.quiet}
+        for key in ("data", "data_root", "epochs", "depth"):
+            if getattr(args, key) is not None:
+                options[key] = getattr(args, key)
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("--device cuda requested but torch sees no CUDA GPU")
+        paths = figures.make(args.name, args.out, quick=args.quick, **options)
+    for p in paths.values():
+        print(f"wrote {p}")
+    return 0

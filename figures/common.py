@@ -1,0 +1,90 @@
+"""What every figure shares: saving PNG, PDF and the Dataset, and redrawing from it.
+
+A figure is a pair ``compute(**settings) -> xr.Dataset`` and
+``plot(ds) -> matplotlib.figure.Figure``; :func:`render` writes
+``figNAME.png``, ``figNAME.pdf`` and ``figNAME.nc`` (settings, mode and data
+set in its attributes), and :func:`redraw` plots an existing ``.nc`` again
+without recomputing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from meanfield._results import to_json  # noqa: E402
+from meanfield._version import __version__  # noqa: E402
+
+COLORS = {"selu": "#4c72b0", "dselu": "#dd8452", "sselu": "#55a868", "lselu": "#c44e52"}
+LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU"}
+
+
+def family(spec: str) -> str:
+    return spec.split(":", 1)[0].strip().lower()
+
+
+def label(spec: str) -> str:
+    name = family(spec)
+    text = LABELS.get(name, name)
+    if "epsilon=" in spec:
+        text += f" (eps={spec.split('epsilon=')[1].split(',')[0]})"
+    return text
+
+
+def color(spec: str, default="#333333"):
+    return COLORS.get(family(spec), default)
+
+
+def stamp(ds: xr.Dataset, name: str, mode: str, data: str, settings: dict) -> xr.Dataset:
+    ds.attrs.update(figure=name, mode=mode, dataset=data, settings_json=to_json(settings), meanfield_version=__version__)
+    return ds
+
+
+def title(ds: xr.Dataset, text: str) -> str:
+    return f"{text} [{ds.attrs.get('mode', '?')}, data: {ds.attrs.get('dataset', '?')}]"
+
+
+def render(name: str, ds: xr.Dataset, plot, out: str) -> dict:
+    """Write figNAME.png/.pdf/.nc into ``out``; returns their paths."""
+    os.makedirs(out, exist_ok=True)
+    paths = {ext: os.path.join(out, f"fig{name}.{ext}") for ext in ("png", "pdf", "nc")}
+    tmp = paths["nc"] + ".tmp"
+    ds.to_netcdf(tmp, engine="netcdf4")
+    os.replace(tmp, paths["nc"])
+    fig = plot(ds)
+    fig.savefig(paths["png"], dpi=150, bbox_inches="tight")
+    fig.savefig(paths["pdf"], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def redraw(path: str, plot, out: str | None = None) -> dict:
+    """Plot an existing figNAME.nc again (no recomputation)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--from: no such file {path!r}")
+    try:
+        ds = xr.load_dataset(path, engine="netcdf4")
+    except Exception as exc:  # a corrupt or foreign file
+        raise ValueError(f"--from: {path!r} is not a readable netCDF file ({exc})") from None
+    name = ds.attrs.get("figure")
+    if not name:
+        raise ValueError(f"--from: {path!r} was not written by 'meanfield figure' (no 'figure' attribute)")
+    out = out or os.path.dirname(os.path.abspath(path))
+    os.makedirs(out, exist_ok=True)
+    paths = {ext: os.path.join(out, f"fig{name}.{ext}") for ext in ("png", "pdf")}
+    fig = plot(ds)
+    fig.savefig(paths["png"], dpi=150, bbox_inches="tight")
+    fig.savefig(paths["pdf"], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def settings_of(ds: xr.Dataset) -> dict:
+    return json.loads(ds.attrs.get("settings_json", "{}"))

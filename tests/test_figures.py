@@ -1,0 +1,185 @@
+"""Every figure's quick path at a reduced size, checking the science in its data."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import figures
+import meanfield as mf
+from figures import sim_figures, theory_figures
+from figures.data import load, load_cifar10, write_cifar10_fixture
+from figures.training import TrainConfig, train
+from meanfield.cli import main
+
+TRAIN = dict(data="synthetic", depth=8, epochs=2, batch=16, quiet=True)
+
+
+def _files(paths):
+    return all(os.path.getsize(p) > 0 for p in paths.values())
+
+
+def test_fig1_phi_passes_through_one_plus_epsilon(tmp_path):
+    paths = figures.make("1", str(tmp_path), quick=True, epsilon=0.03)
+    ds = xr.load_dataset(paths["nc"])
+    assert _files(paths) and ds.attrs["mode"] == "quick"
+    at_one = ds.phi.interp(q=1.0).values
+    np.testing.assert_allclose(at_one[np.isfinite(at_one)], 1.03, rtol=1e-4)  # φ(1) = 1 + ε (eq 7)
+
+
+def test_fig2_rate_is_one_plus_epsilon_at_q1(tmp_path):
+    ds = theory_figures.fig2_compute(quick=True)
+    np.testing.assert_allclose(ds.explosion_factor.interp(q=1.0).values,
+                               1 + np.broadcast_to(ds.epsilon.values, (3, 5)), rtol=1e-6)
+
+
+def test_fig3_theory_and_measurement_agree(tmp_path):
+    paths = figures.make("3", str(tmp_path), quick=True, samples=50_000)
+    ds = xr.load_dataset(paths["nc"])
+    diff = np.abs(ds.mean_measured - ds.mean_theory)
+    assert float((diff / ds.standard_error).max()) < 5  # 5 standard errors of the sample mean
+    # Large variance biases the output mean upward (Section 5).
+    m0 = ds.mean_theory.sel(mean=0.0, method="nearest")
+    assert np.all(np.diff(m0.values, axis=1) > 0)
+
+
+def test_fig5_lambda_below_one_has_a_more_negative_mean(tmp_path):
+    paths = figures.make("5", str(tmp_path), quick=True, depth=16, width=64, batch=32)
+    ds = xr.load_dataset(paths["nc"])
+    assert list(ds.layer.values) == [1, 4, 16]
+    for fam in ("sselu", "lselu"):
+        low = [a for a in ds.activation.values if a.startswith(fam) and "lambda_min" in a][0]
+        high = [a for a in ds.activation.values if a.startswith(fam) and "lambda_min" not in a][0]
+        assert float(ds.lam.sel(activation=low)) < 1 <= float(ds.lam.sel(activation=high)) + 1e-12
+        assert np.all(ds.x_mean.sel(activation=low).values < ds.x_mean.sel(activation=high).values)
+    np.testing.assert_allclose(ds.density.sum("bin") * 0.05, 1.0, atol=1e-3)  # a density (bin width 0.05)
+
+
+def test_fig6_peak_rate_falls_with_lambda():
+    ds = theory_figures.fig6_compute(quick=True)
+    for fam in ds.family.values:
+        v = ds.max_explosion_factor.sel(family=fam).values
+        v = v[np.isfinite(v)]
+        assert v.size >= 5 and np.all(np.diff(v) < 0)  # Appendix A.4: larger λ, smaller max (1 + δ_q)
+
+
+def test_table5_figure(tmp_path):
+    paths = figures.make("table5", str(tmp_path))
+    ds = xr.load_dataset(paths["nc"])
+    assert sorted(set(ds.status.values)) == ["match", "paper not optimal"]
+
+
+def test_fig4_records_every_layer_every_iteration(tmp_path):
+    paths = figures.make("4", str(tmp_path), quick=True, **TRAIN)
+    ds = xr.load_dataset(paths["nc"])
+    assert ds.q.dims == ("activation", "iteration", "layer") and ds.sizes["layer"] == 8
+    assert ds.sizes["iteration"] == 2 * 4  # 64 synthetic images, batch 16, 2 epochs
+    assert np.all(np.isfinite(ds.q.values)) and np.all(ds.q.values > 0)
+    assert np.all(np.isfinite(ds.grad_norm.values)) and np.all(ds.grad_norm.values > 0)
+    assert ds.attrs["dataset"].startswith("synthetic")
+    assert os.path.isdir(tmp_path / "checkpoints")
+
+
+def test_fig7_mean_gain_is_finite_and_per_layer(tmp_path):
+    paths = figures.make("7", str(tmp_path), quick=True, k_values=(1, 2), **TRAIN)
+    ds = xr.load_dataset(paths["nc"])
+    assert ds.mean_gain.dims == ("k", "epoch", "layer") and ds.sizes["layer"] == 8 and ds.sizes["epoch"] == 3
+    assert np.all(np.isfinite(ds.mean_gain.values))
+    # Training moves the mean weights: after-epoch gains differ from the initial ones.
+    assert not np.allclose(ds.mean_gain.isel(epoch=0), ds.mean_gain.isel(epoch=-1))
+
+
+def test_redraw_from_netcdf_without_recomputing(tmp_path, capsys):
+    paths = figures.make("2", str(tmp_path / "a"), quick=True)
+    out = tmp_path / "b"
+    assert main(["figure", "2", "--from", paths["nc"], "--out", str(out)]) == 0
+    assert (out / "fig2.png").exists() and not (out / "fig2.nc").exists()
+
+
+def test_training_resumes_where_it_stopped(tmp_path):
+    data = load("synthetic", None, 8)
+    base = dict(activation="sselu:epsilon=0.03", depth=8, batch=16, seed=3, mixup=0.7, trainable_lambda=True)
+    full = train(TrainConfig(epochs=3, **base), data)
+    # An interrupted run: one epoch, checkpointed; then the full run resumes from it.
+    ck = str(tmp_path / "ck")
+    train(TrainConfig(epochs=3, **base), data, checkpoint_dir=ck)  # writes epoch checkpoints
+    state_path = os.path.join(ck, os.listdir(ck)[0])
+    state = torch.load(state_path, weights_only=False)
+    assert state["epoch"] == 2
+    # Rewind the checkpoint to "after epoch 1" by rerunning only 1 epoch into a fresh folder.
+    ck1 = str(tmp_path / "ck1")
+    first = TrainConfig(epochs=3, **base)
+    interrupted = _train_epochs(first, data, ck1, stop_after=1)
+    resumed = train(first, data, checkpoint_dir=ck1)
+    np.testing.assert_array_equal(resumed.loss, full.loss)
+    np.testing.assert_array_equal(resumed.mean_gain, full.mean_gain)
+    assert interrupted == 1
+
+
+def _train_epochs(cfg, data, ck, stop_after):
+    """Run ``cfg`` but stop (as if killed) after ``stop_after`` epochs."""
+    class Stop(Exception):
+        pass
+
+    per_epoch = -(-len(data.train_y) // cfg.batch)
+
+    def progress(done, total):
+        if done == stop_after * per_epoch + 1:
+            raise Stop
+
+    try:
+        train(cfg, data, checkpoint_dir=ck, progress=progress)
+    except Stop:
+        pass
+    return torch.load(os.path.join(ck, os.listdir(ck)[0]), weights_only=False)["epoch"] + 1
+
+
+def test_cifar10_loader_reads_the_real_format(tmp_path):
+    write_cifar10_fixture(str(tmp_path), n_per_batch=12)
+    data = load_cifar10(str(tmp_path), size=16)
+    assert data.train_x.shape == (60, 3, 16, 16) and data.test_x.shape == (12, 3, 16, 16)
+    assert abs(float(data.train_x.mean())) < 1e-5 and abs(float(data.train_x.pow(2).mean()) - 1) < 0.05
+    assert data.name == "CIFAR-10"
+
+
+@pytest.mark.parametrize("setup,match", [
+    (lambda p: None, "is not a folder"),
+    (lambda p: os.makedirs(p), "is missing data_batch_1"),
+    (lambda p: (write_cifar10_fixture(p), open(os.path.join(p, "cifar-10-batches-py", "test_batch"), "wb").write(b"x")),
+     "malformed"),
+])
+def test_cifar10_loader_errors(tmp_path, setup, match):
+    root = str(tmp_path / "cifar")
+    setup(root)
+    with pytest.raises(ValueError, match=match):
+        load_cifar10(root)
+
+
+def test_digits_default_ships_with_the_package():
+    data = load("digits", None, 16)
+    assert data.name == "sklearn digits" and data.train_x.shape[1:] == (1, 16, 16)
+    assert len(data.train_y) + len(data.test_y) == 1797
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["figure", "9"], "unknown figure '9'"),
+    (["figure", "4", "--data-root", "/nonexistent/cifar"], "is not a folder"),
+    (["figure", "2", "--from", "/nonexistent.nc"], "no such file"),
+    (["figure", "1", "--out", "/nonexistent/dir/out"], "does not exist"),
+])
+def test_figure_command_bad_input(capsys, argv, match):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0]
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="depth must be"):
+        TrainConfig("selu", depth=0)
+    with pytest.raises(ValueError, match="lr must be"):
+        TrainConfig("selu", lr=-1.0)
+    with pytest.raises(ValueError, match="serial CNN depth must be 6n \\+ 2"):
+        sim_figures.fig4_compute(quick=True, data="synthetic", depth=10, epochs=1, quiet=True)
+    assert mf.activation("selu")  # the registry is intact
