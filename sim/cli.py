@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
 def register(command):
+    c = command("sweep", cmd_sweep, "run (or finish) a grid of simulations or theory points on dask")
+    c.add_argument("file", help="sweep file (TOML)")
+    c.add_argument("--out", required=True, help="output folder: points/ and sweep.nc")
+    c.add_argument("--scheduler", default=None, help="address of an existing dask scheduler, tcp://host:port")
+    c.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: one per core; 0 runs in-process)")
+    c.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per worker")
+    c.add_argument("--quiet", action="store_true", help="no progress bar (batch jobs)")
+
     c = command("simulate", cmd_simulate, "Monte-Carlo network measured per layer beside the theory")
     c.add_argument("--activation", required=True, help="activation spec")
     c.add_argument("--depth", type=int, required=True)
@@ -88,3 +98,27 @@ def _progress_bar(total):
             bar.close()
 
     return _Bar()
+
+
+def cmd_sweep(args):
+    import json as _json
+
+    from meanfield.cli import UsageError
+
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers must be >= 0, got {args.workers}")
+    if args.threads_per_worker < 1:
+        raise UsageError(f"--threads-per-worker must be >= 1, got {args.threads_per_worker}")
+    parent = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--out: parent folder {parent!r} does not exist")
+    from .sweep import sweep
+
+    ds = sweep(args.file, args.out, scheduler=args.scheduler, workers=args.workers, quiet=args.quiet,
+               threads_per_worker=args.threads_per_worker)
+    failed = _json.loads(ds.attrs["failed_points_json"])
+    print(f"{ds.attrs['points']} points ({ds.attrs['computed_this_run']} computed this run, {len(failed)} failed); "
+          f"wrote {os.path.join(args.out, 'sweep.nc')}")
+    for item in failed:
+        print(f"failed: {_json.dumps(item['point'], sort_keys=True)}: {item['error']}", file=sys.stderr)
+    return 1 if failed else 0
