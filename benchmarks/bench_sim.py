@@ -18,7 +18,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
 import torch
 

@@ -81,7 +81,7 @@ def fig5_plot(ds):
 # ---------------------------------------------------------------------------
 
 
-def _data(quick, data, data_root, size):
+def _data(data, data_root, size):
     from .data import load
 
     return load(data or ("cifar10" if data_root else "digits"), data_root, size)
@@ -108,7 +108,7 @@ def fig4_compute(quick=False, activations=None, epsilon=0.017, depth=None, epoch
     epochs = epochs or (4 if quick else 10)
     batch = batch or (64 if quick else 128)
     size = 16 if quick else 32
-    images = _data(quick, data, data_root, size)
+    images = _data(data, data_root, size)
     cfgs = [TrainConfig(a, depth=depth, epochs=epochs, lr=lr, batch=batch, seed=seed, device=device)
             for a in activations]
     per_run = epochs * -(-len(images.train_y) // batch)
@@ -173,7 +173,7 @@ def fig7_compute(quick=False, k_values=(1, 2, 4), activation="dselu:epsilon=0.01
     epochs = epochs or (5 if quick else 10)
     batch = batch or (64 if quick else 128)
     size = 16 if quick else 32
-    images = _data(quick, data, data_root, size)
+    images = _data(data, data_root, size)
     k_values = [int(k) for k in k_values]
     per_run = epochs * -(-len(images.train_y) // batch)
     bar = _progress_bar(per_run * len(k_values), quiet)

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 from scipy import optimize
 
-from . import _gauss, closed_forms, quadrature
+from . import closed_forms, quadrature
 from ._results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import check_array, mean_map_all, resolve

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import optimize
 
 from . import closed_forms
+from ._validate import check_number
 
 FAMILIES = ("selu", "dselu", "sselu", "lselu")
 
@@ -125,15 +126,8 @@ def _scalar(family, epsilon, q_star, sigma_w2, key):
     return lambda th: float(_curve(family, np.array([th]), epsilon, q_star, sigma_w2)[key][0])
 
 
-def _check_positive(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def _check_positive(name, value):
+    check_number(name, value, positive=True)
 
 
 def _finish(family, theta, epsilon, q_star, sigma_w2, lambda_min, central):

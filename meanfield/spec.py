@@ -7,11 +7,11 @@ simulator, the kernels and sweep files all go through :func:`activation`.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable
 
 from . import activations as A
 from . import solvers
+from ._validate import check_number
 
 _SOLVE_KEYS = ("epsilon", "lambda_min", "central", "q_star", "sigma_w2")
 
@@ -63,17 +63,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def _number(name, key, raw, *, positive=False, nonnegative=False):
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}: {key} must be a number, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: {key} must be a finite number, got {raw!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name}: {key} must be > 0, got {raw!r}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name}: {key} must be >= 0, got {raw!r}")
-    return value
+    return check_number(f"{name}: {key}", raw, positive=positive, nonnegative=nonnegative)
 
 
 def _boolean(name, key, raw):

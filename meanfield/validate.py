@@ -26,7 +26,6 @@ from .functionals import (
 )
 from .recursions import recursion
 from .solvers import solve
-from .spec import activation
 from .table5 import table5
 
 

@@ -9,7 +9,6 @@ error of Prop A.1 in one line.
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ import xarray as xr
 
 import meanfield as mf
 from meanfield._results import activation_attrs, dataset_attrs
+from meanfield._validate import check_number
 from meanfield.functionals import explosion_factor
 
 from .engine import DTYPES, NetworkConfig, Probes, available_memory, estimate_memory, flops_per_draw, run_draw
@@ -30,20 +30,6 @@ def _positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _finite(name, value, *, positive=False, nonnegative=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if nonnegative and v < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return v
 
 
 def _widths(width, depth):
@@ -83,17 +69,17 @@ def _config(act, depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, d
     batch = _positive_int("batch", batch)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    q0 = _finite("q0", q0, positive=True)
-    m0 = _finite("m0", m0)
+    q0 = check_number("q0", q0, positive=True)
+    m0 = check_number("m0", m0)
     if inputs is None and q0 <= m0**2:
         raise ValueError(f"q0 must exceed m0**2 (q0 is the second moment of h_0), got q0={q0!r}, m0={m0!r}")
     cfg = NetworkConfig(
         depth=depth,
         widths=widths,
         batch=batch,
-        sigma_w2=_finite("sigma_w2", sigma_w2, positive=True),
-        sigma_b2=_finite("sigma_b2", sigma_b2, nonnegative=True),
-        mean_weight=_finite("mean_weight", mean_weight),
+        sigma_w2=check_number("sigma_w2", sigma_w2, positive=True),
+        sigma_b2=check_number("sigma_b2", sigma_b2, nonnegative=True),
+        mean_weight=check_number("mean_weight", mean_weight),
         q0=q0,
         m0=m0,
         dtype=dtype,

@@ -314,7 +314,7 @@ def sweep(source, out: str, scheduler: str | None = None, workers: int | None = 
     pts = points(spec)
     started = datetime.datetime.now(datetime.timezone.utc)
     todo = _scan(spec, out, pts)
-    statuses = _execute(spec, out, todo, scheduler, workers, quiet, threads_per_worker, len(pts))
+    _execute(spec, out, todo, scheduler, workers, quiet, threads_per_worker, len(pts))
     ended = datetime.datetime.now(datetime.timezone.utc)
     ds, errors = collect(spec, out, pts)
     ds.attrs.update({
@@ -334,7 +334,6 @@ def sweep(source, out: str, scheduler: str | None = None, workers: int | None = 
     tmp = os.path.join(out, f".sweep.nc.tmp-{uuid.uuid4().hex}")
     ds.to_netcdf(tmp, engine="netcdf4")
     os.replace(tmp, os.path.join(out, "sweep.nc"))
-    del statuses
     return ds
 
 

@@ -1,6 +1,5 @@
 """Definition 2 (eq 7): ReLU fails, the SELU family passes, the band around q = 1."""
 
-import numpy as np
 import pytest
 
 import meanfield as mf

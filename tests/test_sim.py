@@ -154,7 +154,7 @@ def test_derived_seeds_are_distinct():
     (dict(depth=3, seeds=0), "seeds must be an integer >= 1"),
     (dict(depth=3, dtype="float16"), "dtype must be one of"),
     (dict(depth=3, device="tpu"), "device must be"),
-    (dict(depth=3, sigma_w2=float("nan")), "sigma_w2 must be finite"),
+    (dict(depth=3, sigma_w2=float("nan")), "sigma_w2 must be a finite number"),
     (dict(depth=3, quantiles=(0.5, 1.5)), "quantiles must lie in"),
     (dict(depth=3, stat_layers=[9]), "stat_layers must lie in"),
     (dict(depth=3, width=8, batch=4, input=np.zeros((3, 8))), "input must have shape"),
