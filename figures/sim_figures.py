@@ -20,7 +20,7 @@ FIG5_LAYERS = (1, 4, 16, 64)
 
 
 def fig5_compute(quick=False, epsilon=0.03, lambda_low=0.5, depth=64, width=None, batch=None, seed=0,
-                 device="cpu", progress=None, **_):
+                 device="cpu", quiet=False, **_):
     """64-layer fully connected nets (eq 11 with λ_min = ``lambda_low`` against λ_min = 1)."""
     import sim
 
@@ -31,15 +31,18 @@ def fig5_compute(quick=False, epsilon=0.03, lambda_low=0.5, depth=64, width=None
     specs = [f"{fam}:epsilon={epsilon:g}{extra}" for fam in ("sselu", "lselu")
              for extra in (f",lambda_min={lambda_low:g}", "")]
     density, means, lams = [], [], []
-    for i, spec in enumerate(specs):
+    bar = _progress_bar(len(specs), quiet)
+    for spec in specs:
         ds = sim.simulate(spec, depth=depth, width=width, batch=batch, seeds=1, seed=seed, device=device,
                           dtype="float32", stat_layers=layers, quantiles=(), bin_edges=edges)
         counts = ds.x_histogram.isel(seed=0).values.astype(float)
         density.append(counts / (width * batch * np.diff(edges)))
         means.append(ds.x_mean.isel(seed=0).sel(layer=list(layers)).values)
         lams.append(float(mf.activation(spec).lam))
-        if progress is not None:
-            progress(i + 1, len(specs))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     ds = xr.Dataset(
         {
             "density": (("activation", "layer", "bin"), np.array(density), {"long_name": "density of x_l"}),
