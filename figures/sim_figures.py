@@ -24,8 +24,8 @@ def fig5_compute(quick=False, epsilon=0.03, lambda_low=0.5, depth=64, width=None
     """64-layer fully connected nets (eq 11 with λ_min = ``lambda_low`` against λ_min = 1)."""
     import sim
 
-    width = width or (256 if quick else 1024)
-    batch = batch or (128 if quick else 512)
+    width = (256 if quick else 1024) if width is None else width
+    batch = (128 if quick else 512) if batch is None else batch
     layers = tuple(l for l in FIG5_LAYERS if l <= depth)
     edges = np.linspace(-5.0, 5.0, 201)
     specs = [f"{fam}:epsilon={epsilon:g}{extra}" for fam in ("sselu", "lselu")
@@ -107,10 +107,11 @@ def fig4_compute(quick=False, activations=None, epsilon=0.017, depth=None, epoch
 
     activations = activations or ["selu", f"dselu:epsilon={epsilon:g}", f"sselu:epsilon={epsilon:g}",
                                   f"lselu:epsilon={epsilon:g}"]
-    depth = depth or (26 if quick else 56)
-    epochs = epochs or (4 if quick else 10)
-    batch = batch or (64 if quick else 128)
+    depth = (26 if quick else 56) if depth is None else depth
+    epochs = (4 if quick else 10) if epochs is None else epochs
+    batch = (64 if quick else 128) if batch is None else batch
     size = 16 if quick else 32
+    TrainConfig(activations[0], depth=depth, epochs=epochs, lr=lr, batch=batch)  # validates before any work
     images = _data(data, data_root, size)
     cfgs = [TrainConfig(a, depth=depth, epochs=epochs, lr=lr, batch=batch, seed=seed, device=device)
             for a in activations]
@@ -172,10 +173,11 @@ def fig7_compute(quick=False, k_values=(1, 2, 4), activation="dselu:epsilon=0.01
     """μ_w N_{l−1} of every weight layer after every epoch, for channel multipliers k."""
     from .training import TrainConfig, train
 
-    depth = depth or (20 if quick else 32)
-    epochs = epochs or (5 if quick else 10)
-    batch = batch or (64 if quick else 128)
+    depth = (20 if quick else 32) if depth is None else depth
+    epochs = (5 if quick else 10) if epochs is None else epochs
+    batch = (64 if quick else 128) if batch is None else batch
     size = 16 if quick else 32
+    TrainConfig(activation, depth=depth, epochs=epochs, lr=lr, batch=batch)  # validates before any work
     images = _data(data, data_root, size)
     k_values = [int(k) for k in k_values]
     per_run = epochs * -(-len(images.train_y) // batch)
