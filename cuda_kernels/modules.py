@@ -90,10 +90,6 @@ class ExpLinear(nn.Module):
         return (f"{self.name}: lambda={float(self.lam.detach()):.6g}, alpha={self.alpha:.6g}, rate={self.rate:.6g}, "
                 f"slope={self.slope:.6g}, trainable_lambda={isinstance(self.lam, nn.Parameter)}")
 
-    @classmethod
-    def from_spec(cls, spec, trainable_lambda=False):
-        return module_for(spec, trainable_lambda=trainable_lambda)
-
 
 def SSELU(lambda_=1.0, alpha=1.0, beta=1.0, trainable_lambda=False):  # noqa: N802 - a Module factory
     """sSELU (eq 9): λx (x > 0), λα(e^{βx} − 1) (x <= 0)."""

@@ -33,13 +33,13 @@ def replot(path: str, out: str | None = None) -> dict:
     if not os.path.isfile(path):
         raise ValueError(f"--from: no such file {path!r}")
     try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            name = ds.attrs.get("figure")
+        ds = xr.load_dataset(path, engine="netcdf4")
     except Exception as exc:  # a corrupt or foreign file
         raise ValueError(f"--from: {path!r} is not a readable netCDF file ({exc})") from None
+    name = ds.attrs.get("figure")
     if name not in FIGURES:
-        raise ValueError(f"--from: {path!r} holds no known figure (figure attribute {name!r})")
-    return redraw(path, FIGURES[name][1], out)
+        raise ValueError(f"--from: {path!r} was not written by 'meanfield figure' (figure attribute {name!r})")
+    return redraw(ds, FIGURES[name][1], out or os.path.dirname(os.path.abspath(path)))
 
 
 __all__ = ["FIGURES", "make", "replot"]

@@ -65,18 +65,9 @@ def render(name: str, ds: xr.Dataset, plot, out: str) -> dict:
     return paths
 
 
-def redraw(path: str, plot, out: str | None = None) -> dict:
-    """Plot an existing figNAME.nc again (no recomputation)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"--from: no such file {path!r}")
-    try:
-        ds = xr.load_dataset(path, engine="netcdf4")
-    except Exception as exc:  # a corrupt or foreign file
-        raise ValueError(f"--from: {path!r} is not a readable netCDF file ({exc})") from None
-    name = ds.attrs.get("figure")
-    if not name:
-        raise ValueError(f"--from: {path!r} was not written by 'meanfield figure' (no 'figure' attribute)")
-    out = out or os.path.dirname(os.path.abspath(path))
+def redraw(ds: xr.Dataset, plot, out: str) -> dict:
+    """Plot a figure's Dataset again (read from its figNAME.nc; no recomputation)."""
+    name = ds.attrs["figure"]
     os.makedirs(out, exist_ok=True)
     paths = {ext: os.path.join(out, f"fig{name}.{ext}") for ext in ("png", "pdf")}
     fig = plot(ds)

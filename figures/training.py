@@ -80,7 +80,7 @@ class TrainRecord:
     lam: np.ndarray          # (epochs + 1,): mean trainable λ (NaN if fixed)
 
 
-def _empty_record(n_layers):
+def _empty_record():
     return {"q": [], "grad_norm": [], "loss": [], "mean_gain": [], "test_accuracy": [], "lam": []}
 
 
@@ -112,7 +112,7 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
     model.reset_parameters(gen)
     model = model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    record = _empty_record(len(model.weight_layers))
+    record = _empty_record()
     start_epoch = 0
     path = None
     if checkpoint_dir:

@@ -33,8 +33,7 @@ def _maps(act, q, params):
     if isinstance(act, ExpLinear):
         m = closed_forms.moments(q, *params)
         return m["Q"], m["dQ"], m["phi"]
-    big_q, _, d_q = quadrature.expectation_and_gradient(act, "f2", 0.0, q)
-    phi = quadrature.expectation(act, "df2", 0.0, q)
+    big_q, _, d_q, phi = quadrature.expectation_and_gradient(act, "f2", 0.0, q, also=("df2",))
     return big_q, d_q, phi
 
 

@@ -96,11 +96,16 @@ def _batch_shape(act, *arrays):
 
 
 def expectation(act, g, m, s2, rule=DEFAULT_RULE, order=None):
-    """E[g(x)] for x ~ N(m, s²), g one of 'f', 'df', 'f2', 'df2' or a callable of x."""
+    """E[g(x)] for x ~ N(m, s²), g one of 'f', 'df', 'f2', 'df2' or a callable of x.
+
+    A tuple of integrands gives a tuple of expectations on one shared node set.
+    """
     shape = _batch_shape(act, m, s2)
     m = np.broadcast_to(np.asarray(m, dtype=float), shape)
     s = np.sqrt(np.broadcast_to(np.asarray(s2, dtype=float), shape))
     x, w, _ = nodes(act, m, s, rule, order)
+    if isinstance(g, tuple):
+        return tuple(np.sum(w * _integrand(act, gi)(x), axis=-1) for gi in g)
     return np.sum(w * _integrand(act, g)(x), axis=-1)
 
 
@@ -115,8 +120,12 @@ def _integrand(act, g):
     return table[g] if isinstance(g, str) else g
 
 
-def expectation_and_gradient(act, g, m, s2, rule=DEFAULT_RULE, order=None):
-    """E[g], ∂E[g]/∂m and ∂E[g]/∂v for x ~ N(m, v), by Stein's identities."""
+def expectation_and_gradient(act, g, m, s2, rule=DEFAULT_RULE, order=None, also=()):
+    """E[g], ∂E[g]/∂m and ∂E[g]/∂v for x ~ N(m, v), by Stein's identities.
+
+    ``also``: further integrands whose plain expectations are appended to the
+    result, computed on the same nodes.
+    """
     shape = _batch_shape(act, m, s2)
     m = np.broadcast_to(np.asarray(m, dtype=float), shape)
     v = np.broadcast_to(np.asarray(s2, dtype=float), shape)
@@ -128,4 +137,5 @@ def expectation_and_gradient(act, g, m, s2, rule=DEFAULT_RULE, order=None):
     mean = np.sum(w * values, axis=-1)
     d_m = np.sum(w * centred * z, axis=-1) / s
     d_v = np.sum(w * centred * (np.square(z) - 1.0), axis=-1) / (2.0 * v)
-    return mean, d_m, d_v
+    extra = tuple(np.sum(w * _integrand(act, gi)(x), axis=-1) for gi in also)
+    return (mean, d_m, d_v) + extra

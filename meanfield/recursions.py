@@ -74,10 +74,7 @@ def layer_maps(act, q, params=None):
     """Q(q) and φ(q) for the layer loop (closed form or quadrature)."""
     if isinstance(act, ExpLinear):
         return closed_forms.second_moment_and_jacobian(q, *params)
-    return (
-        quadrature.expectation(act, "f2", 0.0, q),
-        quadrature.expectation(act, "df2", 0.0, q),
-    )
+    return quadrature.expectation(act, ("f2", "df2"), 0.0, q)
 
 
 def _depth(depth):

@@ -62,7 +62,7 @@ def _probe_layers(stat_layers, depth):
     return layers
 
 
-def _config(act, depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed, weight_memory,
+def _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed, weight_memory,
             inputs):
     depth = _positive_int("depth", depth)
     widths = _widths(width, depth)
@@ -153,7 +153,7 @@ def simulate(
     none).  Divergence is recorded, never raised.
     """
     act = mf.activation(activation)
-    cfg = _config(act, depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
+    cfg = _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
                   weight_memory, input)
     seeds = _positive_int("seeds", seeds)
     inputs = _check_inputs(input, cfg)

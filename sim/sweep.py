@@ -346,25 +346,24 @@ def _bar(total, done, quiet):
 
 
 def _execute(spec, out, todo, scheduler, workers, quiet, threads, total):
+    """Run the missing points; each writes its own file, so nothing is returned."""
     bar = _bar(total, total - len(todo), quiet)
     failed = 0
-    statuses = []
 
-    def report(status):
+    def report(ok):
         nonlocal failed
-        statuses.append(status)
-        failed += not status["ok"]
+        failed += not ok
         if bar is not None:
             bar.update(1)
             bar.set_postfix(failed=failed)
 
     try:
         if not todo:
-            return statuses
+            return
         if workers == 0 and scheduler is None:
             for p in todo:
-                report(run_point(spec, p, out, threads))
-            return statuses
+                report(run_point(spec, p, out, threads)["ok"])
+            return
         from dask.distributed import Client, LocalCluster, as_completed
 
         cluster = None
@@ -380,14 +379,13 @@ def _execute(spec, out, todo, scheduler, workers, quiet, threads, total):
                        for p in todo]
             for fut in as_completed(futures):
                 try:
-                    report(fut.result())
-                except Exception as exc:  # a worker lost mid-point: the point stays missing
-                    report({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+                    report(fut.result()["ok"])
+                except Exception:  # a worker lost mid-point: the point stays missing, recomputed next run
+                    report(False)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
-        return statuses
     finally:
         if bar is not None:
             bar.close()
