@@ -43,9 +43,10 @@ def main():
     from cuda_kernels import kernels
     from cuda_kernels.modules import module_for
 
-    if not kernels.available():
-        print("numba's CUDA target is unavailable (install numba-cuda matching torch's CUDA); nothing measured")
-        return 0
+    reason = kernels.unavailable_reason()
+    if reason is not None:
+        print(f"a GPU is present but the numba kernels cannot run: {reason}")
+        return 1
     device = torch.device("cuda")
     x = torch.randn(SHAPE, device=device)
     g = torch.randn(SHAPE, device=device)

@@ -6,8 +6,9 @@
 
 sSELU is (β, κ) = (β, 0), lSELU (1, β), SELU/dSELU (1, 0).  The scalar math
 lives in plain Python functions compiled twice: for the device (called by
-the kernels) and for the CPU (``cpu_forward``/``cpu_backward``, used by the
-tests to check that the kernels only index).
+the kernels) and for the CPU (``cpu_forward``, used by the tests to check
+that the kernels only index).  λ is read from a one-element device array, so
+a trainable λ never makes the host wait for the GPU.
 
 Forward: one grid-stride elementwise pass, ceil(N/T) blocks (Algorithm 1).
 Backward: a grid-stride pass writing ∂L/∂x and, when λ is trainable, a
@@ -27,6 +28,7 @@ views are used (the torch layer makes inputs contiguous first).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,14 +49,46 @@ BACKWARD_BLOCKS = 2048
 MAX_FORWARD_BLOCKS = 65535
 
 
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why numba's CUDA kernels cannot run here, or None when they can.
+
+    On a real GPU a tiny kernel using the same libdevice math is compiled
+    once, so a broken toolchain shows up here with its cause rather than as
+    a traceback inside the first training step.  (numba-cuda 0.30.4 and
+    older, for one, cannot compile any kernel under NumPy 2.5, which removed
+    ``numpy.row_stack``.)
+    """
+    if cuda is None:
+        return "numba and numba-cuda are not installed (pip install 'meanfield[cuda]')"
+    try:
+        if not cuda.is_available():
+            return "numba sees no CUDA device"
+        if not _simulating():
+            cuda.jit("void(float32[::1])")(_probe_kernel)
+    except Exception as exc:  # any failure means: use the torch path
+        return f"numba-cuda {_numba_cuda_version()} cannot compile kernels here: {type(exc).__name__}: {exc}"
+    return None
+
+
 def available() -> bool:
     """True when numba's CUDA target (a GPU or the simulator) can run kernels."""
-    if cuda is None:
-        return False
+    return unavailable_reason() is None
+
+
+def _probe_kernel(a):
+    i = cuda.grid(1)
+    if i < a.size:
+        a[i] = math.expm1(a[i])
+
+
+def _numba_cuda_version() -> str:
     try:
-        return bool(cuda.is_available())
-    except Exception:  # a broken driver counts as unavailable
-        return False
+        from importlib.metadata import version
+
+        return version("numba-cuda")
+    except Exception:
+        return "(unknown version)"
 
 
 # ---------------------------------------------------------------------------
@@ -80,26 +114,28 @@ if numba is not None:
     _dev_value = cuda.jit(device=True)(_unit_value)
     _dev_slope = cuda.jit(device=True)(_unit_slope)
     _cpu_value = numba.njit(_unit_value)
-    _cpu_slope = numba.njit(_unit_slope)
 
     @cuda.jit
     def _forward_kernel(x, y, lam, alpha, rate, slope, one):
+        scale = lam[0]
         start = cuda.grid(1)
         stride = cuda.gridsize(1)
         for i in range(start, x.size, stride):
-            y[i] = lam * _dev_value(x[i] * one, alpha, rate, slope)
+            y[i] = scale * _dev_value(x[i] * one, alpha, rate, slope)
 
     @cuda.jit
     def _backward_input_kernel(x, grad_y, grad_x, lam, alpha, rate, slope, one):
+        scale = lam[0]
         start = cuda.grid(1)
         stride = cuda.gridsize(1)
         for i in range(start, x.size, stride):
-            grad_x[i] = (grad_y[i] * one) * lam * _dev_slope(x[i] * one, alpha, rate, slope)
+            grad_x[i] = (grad_y[i] * one) * scale * _dev_slope(x[i] * one, alpha, rate, slope)
 
     def _make_backward_lambda_kernel(acc_type):
         @cuda.jit
         def kernel(x, grad_y, grad_x, grad_lam, lam, alpha, rate, slope, one):
             partial = cuda.shared.array(THREADS, dtype=acc_type)
+            scale = lam[0]
             tid = cuda.threadIdx.x
             start = cuda.grid(1)
             stride = cuda.gridsize(1)
@@ -108,7 +144,7 @@ if numba is not None:
             for i in range(start, x.size, stride):
                 xv = x[i] * one
                 g = grad_y[i] * one
-                grad_x[i] = g * lam * _dev_slope(xv, alpha, rate, slope)
+                grad_x[i] = g * scale * _dev_slope(xv, alpha, rate, slope)
                 # Kahan: total += g · y/λ without losing the small terms.
                 term = g * _dev_value(xv, alpha, rate, slope) - carry
                 t = total + term
@@ -137,22 +173,25 @@ if numba is not None:
 # Launchers.
 # ---------------------------------------------------------------------------
 
+#: Input dtype -> compute and accumulation dtype.
 _COMPUTE = {np.dtype(np.float16): np.float32, np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
 
 
 def _dtype(arr):
-    if not hasattr(arr, "dtype"):
-        raise ValueError(f"expected an array with __cuda_array_interface__ (or numpy under the simulator), "
-                         f"got {type(arr).__name__}")
-    if hasattr(arr, "dtype") and not isinstance(arr, np.ndarray) and "bfloat16" in str(arr.dtype):
+    """The numpy dtype of a numpy array or of anything with ``__cuda_array_interface__``."""
+    if "bfloat16" in str(getattr(arr, "dtype", "")):
         raise ValueError("bfloat16 cannot cross numba's CUDA array interface; convert with x.float() first")
-    try:
-        dt = np.dtype(arr.dtype)
-    except TypeError:
-        raise ValueError(f"unsupported dtype {arr.dtype}; the kernels take float16, float32 or float64") from None
+    if isinstance(arr, np.ndarray):
+        dt = arr.dtype
+    else:
+        try:
+            dt = np.dtype(arr.__cuda_array_interface__["typestr"])
+        except AttributeError:
+            raise ValueError(f"expected an array with __cuda_array_interface__ (or numpy under the simulator), "
+                             f"got {type(arr).__name__}") from None
     if dt not in _COMPUTE:
         raise ValueError(f"unsupported dtype {dt}; the kernels take float16, float32 or float64")
-    return dt
+    return np.dtype(dt)
 
 
 def _as_device(arr):
@@ -180,6 +219,25 @@ def _check_launch(threads, blocks):
         raise ValueError(f"blocks must be >= 1, got {blocks}")
 
 
+def _lambda_array(lam, acc, stream):
+    """λ as the one-element device array the kernels read (so a trainable λ never leaves the GPU)."""
+    if np.ndim(lam) == 0 and not hasattr(lam, "__cuda_array_interface__"):
+        value = np.array([lam], dtype=acc)
+        return value if _simulating() else cuda.to_device(value, stream=stream or 0)
+    if _dtype(lam) != acc or int(np.prod(np.shape(lam))) != 1:
+        raise ValueError(f"lam must be a number or a one-element {np.dtype(acc)} array, got shape "
+                         f"{tuple(np.shape(lam))} of {_dtype(lam)}")
+    return _as_device(lam).reshape(1)
+
+
+def _forward_blocks(n, threads=THREADS):
+    return min(max(1, math.ceil(n / threads)), MAX_FORWARD_BLOCKS)
+
+
+def _backward_blocks(n, blocks=BACKWARD_BLOCKS, threads=THREADS):
+    return min(blocks, max(1, math.ceil(n / threads)))
+
+
 def _launch(kernel, blocks, threads, stream, *args):
     if stream is None or _simulating():
         kernel[blocks, threads](*args)
@@ -187,8 +245,16 @@ def _launch(kernel, blocks, threads, stream, *args):
         kernel[blocks, threads, stream](*args)
 
 
+def _flat(arr, n):
+    return arr.reshape(n) if arr.ndim != 1 else arr
+
+
 def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, blocks=None, stream=None):
-    """y = f(x) elementwise into ``out`` (allocated like ``x`` when None); returns ``out``."""
+    """y = f(x) elementwise into ``out`` (allocated like ``x`` when None); returns ``out``.
+
+    ``lam`` is a number or a one-element device array of the compute dtype
+    (float32 for float16/float32 input, float64 for float64), read on the device.
+    """
     dt = _dtype(x)
     xd = _as_device(x)
     if out is None:
@@ -197,12 +263,13 @@ def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, bl
     if xd.shape != yd.shape:
         raise ValueError(f"out has shape {yd.shape}, x has {xd.shape}")
     n = xd.size
-    blocks = min(max(1, math.ceil(n / threads)), MAX_FORWARD_BLOCKS) if blocks is None else blocks
+    blocks = _forward_blocks(n, threads) if blocks is None else blocks
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
+    lamd = _lambda_array(lam, c, stream)
     if n:
-        _launch(_forward_kernel, blocks, threads, stream, xd.reshape(n) if xd.ndim != 1 else xd,
-                yd.reshape(n) if yd.ndim != 1 else yd, c(lam), c(alpha), c(rate), c(slope), c(1))
+        _launch(_forward_kernel, blocks, threads, stream, _flat(xd, n), _flat(yd, n), lamd, c(alpha), c(rate),
+                c(slope), c(1))
     return out
 
 
@@ -214,10 +281,11 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     device array of the accumulation dtype (float32 for float16/float32
     inputs, float64 for float64), or None.  Pass ``grad_lambda`` to
     accumulate into an existing one-element array (it is added to).
+    ``lam`` as in :func:`forward`.
     """
     dt = _dtype(x)
     if _dtype(grad_y) != dt:
-        raise ValueError(f"grad_y has dtype {np.dtype(grad_y.dtype)}, x has {dt}")
+        raise ValueError(f"grad_y has dtype {_dtype(grad_y)}, x has {dt}")
     xd, gyd = _as_device(x), _as_device(grad_y)
     if xd.shape != gyd.shape:
         raise ValueError(f"grad_y has shape {gyd.shape}, x has {xd.shape}")
@@ -226,19 +294,20 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
         grad_x = np.empty_like(x) if host else cuda.device_array_like(xd)
     gxd = _as_device(grad_x)
     n = xd.size
-    blocks = min(blocks, max(1, math.ceil(n / threads)))
+    blocks = _backward_blocks(n, blocks, threads)
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
-    flat = [a.reshape(n) if a.ndim != 1 else a for a in (xd, gyd, gxd)]
+    lamd = _lambda_array(lam, c, stream)
+    flat = [_flat(a, n) for a in (xd, gyd, gxd)]
     if not want_lambda:
         if n:
-            _launch(_backward_input_kernel, blocks, threads, stream, *flat, c(lam), c(alpha), c(rate), c(slope), c(1))
+            _launch(_backward_input_kernel, blocks, threads, stream, *flat, lamd, c(alpha), c(rate), c(slope), c(1))
         return grad_x, None
     acc = np.dtype(c)
     if grad_lambda is None:
         grad_lambda = np.zeros(1, dtype=acc) if host else cuda.to_device(np.zeros(1, dtype=acc), stream=stream or 0)
     if n:
-        _launch(_BACKWARD_LAMBDA[acc], blocks, threads, stream, *flat, _as_device(grad_lambda), c(lam), c(alpha),
+        _launch(_BACKWARD_LAMBDA[acc], blocks, threads, stream, *flat, _as_device(grad_lambda), lamd, c(alpha),
                 c(rate), c(slope), c(1))
     return grad_x, grad_lambda
 
@@ -256,36 +325,78 @@ def cpu_forward(x, lam, alpha, rate=1.0, slope=0.0):
 # ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
+def _external_stream(handle):
+    return cuda.external_stream(handle)
+
+
 def _torch_stream():
     import torch
 
-    return cuda.external_stream(torch.cuda.current_stream().cuda_stream)
+    return _external_stream(torch.cuda.current_stream().cuda_stream)
+
+
+def _device_view(t):
+    """A contiguous torch CUDA tensor as a flat numba device array (no copy)."""
+    return cuda.as_cuda_array(t.view(-1), sync=False)
+
+
+def _lambda_tensor(lam, x):
+    """λ as a one-element tensor of the compute dtype on x's device (a fill or a cast: no host sync)."""
+    import torch
+
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if isinstance(lam, torch.Tensor):
+        return lam.detach().reshape(1).to(device=x.device, dtype=acc)
+    return torch.full((1,), float(lam), dtype=acc, device=x.device)
+
+
+def _check_torch_dtype(x):
+    import torch
+
+    if x.dtype not in (torch.float16, torch.float32, torch.float64):
+        raise ValueError(f"unsupported dtype {x.dtype}; the kernels take float16, float32 or float64"
+                         + ("; bfloat16 cannot cross numba's CUDA array interface, convert with x.float() first"
+                            if x.dtype == torch.bfloat16 else ""))
 
 
 def forward_cuda(x, lam, alpha, rate, slope):
-    """f(x) for a CUDA torch tensor, on torch's current stream, without copies."""
+    """f(x) for a CUDA torch tensor, on torch's current stream, without copies.
+
+    ``lam`` is a number or a tensor (a trainable λ stays on the device).
+    """
     import torch
 
-    if x.dtype == torch.bfloat16:
-        raise ValueError("bfloat16 cannot cross numba's CUDA array interface; convert with x.float() first")
+    _check_torch_dtype(x)
     x = x.detach().contiguous()
     y = torch.empty_like(x)
-    forward(cuda.as_cuda_array(x.view(-1), sync=False), lam, alpha, rate, slope,
-            out=cuda.as_cuda_array(y.view(-1), sync=False), stream=_torch_stream())
+    n = x.numel()
+    if n:
+        c = _COMPUTE[np.dtype(str(x.dtype).removeprefix("torch."))]
+        _forward_kernel[_forward_blocks(n), THREADS, _torch_stream()](
+            _device_view(x), _device_view(y), _device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope),
+            c(1))
     return y
 
 
 def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
-    """(∂L/∂x, ∂L/∂λ as a 0-d tensor or None) for CUDA torch tensors."""
+    """(∂L/∂x, ∂L/∂λ as a 0-d tensor of the accumulation dtype, or None) for CUDA torch tensors."""
     import torch
 
+    _check_torch_dtype(x)
     x = x.detach().contiguous()
-    grad_y = grad_y.detach().contiguous()
+    grad_y = grad_y.detach().to(dtype=x.dtype).contiguous()
     grad_x = torch.empty_like(x)
     acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     grad_lam = torch.zeros(1, dtype=acc_dtype, device=x.device) if want_lambda else None
-    backward(cuda.as_cuda_array(x.view(-1), sync=False), cuda.as_cuda_array(grad_y.view(-1), sync=False), lam, alpha,
-             rate, slope, grad_x=cuda.as_cuda_array(grad_x.view(-1), sync=False), want_lambda=want_lambda,
-             stream=_torch_stream(),
-             grad_lambda=cuda.as_cuda_array(grad_lam, sync=False) if want_lambda else None)
+    n = x.numel()
+    if n:
+        c = _COMPUTE[np.dtype(str(x.dtype).removeprefix("torch."))]
+        args = (_device_view(x), _device_view(grad_y), _device_view(grad_x))
+        params = (_device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1))
+        blocks = _backward_blocks(n)
+        if want_lambda:
+            _BACKWARD_LAMBDA[np.dtype(c)][blocks, THREADS, _torch_stream()](*args, _device_view(grad_lam), *params)
+        else:
+            _backward_input_kernel[blocks, THREADS, _torch_stream()](*args, *params)
     return grad_x, (grad_lam.reshape(()) if want_lambda else None)

@@ -16,17 +16,7 @@ from torch import nn
 from meanfield.activations import ExpLinear as _ExpLinearAct
 from meanfield.spec import activation as _activation
 
-from .torch_math import exp_linear_derivative, exp_linear_forward, torch_pair
-
-
-def _use_kernels(x: torch.Tensor) -> bool:
-    if x.device.type != "cuda":
-        return False
-    try:
-        from . import kernels
-    except ImportError:
-        return False
-    return kernels.available()
+from .torch_math import exp_linear_derivative, exp_linear_forward, kernels_ready, torch_pair
 
 
 class ExpLinearFunction(torch.autograd.Function):
@@ -37,35 +27,35 @@ class ExpLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, lam, alpha, rate, slope):
-        lam_value = float(lam)
-        if _use_kernels(x):
+        if kernels_ready(x):
             from .kernels import forward_cuda
 
-            y = forward_cuda(x, lam_value, alpha, rate, slope)
+            y = forward_cuda(x, lam, alpha, rate, slope)
         else:
-            y = exp_linear_forward(x, lam_value, alpha, rate, slope)
-        ctx.save_for_backward(x)
-        ctx.params = (lam_value, alpha, rate, slope)
+            y = exp_linear_forward(x, lam, alpha, rate, slope)
+        ctx.save_for_backward(x, lam)
+        ctx.params = (alpha, rate, slope)
         return y
 
     @staticmethod
     def backward(ctx, grad_y):
-        (x,) = ctx.saved_tensors
-        lam_value, alpha, rate, slope = ctx.params
+        x, lam = ctx.saved_tensors
+        alpha, rate, slope = ctx.params
         want_lam = ctx.needs_input_grad[1]
-        if _use_kernels(x):
+        if kernels_ready(x):
             from .kernels import backward_cuda
 
-            grad_x, grad_lam = backward_cuda(x, grad_y, lam_value, alpha, rate, slope, want_lam)
+            grad_x, grad_lam = backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lam)
         else:
-            grad_x = grad_y * exp_linear_derivative(x, lam_value, alpha, rate, slope)
+            grad_x = grad_y * exp_linear_derivative(x, lam, alpha, rate, slope)
             grad_lam = None
             if want_lam:
-                # y/λ is f with λ = 1; accumulate in float64 like the kernel's Kahan sum.
-                unit = exp_linear_forward(x, 1.0, alpha, rate, slope)
-                grad_lam = (unit.double() * grad_y.double()).sum()
+                # y/λ is f with λ = 1, computed and summed in float64 (the kernel: float32 at
+                # least, with a Kahan sum), never in float16.
+                unit = exp_linear_forward(x.double(), 1.0, alpha, rate, slope)
+                grad_lam = (unit * grad_y.double()).sum()
         if grad_lam is not None:
-            grad_lam = grad_lam.to(dtype=grad_y.dtype).reshape(())
+            grad_lam = grad_lam.to(dtype=lam.dtype).reshape(lam.shape)
         return grad_x, grad_lam, None, None, None
 
 
@@ -83,8 +73,8 @@ class ExpLinear(nn.Module):
         self.name = name
 
     def forward(self, x):
-        lam = self.lam.to(dtype=x.dtype) if self.lam.dtype != x.dtype else self.lam
-        return ExpLinearFunction.apply(x, lam, self.alpha, self.rate, self.slope)
+        # λ keeps its own dtype (a float16 input does not round λ's gradient to float16).
+        return ExpLinearFunction.apply(x, self.lam, self.alpha, self.rate, self.slope)
 
     def extra_repr(self):
         return (f"{self.name}: lambda={float(self.lam.detach()):.6g}, alpha={self.alpha:.6g}, rate={self.rate:.6g}, "

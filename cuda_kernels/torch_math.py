@@ -11,7 +11,9 @@ Each returns (f, f') as functions of a tensor, built from an activation of
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -35,7 +37,7 @@ def exp_linear_forward(x, lam, alpha, rate, slope):
     if slope:
         out.add_(neg, alpha=slope)
     out.add_(torch.clamp(x, min=0.0))
-    if lam != 1.0:
+    if isinstance(lam, torch.Tensor) or lam != 1.0:
         out.mul_(lam)
     return out
 
@@ -46,7 +48,7 @@ def exp_linear_derivative(x, lam, alpha, rate, slope):
     if slope:
         d.add_(slope)
     d = torch.where(x > 0, 1.0, d)
-    if lam != 1.0:
+    if isinstance(lam, torch.Tensor) or lam != 1.0:
         d.mul_(lam)
     return d
 
@@ -112,14 +114,14 @@ def torch_ops(act):
     params = _scalar(act)
 
     def forward(x):
-        if x.is_cuda and _kernels_ready():
+        if kernels_ready(x):
             from .kernels import forward_cuda
 
             return forward_cuda(x, *params)
         return f(x)
 
     def vjp(x, g):
-        if x.is_cuda and _kernels_ready():
+        if kernels_ready(x):
             from .kernels import backward_cuda
 
             return backward_cuda(x, g, *params, want_lambda=False)[0]
@@ -128,9 +130,26 @@ def torch_ops(act):
     return forward, vjp
 
 
-def _kernels_ready() -> bool:
+def kernels_ready(x) -> bool:
+    """Whether a CUDA tensor ``x`` goes through the numba kernels.
+
+    False on the CPU.  On a GPU where the kernels cannot run (see
+    :func:`cuda_kernels.kernels.unavailable_reason`) the plain torch math is
+    used instead, with one warning that says why.
+    """
+    if not x.is_cuda:
+        return False
     try:
         from . import kernels
     except ImportError:
         return False
-    return kernels.available()
+    reason = kernels.unavailable_reason()
+    if reason is not None:
+        _warn_once(reason)
+    return reason is None
+
+
+@functools.cache
+def _warn_once(reason):
+    warnings.warn(f"CUDA kernels unavailable, using plain torch math on the GPU: {reason}", RuntimeWarning,
+                  stacklevel=4)

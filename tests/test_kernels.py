@@ -96,6 +96,19 @@ def test_bad_arrays_are_rejected():
         K.backward(np.zeros(4), np.zeros(5), *PARAMS["selu"])
     with pytest.raises(ValueError, match="__cuda_array_interface__"):
         K.forward([1.0, 2.0], *PARAMS["selu"])
+    with pytest.raises(ValueError, match="one-element float32 array"):
+        K.forward(np.zeros(4, dtype=np.float32), np.ones(2, dtype=np.float32), *PARAMS["selu"][1:])
+    with pytest.raises(ValueError, match="one-element float64 array"):
+        K.forward(np.zeros(4), np.ones(1, dtype=np.float32), *PARAMS["selu"][1:])
+
+
+def test_lambda_from_a_device_array_equals_a_number(rng):
+    x = rng.standard_normal(777)
+    g = rng.standard_normal(777)
+    p = PARAMS["lselu"]
+    lam = np.array([p[0]])
+    np.testing.assert_array_equal(K.forward(x, lam, *p[1:]), K.forward(x, *p))
+    np.testing.assert_array_equal(K.backward(x, g, lam, *p[1:])[0], K.backward(x, g, *p)[0])
 
 
 # ---------------------------------------------------------------------------
@@ -143,12 +156,17 @@ def test_modules_from_spec_and_trainable_lambda():
 
 
 def test_float16_module_on_cpu():
-    m = module_for("sselu:epsilon=0.03")
-    x = torch.linspace(-3, 3, 33, dtype=torch.float16)
+    m = module_for("sselu:epsilon=0.03", trainable_lambda=True)
+    x = torch.linspace(-3, 3, 4001, dtype=torch.float16)
     y = m(x)
     assert y.dtype == torch.float16
-    np.testing.assert_allclose(y.float().numpy(), mf.activation("sselu:epsilon=0.03").f(x.float().numpy()),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(y.float().detach().numpy(),
+                               mf.activation("sselu:epsilon=0.03").f(x.float().numpy()), rtol=2e-3, atol=2e-3)
+    y.backward(torch.ones_like(y))
+    # λ keeps float32: its gradient is not rounded to float16 (spacing 1 near 1000).
+    assert m.lam.grad.dtype == torch.float32
+    expected = float(np.sum(mf.activation("sselu:epsilon=0.03").f(x.double().numpy()))) / float(m.lam.detach())
+    assert abs(float(m.lam.grad) / expected - 1) < 1e-6
 
 
 # ---------------------------------------------------------------------------
@@ -165,13 +183,56 @@ def test_cuda_module_matches_cpu(dtype):
     mc = module_for("sselu:epsilon=0.03", trainable_lambda=True).cuda()
     y = mc(xc)
     y.backward(torch.ones_like(y))
-    xr = x.to(dtype=torch.float64).transpose(0, 2).requires_grad_(True)
+    xr = xc.detach().cpu().double().requires_grad_(True)  # the same (rounded) inputs
     yr = m.double()(xr)
     yr.backward(torch.ones_like(yr))
     tol = {torch.float64: 1e-13, torch.float32: 1e-5, torch.float16: 2e-3}[dtype]
     np.testing.assert_allclose(y.double().cpu().detach().numpy(), yr.detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(xc.grad.double().cpu().numpy(), xr.grad.numpy(), rtol=tol, atol=tol)
     assert abs(float(mc.lam.grad) / float(m.lam.grad) - 1) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("family", PARAMS)
+@pytest.mark.parametrize("n", [1, 4097, 1_000_003])
+def test_device_kernels_against_float64_reference(family, n):
+    """The low-level API on torch CUDA tensors (``__cuda_array_interface__``), default launch shapes."""
+    gen = torch.Generator().manual_seed(n)
+    x = 2.0 * torch.randn(n, generator=gen)
+    g = 1.0 + 0.5 * torch.randn(n, generator=gen)  # a cotangent with a mean, as in training
+    xc, gc = x.cuda(), g.cuda()
+    y = torch.full_like(xc, float("nan"))  # poisoned: every element must be written
+    gx = torch.full_like(xc, float("nan"))
+    gl = torch.zeros(1, device="cuda")
+    p = PARAMS[family]
+    K.forward(xc, *p, out=y)
+    K.backward(xc, gc, *p, grad_x=gx, grad_lambda=gl)
+    torch.cuda.synchronize()
+    y_ref, gx_ref, gl_ref, gl_scale = _reference(x.numpy(), g.numpy(), *p)
+    np.testing.assert_allclose(y.cpu().double().numpy(), y_ref, rtol=TOL[np.float32], atol=TOL[np.float32])
+    np.testing.assert_allclose(gx.cpu().double().numpy(), gx_ref, rtol=TOL[np.float32], atol=TOL[np.float32])
+    assert abs(float(gl) / gl_ref - 1) < 1e-5
+    assert abs(float(gl) - gl_ref) < 1e-6 * gl_scale  # float32 accumulation, Kahan per thread
+
+
+@pytest.mark.gpu
+def test_cuda_module_runs_on_the_current_stream():
+    m = module_for("lselu:epsilon=0.03", trainable_lambda=True).cuda()
+    x = torch.randn(3, 1001, 7, device="cuda", requires_grad=True)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        y = m(x)
+        y.backward(2 * torch.ones_like(y))
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    mc = module_for("lselu:epsilon=0.03", trainable_lambda=True).double()
+    xr = x.detach().cpu().double().requires_grad_(True)
+    yr = mc(xr)
+    yr.backward(2 * torch.ones_like(yr))
+    np.testing.assert_allclose(y.detach().cpu().double().numpy(), yr.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.cpu().double().numpy(), xr.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert abs(float(m.lam.grad) / float(mc.lam.grad) - 1) < 1e-5
 
 
 @pytest.mark.gpu

@@ -185,3 +185,21 @@ def test_simulate_command(tmp_path, capsys):
     code = main(["simulate", "--activation", "selu", "--depth", "0", "--width", "32"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "depth" in err[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_theory_agreement_on_cuda(spec, dtype):
+    """The same agreement on a GPU, where the SELU family runs the numba kernels."""
+    ds = sim.simulate(spec, q0=1.0, device="cuda", dtype=dtype, **SMALL)
+    tq, tg = tolerances(ds)
+    assert float(np.nanmax(np.abs(ds.q_rel_error))) <= tq
+    assert float(np.nanmax(np.abs(ds.grad_rel_error))) <= tg
+
+
+@pytest.mark.gpu
+def test_cuda_runs_are_reproducible():
+    a = sim.simulate("lselu:epsilon=0.03", depth=6, width=128, batch=64, seeds=2, seed=5, device="cuda")
+    b = sim.simulate("lselu:epsilon=0.03", depth=6, width=128, batch=64, seeds=2, seed=5, device="cuda")
+    np.testing.assert_array_equal(a.q_measured.values, b.q_measured.values)
