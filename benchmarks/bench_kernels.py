@@ -2,12 +2,19 @@
 
     python benchmarks/bench_kernels.py
 
-Forward and backward latency of our sSELU and lSELU kernels (backward with
-and without a trainable λ) against torch.nn.functional.selu and against a
+Forward and backward of our sSELU and lSELU kernels (backward with and
+without a trainable λ) against torch.nn.functional.selu and against a
 device-to-device copy of the same bytes (the bandwidth ceiling), timed with
-CUDA events, medians of repeated runs after warm-up.  Targets on an H100:
-forward at 85% or more of the copy's bandwidth; forward and backward no
-slower than torch's native SELU.  Without a GPU it says so and exits 0.
+CUDA events, medians of repeated runs after warm-up.  Two times per row:
+
+- device ms: ten calls queued behind a ~10 ms GPU sleep, so the events time
+  the GPU's work alone (the kernel's latency, what Table 3 compares);
+- call ms: one call between two events on an idle GPU, so Python's launch
+  cost is in it (numba's launch path costs far more host time than torch's).
+
+Targets on an H100 (device ms): forward at 85% or more of the copy's
+bandwidth; forward and backward no slower than torch's native SELU.
+Without a GPU it says so and exits 0.
 """
 
 from __future__ import annotations
@@ -20,20 +27,32 @@ import torch
 from _common import table
 
 SHAPE = (512, 64, 56, 56)
+#: Calls per timed region for the device time, and the GPU sleep (cycles) that
+#: lets the host queue them all first (~10 ms at 2 GHz).
+QUEUED, SLEEP_CYCLES = 10, 20_000_000
 
 
-def cuda_time(fn, repeat=50, warmup=10):
-    for _ in range(warmup):
-        fn()
+def _events(fn, calls, sleep, repeat):
     times = []
     for _ in range(repeat):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if sleep:
+            torch.cuda._sleep(SLEEP_CYCLES)
         start.record()
-        fn()
+        for _ in range(calls):
+            fn()
         end.record()
         torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) * 1e-3)
+        times.append(start.elapsed_time(end) * 1e-3 / calls)
     return statistics.median(times)
+
+
+def cuda_times(fn, repeat=30, warmup=5):
+    """(device seconds, call seconds) per call, medians."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    return _events(fn, QUEUED, True, repeat), _events(fn, 1, False, repeat)
 
 
 def main():
@@ -52,34 +71,37 @@ def main():
     g = torch.randn(SHAPE, device=device)
     nbytes = x.numel() * x.element_size()
     dst = torch.empty_like(x)
-    t_copy = cuda_time(lambda: dst.copy_(x))
-    copy_bw = 2 * nbytes / t_copy  # read + write
-    rows = [["device-to-device copy (ceiling)", f"{t_copy * 1e3:.3f}", "", f"{copy_bw / 1e9:.0f}", "100%"]]
+    copy_dev, copy_call = cuda_times(lambda: dst.copy_(x))
+    copy_bw = 2 * nbytes / copy_dev  # read + write
+    rows = [["device-to-device copy (ceiling)", f"{copy_dev * 1e3:.3f}", f"{copy_call * 1e3:.3f}", "", "",
+             f"{copy_bw / 1e9:.0f}", "100%"]]
 
-    xs = x.clone().requires_grad_(True)
-    y_selu = torch.nn.functional.selu(xs)
-    t_selu_f = cuda_time(lambda: torch.nn.functional.selu(x))
-    t_selu_b = cuda_time(lambda: torch.autograd.grad(y_selu, xs, g, retain_graph=True))
-    rows.append(["torch.nn.functional.selu", f"{t_selu_f * 1e3:.3f}", f"{t_selu_b * 1e3:.3f}",
-                 f"{2 * nbytes / t_selu_f / 1e9:.0f}", f"{2 * nbytes / t_selu_f / copy_bw:.0%}"])
+    def measure(name, module, params=()):
+        xr = x.clone().requires_grad_(True)
+        y = module(xr)
+        inputs = (xr, *params)
+        fwd = cuda_times(lambda: module(x))
+        bwd = cuda_times(lambda: torch.autograd.grad(y, inputs, g, retain_graph=True))
+        bw = 2 * nbytes / fwd[0]
+        rows.append([name, f"{fwd[0] * 1e3:.3f}", f"{fwd[1] * 1e3:.3f}", f"{bwd[0] * 1e3:.3f}",
+                     f"{bwd[1] * 1e3:.3f}", f"{bw / 1e9:.0f}", f"{bw / copy_bw:.0%}"])
+        return fwd[0], bwd[0], bw / copy_bw
+
+    selu_f, selu_b, _ = measure("torch.nn.functional.selu", torch.nn.functional.selu)
     verdicts = []
     for spec in ("sselu:epsilon=0.017", "lselu:epsilon=0.017"):
         for trainable in (False, True):
             m = module_for(spec, trainable_lambda=trainable).to(device)
-            xr = x.clone().requires_grad_(True)
-            y = m(xr)
-            inputs = (xr, m.lam) if trainable else (xr,)
-            t_f = cuda_time(lambda: m(x))
-            t_b = cuda_time(lambda: torch.autograd.grad(y, inputs, g, retain_graph=True))
-            bw = 2 * nbytes / t_f
             name = f"{spec.split(':')[0]}{' (trainable lambda)' if trainable else ''}"
-            rows.append([name, f"{t_f * 1e3:.3f}", f"{t_b * 1e3:.3f}", f"{bw / 1e9:.0f}", f"{bw / copy_bw:.0%}"])
-            verdicts.append((name, bw / copy_bw >= 0.85, t_f <= t_selu_f * 1.02, t_b <= t_selu_b * 1.02))
+            f, b, frac = measure(name, m, (m.lam,) if trainable else ())
+            verdicts.append((name, frac, f / selu_f, b / selu_b))
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, input {list(SHAPE)} float32")
-    print(table(["kernel", "forward ms", "backward ms", "forward GB/s", "of copy bandwidth"], rows))
-    for name, bw_ok, f_ok, b_ok in verdicts:
-        print(f"{name}: forward >= 85% of copy {'PASS' if bw_ok else 'miss'}; "
-              f"forward <= selu {'PASS' if f_ok else 'miss'}; backward <= selu {'PASS' if b_ok else 'miss'}")
+    print(table(["kernel", "forward device ms", "forward call ms", "backward device ms", "backward call ms",
+                 "forward GB/s", "of copy bandwidth"], rows))
+    for name, frac, f_ratio, b_ratio in verdicts:
+        print(f"{name}: forward at {frac:.0%} of copy (target 85%) {'PASS' if frac >= 0.85 else 'miss'}; "
+              f"forward {f_ratio:.3f}x selu {'PASS' if f_ratio <= 1.0 else 'miss'}; "
+              f"backward {b_ratio:.3f}x selu {'PASS' if b_ratio <= 1.0 else 'miss'}")
     return 0
 
 
