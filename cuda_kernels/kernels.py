@@ -48,8 +48,8 @@ THREADS = 256
 BACKWARD_BLOCKS = 2048
 #: Cap on forward blocks (grid-stride covers the rest).
 MAX_FORWARD_BLOCKS = 65535
-#: Independent loads each thread keeps in flight (the kernels are written out for 4).
-UNROLL = 4
+#: 4-wide vectors each thread has in flight per step (the kernels are written for 2).
+VECTORS_PER_THREAD = 2
 #: Grids below this many blocks draw numba-cuda's low-occupancy warning (its
 #: dispatcher's threshold); for a small tensor that is expected, not a mistake.
 SMALL_GRID = 128
@@ -117,83 +117,113 @@ def _unit_slope(x, alpha, rate, slope):
 
 
 if numba is not None:
+    from ._vector import WIDTH, load4, store4, vector_align
+
     _dev_value = cuda.jit(device=True)(_unit_value)
     _dev_slope = cuda.jit(device=True)(_unit_slope)
     _cpu_value = numba.njit(_unit_value)
 
-    # Each thread keeps UNROLL (= 4) independent loads in flight before it
-    # computes (one load per thread leaves HBM idle: 75% of a copy's bandwidth
-    # on an H100, against 93% with four), then a plain grid-stride tail.
+    @cuda.jit(device=True)
+    def _values4(v, scale, alpha, rate, slope, one):
+        """λ f(v)/λ for a vector of four."""
+        return (scale * _dev_value(v[0] * one, alpha, rate, slope), scale * _dev_value(v[1] * one, alpha, rate, slope),
+                scale * _dev_value(v[2] * one, alpha, rate, slope), scale * _dev_value(v[3] * one, alpha, rate, slope))
+
+    @cuda.jit(device=True)
+    def _grads4(v, g, scale, alpha, rate, slope, one):
+        """∂L/∂x = ∂L/∂y · f'(x) for a vector of four."""
+        return ((g[0] * one) * scale * _dev_slope(v[0] * one, alpha, rate, slope),
+                (g[1] * one) * scale * _dev_slope(v[1] * one, alpha, rate, slope),
+                (g[2] * one) * scale * _dev_slope(v[2] * one, alpha, rate, slope),
+                (g[3] * one) * scale * _dev_slope(v[3] * one, alpha, rate, slope))
+
+    @cuda.jit(device=True)
+    def _dot4(v, g, alpha, rate, slope, one):
+        """Σ ∂L/∂y · y/λ over a vector of four (pairwise)."""
+        return (((g[0] * one) * _dev_value(v[0] * one, alpha, rate, slope)
+                 + (g[1] * one) * _dev_value(v[1] * one, alpha, rate, slope))
+                + ((g[2] * one) * _dev_value(v[2] * one, alpha, rate, slope)
+                   + (g[3] * one) * _dev_value(v[3] * one, alpha, rate, slope)))
+
+    # Layout of every kernel: elements [0, 4·nvec) as 4-wide vectors, two
+    # vectors in flight per thread (one 4-byte load per thread leaves HBM
+    # idle: 75% of a copy's bandwidth on an H100); then the rest, fewer than
+    # four elements, or all of them when the arrays are not aligned for
+    # vectors (nvec = 0), one element at a time.
 
     @cuda.jit
-    def _forward_kernel(x, y, lam, alpha, rate, slope, one):
+    def _forward_kernel(x, y, lam, alpha, rate, slope, one, nvec):
         scale = lam[0]
-        n = x.size
         s = cuda.gridsize(1)
-        i = cuda.grid(1)
-        while i + 3 * s < n:
-            x0, x1, x2, x3 = x[i] * one, x[i + s] * one, x[i + 2 * s] * one, x[i + 3 * s] * one
-            y[i] = scale * _dev_value(x0, alpha, rate, slope)
-            y[i + s] = scale * _dev_value(x1, alpha, rate, slope)
-            y[i + 2 * s] = scale * _dev_value(x2, alpha, rate, slope)
-            y[i + 3 * s] = scale * _dev_value(x3, alpha, rate, slope)
-            i += 4 * s
-        while i < n:
+        t = cuda.grid(1)
+        j = t
+        while j + s < nvec:
+            a = load4(x, 4 * j)
+            b = load4(x, 4 * (j + s))
+            store4(y, 4 * j, _values4(a, scale, alpha, rate, slope, one))
+            store4(y, 4 * (j + s), _values4(b, scale, alpha, rate, slope, one))
+            j += 2 * s
+        if j < nvec:
+            store4(y, 4 * j, _values4(load4(x, 4 * j), scale, alpha, rate, slope, one))
+        i = 4 * nvec + t
+        while i < x.size:
             y[i] = scale * _dev_value(x[i] * one, alpha, rate, slope)
             i += s
 
     @cuda.jit
-    def _backward_input_kernel(x, grad_y, grad_x, lam, alpha, rate, slope, one):
+    def _backward_input_kernel(x, grad_y, grad_x, lam, alpha, rate, slope, one, nvec):
         scale = lam[0]
-        n = x.size
         s = cuda.gridsize(1)
-        i = cuda.grid(1)
-        while i + 3 * s < n:
-            x0, x1, x2, x3 = x[i] * one, x[i + s] * one, x[i + 2 * s] * one, x[i + 3 * s] * one
-            g0, g1, g2, g3 = (grad_y[i] * one, grad_y[i + s] * one, grad_y[i + 2 * s] * one,
-                              grad_y[i + 3 * s] * one)
-            grad_x[i] = g0 * scale * _dev_slope(x0, alpha, rate, slope)
-            grad_x[i + s] = g1 * scale * _dev_slope(x1, alpha, rate, slope)
-            grad_x[i + 2 * s] = g2 * scale * _dev_slope(x2, alpha, rate, slope)
-            grad_x[i + 3 * s] = g3 * scale * _dev_slope(x3, alpha, rate, slope)
-            i += 4 * s
-        while i < n:
+        t = cuda.grid(1)
+        j = t
+        while j + s < nvec:
+            xa, ga = load4(x, 4 * j), load4(grad_y, 4 * j)
+            xb, gb = load4(x, 4 * (j + s)), load4(grad_y, 4 * (j + s))
+            store4(grad_x, 4 * j, _grads4(xa, ga, scale, alpha, rate, slope, one))
+            store4(grad_x, 4 * (j + s), _grads4(xb, gb, scale, alpha, rate, slope, one))
+            j += 2 * s
+        if j < nvec:
+            store4(grad_x, 4 * j, _grads4(load4(x, 4 * j), load4(grad_y, 4 * j), scale, alpha, rate, slope, one))
+        i = 4 * nvec + t
+        while i < x.size:
             grad_x[i] = (grad_y[i] * one) * scale * _dev_slope(x[i] * one, alpha, rate, slope)
             i += s
 
     def _make_backward_lambda_kernel(acc_type):
         @cuda.jit
-        def kernel(x, grad_y, grad_x, grad_lam, lam, alpha, rate, slope, one):
+        def kernel(x, grad_y, grad_x, grad_lam, lam, alpha, rate, slope, one, nvec):
             partial = cuda.shared.array(THREADS, dtype=acc_type)
             scale = lam[0]
-            tid = cuda.threadIdx.x
-            n = x.size
             s = cuda.gridsize(1)
-            i = cuda.grid(1)
+            t = cuda.grid(1)
+            # Kahan: total += group without losing the small groups.
             total = acc_type(0)
             carry = acc_type(0)
-            while i < n:
-                # ∂L/∂x for up to four elements and the sum of their g · y/λ ...
-                x0 = x[i] * one
-                g0 = grad_y[i] * one
-                grad_x[i] = g0 * scale * _dev_slope(x0, alpha, rate, slope)
-                group = g0 * _dev_value(x0, alpha, rate, slope)
-                if i + 3 * s < n:
-                    x1, x2, x3 = x[i + s] * one, x[i + 2 * s] * one, x[i + 3 * s] * one
-                    g1, g2, g3 = grad_y[i + s] * one, grad_y[i + 2 * s] * one, grad_y[i + 3 * s] * one
-                    grad_x[i + s] = g1 * scale * _dev_slope(x1, alpha, rate, slope)
-                    grad_x[i + 2 * s] = g2 * scale * _dev_slope(x2, alpha, rate, slope)
-                    grad_x[i + 3 * s] = g3 * scale * _dev_slope(x3, alpha, rate, slope)
-                    group += (g1 * _dev_value(x1, alpha, rate, slope)
-                              + (g2 * _dev_value(x2, alpha, rate, slope) + g3 * _dev_value(x3, alpha, rate, slope)))
-                    i += 4 * s
-                else:
-                    i += s
-                # ... added to the thread's total with Kahan's compensation.
+            j = t
+            while j < nvec:
+                xa, ga = load4(x, 4 * j), load4(grad_y, 4 * j)
+                group = _dot4(xa, ga, alpha, rate, slope, one)
+                if j + s < nvec:
+                    xb, gb = load4(x, 4 * (j + s)), load4(grad_y, 4 * (j + s))
+                    store4(grad_x, 4 * (j + s), _grads4(xb, gb, scale, alpha, rate, slope, one))
+                    group += _dot4(xb, gb, alpha, rate, slope, one)
+                store4(grad_x, 4 * j, _grads4(xa, ga, scale, alpha, rate, slope, one))
                 term = group - carry
-                t = total + term
-                carry = (t - total) - term
-                total = t
+                u = total + term
+                carry = (u - total) - term
+                total = u
+                j += 2 * s
+            i = 4 * nvec + t
+            while i < x.size:
+                xv = x[i] * one
+                g = grad_y[i] * one
+                grad_x[i] = g * scale * _dev_slope(xv, alpha, rate, slope)
+                term = g * _dev_value(xv, alpha, rate, slope) - carry
+                u = total + term
+                carry = (u - total) - term
+                total = u
+                i += s
+            tid = cuda.threadIdx.x
             partial[tid] = total
             cuda.syncthreads()
             width = cuda.blockDim.x // 2
@@ -274,12 +304,20 @@ def _lambda_array(lam, acc, stream):
     return _as_device(lam).reshape(1)
 
 
-def _forward_blocks(n, threads=THREADS):
-    return min(max(1, math.ceil(n / (threads * UNROLL))), MAX_FORWARD_BLOCKS)
+def _vector_count(n, itemsize, *addresses):
+    """4-wide vectors the kernels may use: n // 4 when every array starts aligned for them, else 0."""
+    align = vector_align(itemsize)
+    return n // WIDTH if all(a % align == 0 for a in addresses) else 0
 
 
-def _backward_blocks(n, blocks=BACKWARD_BLOCKS, threads=THREADS):
-    return min(blocks, max(1, math.ceil(n / (threads * UNROLL))))
+def _blocks(n, nvec, cap, threads=THREADS):
+    """Enough blocks for one step per thread (two vectors, or one element without vectors), at most ``cap``."""
+    units = math.ceil(nvec / VECTORS_PER_THREAD) if nvec else n
+    return min(max(1, math.ceil(units / threads)), cap)
+
+
+def _address(arr):
+    return arr.ctypes.data if isinstance(arr, np.ndarray) else arr.__cuda_array_interface__["data"][0]
 
 
 def _launch(kernel, blocks, threads, stream, *args):
@@ -289,8 +327,13 @@ def _launch(kernel, blocks, threads, stream, *args):
         kernel[blocks, threads, stream](*args)
 
 
-def _flat(arr, n):
-    return arr.reshape(n) if arr.ndim != 1 else arr
+def _flat(arr, name):
+    """A C-contiguous array as a 1-D view (a copy would lose what the kernel writes)."""
+    contiguous = arr.flags.c_contiguous if isinstance(arr, np.ndarray) else arr.is_c_contiguous()
+    if not contiguous:
+        raise ValueError(f"{name} must be C-contiguous (the torch layer makes its inputs contiguous; "
+                         f"here use np.ascontiguousarray or .copy())")
+    return arr.reshape(arr.size) if arr.ndim != 1 else arr
 
 
 def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, blocks=None, stream=None):
@@ -306,14 +349,15 @@ def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, bl
     yd = _as_device(out)
     if xd.shape != yd.shape:
         raise ValueError(f"out has shape {yd.shape}, x has {xd.shape}")
-    n = xd.size
-    blocks = _forward_blocks(n, threads) if blocks is None else blocks
+    xf, yf = _flat(xd, "x"), _flat(yd, "out")
+    n = xf.size
+    nvec = _vector_count(n, dt.itemsize, _address(xf), _address(yf))
+    blocks = _blocks(n, nvec, MAX_FORWARD_BLOCKS, threads) if blocks is None else blocks
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
     lamd = _lambda_array(lam, c, stream)
     if n:
-        _launch(_forward_kernel, blocks, threads, stream, _flat(xd, n), _flat(yd, n), lamd, c(alpha), c(rate),
-                c(slope), c(1))
+        _launch(_forward_kernel, blocks, threads, stream, xf, yf, lamd, c(alpha), c(rate), c(slope), c(1), nvec)
     return out
 
 
@@ -325,7 +369,7 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     device array of the accumulation dtype (float32 for float16/float32
     inputs, float64 for float64), or None.  Pass ``grad_lambda`` to
     accumulate into an existing one-element array (it is added to).
-    ``lam`` as in :func:`forward`.
+    ``lam`` as in :func:`forward`; ``blocks`` caps the grid.
     """
     dt = _dtype(x)
     if _dtype(grad_y) != dt:
@@ -336,23 +380,22 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     host = isinstance(x, np.ndarray)
     if grad_x is None:
         grad_x = np.empty_like(x) if host else cuda.device_array_like(xd)
-    gxd = _as_device(grad_x)
-    n = xd.size
-    blocks = _backward_blocks(n, blocks, threads)
+    flat = [_flat(a, name) for a, name in ((xd, "x"), (gyd, "grad_y"), (_as_device(grad_x), "grad_x"))]
+    n = flat[0].size
+    nvec = _vector_count(n, dt.itemsize, *map(_address, flat))
+    blocks = _blocks(n, nvec, blocks, threads)
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
-    lamd = _lambda_array(lam, c, stream)
-    flat = [_flat(a, n) for a in (xd, gyd, gxd)]
+    params = (_lambda_array(lam, c, stream), c(alpha), c(rate), c(slope), c(1), nvec)
     if not want_lambda:
         if n:
-            _launch(_backward_input_kernel, blocks, threads, stream, *flat, lamd, c(alpha), c(rate), c(slope), c(1))
+            _launch(_backward_input_kernel, blocks, threads, stream, *flat, *params)
         return grad_x, None
     acc = np.dtype(c)
     if grad_lambda is None:
         grad_lambda = np.zeros(1, dtype=acc) if host else cuda.to_device(np.zeros(1, dtype=acc), stream=stream or 0)
     if n:
-        _launch(_BACKWARD_LAMBDA[acc], blocks, threads, stream, *flat, _as_device(grad_lambda), lamd, c(alpha),
-                c(rate), c(slope), c(1))
+        _launch(_BACKWARD_LAMBDA[acc], blocks, threads, stream, *flat, _as_device(grad_lambda), *params)
     return grad_x, grad_lambda
 
 
@@ -439,8 +482,10 @@ def forward_cuda(x, lam, alpha, rate, slope):
     n = x.numel()
     if n:
         c = _COMPUTE[np.dtype(_TYPESTR[str(x.dtype)])]
-        _launch_on_torch_stream(_forward_kernel, _forward_blocks(n), _device_view(x), _device_view(y),
-                                _device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1))
+        nvec = _vector_count(n, x.element_size(), x.data_ptr(), y.data_ptr())
+        _launch_on_torch_stream(_forward_kernel, _blocks(n, nvec, MAX_FORWARD_BLOCKS), _device_view(x),
+                                _device_view(y), _device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope),
+                                c(1), nvec)
     return y
 
 
@@ -457,9 +502,10 @@ def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
     n = x.numel()
     if n:
         c = _COMPUTE[np.dtype(_TYPESTR[str(x.dtype)])]
+        nvec = _vector_count(n, x.element_size(), x.data_ptr(), grad_y.data_ptr(), grad_x.data_ptr())
         args = (_device_view(x), _device_view(grad_y), _device_view(grad_x))
-        params = (_device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1))
-        blocks = _backward_blocks(n)
+        params = (_device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1), nvec)
+        blocks = _blocks(n, nvec, BACKWARD_BLOCKS)
         if want_lambda:
             _launch_on_torch_stream(_BACKWARD_LAMBDA[np.dtype(c)], blocks, *args, _device_view(grad_lam), *params)
         else:
