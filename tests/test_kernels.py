@@ -208,7 +208,7 @@ def test_device_kernels_against_float64_reference(family, n):
     xc, gc = x.cuda(), g.cuda()
     y = torch.full_like(xc, float("nan"))  # poisoned: every element must be written
     gx = torch.full_like(xc, float("nan"))
-    gl = torch.zeros(1, device="cuda")
+    gl = torch.zeros(1, dtype=torch.float64, device="cuda")
     p = PARAMS[family]
     K.forward(xc, *p, out=y)
     K.backward(xc, gc, *p, grad_x=gx, grad_lambda=gl)
