@@ -43,15 +43,19 @@ except ImportError:  # numba is an optional extra
 
 #: Threads per block: a power of two (the tree reduction halves it).
 THREADS = 256
-#: Blocks for the backward pass with ∂L/∂λ: thousands (Appendix B), enough to
-#: keep HBM busy, few enough to keep the reduction's atomic adds rare.
-#: Measured on an H100 at Table 3's size: 2048 blocks 0.457 ms, 16384 blocks
-#: 0.413 ms, one step per thread (50176 blocks) 0.428 ms.
-BACKWARD_BLOCKS = 16384
+#: Default grids, measured on an H100 at Table 3's size (float32 [512, 64, 56, 56],
+#: device time; a device-to-device copy of the same bytes takes 0.273 ms):
+#: the forward is fastest with one 4-wide vector per thread (0.272 ms; two per
+#: thread 0.276 ms), the backward passes with two (0.408 ms with or without
+#: ∂L/∂λ; the ∂L/∂λ pass capped at 2048 blocks, "a few thousand" as in
+#: Appendix B, takes 0.456 ms — with blocks meeting in float64, more blocks
+#: cost no accuracy).
+FORWARD_VECTORS_PER_THREAD = 1
+BACKWARD_VECTORS_PER_THREAD = 2
 #: Cap on blocks for the passes without a reduction (grid-stride covers the rest).
-MAX_BLOCKS = 65535
-#: 4-wide vectors each thread has in flight per step (the kernels are written for 2).
-VECTORS_PER_THREAD = 2
+MAX_BLOCKS = 2**31 - 1
+#: Cap on blocks for the ∂L/∂λ pass: bounds the atomic adds on one address.
+BACKWARD_BLOCKS = 65535
 #: Grids below this many blocks draw numba-cuda's low-occupancy warning (its
 #: dispatcher's threshold); for a small tensor that is expected, not a mistake.
 SMALL_GRID = 128
@@ -147,11 +151,12 @@ if numba is not None:
                 + ((g[2] * one) * _dev_value(v[2] * one, alpha, rate, slope)
                    + (g[3] * one) * _dev_value(v[3] * one, alpha, rate, slope)))
 
-    # Layout of every kernel: elements [0, 4·nvec) as 4-wide vectors, two
-    # vectors in flight per thread (one 4-byte load per thread leaves HBM
-    # idle: 75% of a copy's bandwidth on an H100); then the rest, fewer than
-    # four elements, or all of them when the arrays are not aligned for
-    # vectors (nvec = 0), one element at a time.
+    # Layout of every kernel: elements [0, 4·nvec) as 4-wide vectors, up to
+    # two vectors in flight per thread per grid-stride step (4-byte loads, one
+    # per thread, leave HBM idle: 75% of a copy's bandwidth on an H100, against
+    # 99-100% with vectors); then the rest, fewer than four elements,
+    # or all of them when the arrays are not aligned for vectors (nvec = 0),
+    # one element at a time.
 
     @cuda.jit
     def _forward_kernel(x, y, lam, alpha, rate, slope, one, nvec):
@@ -203,13 +208,15 @@ if numba is not None:
             carry = acc_type(0)
             j = t
             while j < nvec:
+                # Two vectors in flight when there are two (four loads before any use), else one.
                 xa, ga = load4(x, 4 * j), load4(grad_y, 4 * j)
+                second = j + s < nvec
+                xb, gb = (load4(x, 4 * (j + s)), load4(grad_y, 4 * (j + s))) if second else (xa, ga)
+                store4(grad_x, 4 * j, _grads4(xa, ga, scale, alpha, rate, slope, one))
                 group = _dot4(xa, ga, alpha, rate, slope, one)
-                if j + s < nvec:
-                    xb, gb = load4(x, 4 * (j + s)), load4(grad_y, 4 * (j + s))
+                if second:
                     store4(grad_x, 4 * (j + s), _grads4(xb, gb, scale, alpha, rate, slope, one))
                     group += _dot4(xb, gb, alpha, rate, slope, one)
-                store4(grad_x, 4 * j, _grads4(xa, ga, scale, alpha, rate, slope, one))
                 term = group - carry
                 u = total + term
                 carry = (u - total) - term
@@ -314,9 +321,9 @@ def _vector_count(n, itemsize, *addresses):
     return n // WIDTH if all(a % align == 0 for a in addresses) else 0
 
 
-def _blocks(n, nvec, cap, threads=THREADS):
-    """Enough blocks for one step per thread (two vectors, or one element without vectors), at most ``cap``."""
-    units = math.ceil(nvec / VECTORS_PER_THREAD) if nvec else n
+def _blocks(n, nvec, cap, per_thread, threads=THREADS):
+    """Blocks for ``per_thread`` vectors per thread (one element each without vectors), at most ``cap``."""
+    units = math.ceil(nvec / per_thread) if nvec else n
     return min(max(1, math.ceil(units / threads)), cap)
 
 
@@ -356,7 +363,7 @@ def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, bl
     xf, yf = _flat(xd, "x"), _flat(yd, "out")
     n = xf.size
     nvec = _vector_count(n, dt.itemsize, _address(xf), _address(yf))
-    blocks = _blocks(n, nvec, MAX_BLOCKS, threads) if blocks is None else blocks
+    blocks = _blocks(n, nvec, MAX_BLOCKS, FORWARD_VECTORS_PER_THREAD, threads) if blocks is None else blocks
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
     lamd = _lambda_array(lam, c, stream)
@@ -389,7 +396,7 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     n = flat[0].size
     nvec = _vector_count(n, dt.itemsize, *map(_address, flat))
     cap = blocks if blocks is not None else (BACKWARD_BLOCKS if want_lambda else MAX_BLOCKS)
-    blocks = _blocks(n, nvec, cap, threads)
+    blocks = _blocks(n, nvec, cap, BACKWARD_VECTORS_PER_THREAD, threads)
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
     params = (_lambda_array(lam, c, stream), c(alpha), c(rate), c(slope), c(1), nvec)
@@ -492,9 +499,9 @@ def forward_cuda(x, lam, alpha, rate, slope):
     if n:
         c = _COMPUTE[np.dtype(_TYPESTR[str(x.dtype)])]
         nvec = _vector_count(n, x.element_size(), x.data_ptr(), y.data_ptr())
-        _launch_on_torch_stream(_forward_kernel, _blocks(n, nvec, MAX_BLOCKS), _device_view(x),
-                                _device_view(y), _device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope),
-                                c(1), nvec)
+        blocks = _blocks(n, nvec, MAX_BLOCKS, FORWARD_VECTORS_PER_THREAD)
+        _launch_on_torch_stream(_forward_kernel, blocks, _device_view(x), _device_view(y),
+                                _device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1), nvec)
     return y
 
 
@@ -513,7 +520,7 @@ def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
         nvec = _vector_count(n, x.element_size(), x.data_ptr(), grad_y.data_ptr(), grad_x.data_ptr())
         args = (_device_view(x), _device_view(grad_y), _device_view(grad_x))
         params = (_device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1), nvec)
-        blocks = _blocks(n, nvec, BACKWARD_BLOCKS if want_lambda else MAX_BLOCKS)
+        blocks = _blocks(n, nvec, BACKWARD_BLOCKS if want_lambda else MAX_BLOCKS, BACKWARD_VECTORS_PER_THREAD)
         if want_lambda:
             _launch_on_torch_stream(_BACKWARD_LAMBDA[np.dtype(c)], blocks, *args, _device_view(grad_lam), *params)
         else:

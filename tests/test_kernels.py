@@ -254,7 +254,7 @@ def test_kernels_use_vector_loads():
 def test_cuda_gradcheck():
     x = torch.randn(30, dtype=torch.float64, device="cuda", requires_grad=True)
     lam = torch.tensor(1.0, dtype=torch.float64, device="cuda", requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, l: ExpLinearFunction.apply(x, l, 2.0, 0.5, 0.1), (x, lam))
+    assert torch.autograd.gradcheck(lambda x, lam: ExpLinearFunction.apply(x, lam, 2.0, 0.5, 0.1), (x, lam))
 
 
 @pytest.mark.gpu
