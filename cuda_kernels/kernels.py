@@ -41,21 +41,22 @@ except ImportError:  # numba is an optional extra
     numba = None
     cuda = None
 
-#: Threads per block: a power of two (the tree reduction halves it).
+#: Most threads per block: a power of two (the tree reduction halves it).
 THREADS = 256
-#: Default grids, measured on an H100 at Table 3's size (float32 [512, 64, 56, 56],
-#: device time; a device-to-device copy of the same bytes takes 0.273 ms):
-#: the forward is fastest with one 4-wide vector per thread (0.272 ms; two per
-#: thread 0.276 ms), the backward passes with two (0.408 ms with or without
-#: ∂L/∂λ; the ∂L/∂λ pass capped at 2048 blocks, "a few thousand" as in
-#: Appendix B, takes 0.456 ms — with blocks meeting in float64, more blocks
-#: cost no accuracy).
-FORWARD_VECTORS_PER_THREAD = 1
-BACKWARD_VECTORS_PER_THREAD = 2
-#: Cap on blocks for the passes without a reduction (grid-stride covers the rest).
+#: Launch shape per kernel, (threads per block, 4-wide vectors per thread),
+#: measured on an H100 at Table 3's size (float32 [512, 64, 56, 56], device
+#: time; a device-to-device copy of the same bytes takes 0.273 ms, torch's
+#: SELU 0.275 ms forward and 0.407 ms backward):
+#: forward (256, 1) 0.272 ms, (256, 2) 0.276 ms;
+#: ∂L/∂x (256, 1) 0.405 ms, (256, 2) 0.408 ms;
+#: ∂L/∂x with ∂L/∂λ (128, 2) 0.404 ms, (256, 2) 0.407 ms, and capped at 2048
+#: blocks ("a few thousand", Appendix B) 0.456 ms.  Blocks meet in float64,
+#: so more blocks cost no accuracy.
+FORWARD_LAUNCH = (256, 1)
+BACKWARD_LAUNCH = (256, 1)
+BACKWARD_LAMBDA_LAUNCH = (128, 2)
+#: Cap on blocks (grid-stride covers the rest): CUDA's limit on a grid's x size.
 MAX_BLOCKS = 2**31 - 1
-#: Cap on blocks for the ∂L/∂λ pass: bounds the atomic adds on one address.
-BACKWARD_BLOCKS = 65535
 #: Grids below this many blocks draw numba-cuda's low-occupancy warning (its
 #: dispatcher's threshold); for a small tensor that is expected, not a mistake.
 SMALL_GRID = 128
@@ -321,7 +322,7 @@ def _vector_count(n, itemsize, *addresses):
     return n // WIDTH if all(a % align == 0 for a in addresses) else 0
 
 
-def _blocks(n, nvec, cap, per_thread, threads=THREADS):
+def _blocks(n, nvec, cap, per_thread, threads):
     """Blocks for ``per_thread`` vectors per thread (one element each without vectors), at most ``cap``."""
     units = math.ceil(nvec / per_thread) if nvec else n
     return min(max(1, math.ceil(units / threads)), cap)
@@ -347,7 +348,7 @@ def _flat(arr, name):
     return arr.reshape(arr.size) if arr.ndim != 1 else arr
 
 
-def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, blocks=None, stream=None):
+def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=None, blocks=None, stream=None):
     """y = f(x) elementwise into ``out`` (allocated like ``x`` when None); returns ``out``.
 
     ``lam`` is a number or a one-element device array of the compute dtype
@@ -363,7 +364,9 @@ def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, bl
     xf, yf = _flat(xd, "x"), _flat(yd, "out")
     n = xf.size
     nvec = _vector_count(n, dt.itemsize, _address(xf), _address(yf))
-    blocks = _blocks(n, nvec, MAX_BLOCKS, FORWARD_VECTORS_PER_THREAD, threads) if blocks is None else blocks
+    default_threads, per_thread = FORWARD_LAUNCH
+    threads = threads or default_threads
+    blocks = _blocks(n, nvec, MAX_BLOCKS, per_thread, threads) if blocks is None else blocks
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
     lamd = _lambda_array(lam, c, stream)
@@ -372,7 +375,7 @@ def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=THREADS, bl
     return out
 
 
-def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_lambda=True, threads=THREADS,
+def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_lambda=True, threads=None,
              blocks=None, stream=None, grad_lambda=None):
     """∂L/∂x into ``grad_x`` and, with ``want_lambda``, ∂L/∂λ = Σ (y/λ)·∂L/∂y.
 
@@ -380,8 +383,8 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     float64 device array, or None.  Threads sum in the compute dtype (float32
     for float16/float32 inputs) with Kahan's compensation, blocks in float64.
     Pass ``grad_lambda`` (float64, one element) to accumulate into it.
-    ``lam`` as in :func:`forward`; ``blocks`` caps the grid (default
-    BACKWARD_BLOCKS with ∂L/∂λ, MAX_BLOCKS without).
+    ``lam`` as in :func:`forward`; ``threads`` and ``blocks`` (a cap on the
+    grid) default to BACKWARD_LAMBDA_LAUNCH / BACKWARD_LAUNCH.
     """
     dt = _dtype(x)
     if _dtype(grad_y) != dt:
@@ -395,8 +398,9 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     flat = [_flat(a, name) for a, name in ((xd, "x"), (gyd, "grad_y"), (_as_device(grad_x), "grad_x"))]
     n = flat[0].size
     nvec = _vector_count(n, dt.itemsize, *map(_address, flat))
-    cap = blocks if blocks is not None else (BACKWARD_BLOCKS if want_lambda else MAX_BLOCKS)
-    blocks = _blocks(n, nvec, cap, BACKWARD_VECTORS_PER_THREAD, threads)
+    default_threads, per_thread = BACKWARD_LAMBDA_LAUNCH if want_lambda else BACKWARD_LAUNCH
+    threads = threads or default_threads
+    blocks = _blocks(n, nvec, blocks or MAX_BLOCKS, per_thread, threads)
     _check_launch(threads, blocks)
     c = _COMPUTE[dt]
     params = (_lambda_array(lam, c, stream), c(alpha), c(rate), c(slope), c(1), nvec)
@@ -442,9 +446,12 @@ def _torch_stream():
 _TYPESTR = {"torch.float16": "<f2", "torch.float32": "<f4", "torch.float64": "<f8"}
 
 
-def _launch_on_torch_stream(kernel, blocks, *args):
-    """Launch on torch's current stream; a small tensor's small grid is expected, not worth numba's warning."""
-    launch = kernel[blocks, THREADS, _torch_stream()]
+def _launch_on_torch_stream(kernel, launch_shape, n, nvec, *args):
+    """Launch with ``launch_shape`` on torch's current stream; a small tensor's
+    small grid is expected, not worth numba's warning."""
+    threads, per_thread = launch_shape
+    blocks = _blocks(n, nvec, MAX_BLOCKS, per_thread, threads)
+    launch = kernel[blocks, threads, _torch_stream()]
     if blocks >= SMALL_GRID:
         launch(*args)
         return
@@ -499,8 +506,7 @@ def forward_cuda(x, lam, alpha, rate, slope):
     if n:
         c = _COMPUTE[np.dtype(_TYPESTR[str(x.dtype)])]
         nvec = _vector_count(n, x.element_size(), x.data_ptr(), y.data_ptr())
-        blocks = _blocks(n, nvec, MAX_BLOCKS, FORWARD_VECTORS_PER_THREAD)
-        _launch_on_torch_stream(_forward_kernel, blocks, _device_view(x), _device_view(y),
+        _launch_on_torch_stream(_forward_kernel, FORWARD_LAUNCH, n, nvec, _device_view(x), _device_view(y),
                                 _device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1), nvec)
     return y
 
@@ -520,9 +526,9 @@ def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
         nvec = _vector_count(n, x.element_size(), x.data_ptr(), grad_y.data_ptr(), grad_x.data_ptr())
         args = (_device_view(x), _device_view(grad_y), _device_view(grad_x))
         params = (_device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1), nvec)
-        blocks = _blocks(n, nvec, BACKWARD_BLOCKS if want_lambda else MAX_BLOCKS, BACKWARD_VECTORS_PER_THREAD)
         if want_lambda:
-            _launch_on_torch_stream(_BACKWARD_LAMBDA[np.dtype(c)], blocks, *args, _device_view(grad_lam), *params)
+            _launch_on_torch_stream(_BACKWARD_LAMBDA[np.dtype(c)], BACKWARD_LAMBDA_LAUNCH, n, nvec, *args,
+                                    _device_view(grad_lam), *params)
         else:
-            _launch_on_torch_stream(_backward_input_kernel, blocks, *args, *params)
+            _launch_on_torch_stream(_backward_input_kernel, BACKWARD_LAUNCH, n, nvec, *args, *params)
     return grad_x, (grad_lam.reshape(()) if want_lambda else None)
