@@ -199,7 +199,7 @@ if numba is not None:
 
     def _make_backward_lambda_kernel(acc_type):
         @cuda.jit
-        def kernel(x, grad_y, grad_x, grad_lam, total_f64, finished, lam, alpha, rate, slope, one, nvec):
+        def kernel(x, grad_y, grad_x, grad_lam, lam, alpha, rate, slope, one, nvec):
             partial = cuda.shared.array(THREADS, dtype=acc_type)
             scale = lam[0]
             s = cuda.gridsize(1)
@@ -243,16 +243,9 @@ if numba is not None:
                 cuda.syncthreads()
                 width //= 2
             if tid == 0:
-                # Blocks meet in float64 whatever the input (thousands of float32
-                # atomic adds would lose ~sqrt(blocks) ulps of the total) ...
-                cuda.atomic.add(total_f64, 0, float(partial[0]))
-                cuda.threadfence()
-                if cuda.atomic.add(finished, 0, 1) == cuda.gridDim.x - 1:
-                    # ... and the last block to finish writes ∂L/∂λ in its dtype and
-                    # leaves the workspace at zero: no separate zeroing or cast kernel.
-                    grad_lam[0] = cuda.atomic.add(total_f64, 0, 0.0)
-                    total_f64[0] = 0.0
-                    finished[0] = 0
+                # Blocks meet in float64 whatever the input: thousands of float32
+                # atomic adds would lose ~sqrt(blocks) ulps of the total.
+                cuda.atomic.add(grad_lam, 0, float(partial[0]))
 
         return kernel
 
@@ -323,21 +316,6 @@ def _lambda_array(lam, acc, stream):
     return _as_device(lam).reshape(1)
 
 
-#: Per (device, stream): the float64 running total and the finished-block
-#: count of the ∂L/∂λ pass, zero between passes (each pass's last block
-#: resets them), so passes on one stream share them safely.
-_WORKSPACES: dict = {}
-
-
-def _workspace(stream):
-    """(float64 total, int32 count) one-element device arrays for ``stream`` on the current device."""
-    key = (0, 0) if _simulating() or stream is None else (cuda.get_current_device().id, int(stream))
-    if key not in _WORKSPACES:
-        total, count = np.zeros(1), np.zeros(1, dtype=np.int32)
-        _WORKSPACES[key] = (total, count) if _simulating() else (cuda.to_device(total), cuda.to_device(count))
-    return _WORKSPACES[key]
-
-
 def _vector_count(n, itemsize, *addresses):
     """4-wide vectors the kernels may use: n // 4 when every array starts aligned for them, else 0."""
     align = vector_align(itemsize)
@@ -402,9 +380,9 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     """∂L/∂x into ``grad_x`` and, with ``want_lambda``, ∂L/∂λ = Σ (y/λ)·∂L/∂y.
 
     Returns ``(grad_x, grad_lambda)`` where ``grad_lambda`` is a one-element
-    float64 device array (or the one passed in, float32 or float64, which is
-    overwritten), or None.  Threads sum in the compute dtype (float32 for
-    float16/float32 inputs) with Kahan's compensation, blocks in float64.
+    float64 device array, or None.  Threads sum in the compute dtype (float32
+    for float16/float32 inputs) with Kahan's compensation, blocks in float64.
+    Pass ``grad_lambda`` (float64, one element) to accumulate into it.
     ``lam`` as in :func:`forward`; ``threads`` and ``blocks`` (a cap on the
     grid) default to BACKWARD_LAMBDA_LAUNCH / BACKWARD_LAUNCH.
     """
@@ -431,17 +409,13 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
             _launch(_backward_input_kernel, blocks, threads, stream, *flat, *params)
         return grad_x, None
     if grad_lambda is None:
-        grad_lambda = np.zeros(1) if host else cuda.device_array(1, dtype=np.float64)
-    elif _dtype(grad_lambda) == np.float16 or int(np.prod(np.shape(grad_lambda))) != 1:
-        raise ValueError(f"grad_lambda must be a one-element float32 or float64 array, got shape "
-                         f"{tuple(np.shape(grad_lambda))} of {_dtype(grad_lambda)}")
+        zero = np.zeros(1)
+        grad_lambda = zero if host else cuda.to_device(zero, stream=stream or 0)
+    elif _dtype(grad_lambda) != np.float64 or int(np.prod(np.shape(grad_lambda))) != 1:
+        raise ValueError(f"grad_lambda must be a one-element float64 array, got shape {tuple(np.shape(grad_lambda))} "
+                         f"of {_dtype(grad_lambda)}")
     if n:
-        _launch(_BACKWARD_LAMBDA[np.dtype(c)], blocks, threads, stream, *flat, _as_device(grad_lambda),
-                *_workspace(stream), *params)
-    elif host:
-        grad_lambda[0] = 0.0
-    else:
-        grad_lambda.copy_to_device(np.zeros(1, dtype=_dtype(grad_lambda)))
+        _launch(_BACKWARD_LAMBDA[np.dtype(c)], blocks, threads, stream, *flat, _as_device(grad_lambda), *params)
     return grad_x, grad_lambda
 
 
@@ -538,17 +512,14 @@ def forward_cuda(x, lam, alpha, rate, slope):
 
 
 def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
-    """(∂L/∂x, ∂L/∂λ as a 0-d tensor of λ's dtype (float64 for a number), or None) for CUDA torch tensors."""
+    """(∂L/∂x, ∂L/∂λ as a 0-d float64 tensor, or None) for CUDA torch tensors."""
     import torch
 
     _check_torch_dtype(x)
     x = x.detach().contiguous()
     grad_y = grad_y.detach().to(dtype=x.dtype).contiguous()
     grad_x = torch.empty_like(x)
-    out_dtype = lam.dtype if isinstance(lam, torch.Tensor) and lam.dtype in (torch.float32, torch.float64) \
-        else torch.float64
-    grad_lam = (torch.empty if x.numel() else torch.zeros)(1, dtype=out_dtype, device=x.device) if want_lambda \
-        else None
+    grad_lam = torch.zeros(1, dtype=torch.float64, device=x.device) if want_lambda else None
     n = x.numel()
     if n:
         c = _COMPUTE[np.dtype(_TYPESTR[str(x.dtype)])]
@@ -557,7 +528,7 @@ def backward_cuda(x, grad_y, lam, alpha, rate, slope, want_lambda):
         params = (_device_view(_lambda_tensor(lam, x)), c(alpha), c(rate), c(slope), c(1), nvec)
         if want_lambda:
             _launch_on_torch_stream(_BACKWARD_LAMBDA[np.dtype(c)], BACKWARD_LAMBDA_LAUNCH, n, nvec, *args,
-                                    _device_view(grad_lam), *_workspace(_torch_stream()), *params)
+                                    _device_view(grad_lam), *params)
         else:
             _launch_on_torch_stream(_backward_input_kernel, BACKWARD_LAUNCH, n, nvec, *args, *params)
     return grad_x, (grad_lam.reshape(()) if want_lambda else None)
