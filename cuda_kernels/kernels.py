@@ -333,10 +333,14 @@ def _address(arr):
 
 
 def _launch(kernel, blocks, threads, stream, *args):
-    if stream is None or _simulating():
-        kernel[blocks, threads](*args)
-    else:
-        kernel[blocks, threads, stream](*args)
+    """Launch on ``stream``; a small tensor's small grid is expected, not worth numba's warning."""
+    launch = kernel[blocks, threads] if stream is None or _simulating() else kernel[blocks, threads, stream]
+    if blocks >= SMALL_GRID:
+        launch(*args)
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+        launch(*args)
 
 
 def _flat(arr, name):
@@ -447,17 +451,9 @@ _TYPESTR = {"torch.float16": "<f2", "torch.float32": "<f4", "torch.float64": "<f
 
 
 def _launch_on_torch_stream(kernel, launch_shape, n, nvec, *args):
-    """Launch with ``launch_shape`` on torch's current stream; a small tensor's
-    small grid is expected, not worth numba's warning."""
+    """Launch with ``launch_shape`` (threads, vectors per thread) on torch's current stream."""
     threads, per_thread = launch_shape
-    blocks = _blocks(n, nvec, MAX_BLOCKS, per_thread, threads)
-    launch = kernel[blocks, threads, _torch_stream()]
-    if blocks >= SMALL_GRID:
-        launch(*args)
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
-        launch(*args)
+    _launch(kernel, _blocks(n, nvec, MAX_BLOCKS, per_thread, threads), threads, _torch_stream(), *args)
 
 
 def _device_view(t):
