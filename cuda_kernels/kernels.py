@@ -339,7 +339,7 @@ def _launch(kernel, blocks, threads, stream, *args):
         launch(*args)
         return
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+        warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")  # (numba wraps it in ANSI codes)
         launch(*args)
 
 
