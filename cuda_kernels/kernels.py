@@ -53,7 +53,7 @@ THREADS = 256
 #: blocks here), (256, 2) 0.407 ms.  SPEC §7 (Appendix B) asks for "a few
 #: thousand blocks", each thread summing many elements: 3168-4224 blocks of
 #: 256 took 0.425 ms, 2112 blocks 0.452-0.467 ms, so the default departs from
-#: it (``backward(..., blocks=4224)`` gives that shape).  Blocks meet in
+#: it (``backward(..., threads=256, blocks=4224)`` gives that shape).  Blocks meet in
 #: float64, so more blocks cost no accuracy.
 FORWARD_LAUNCH = (256, 1)
 BACKWARD_LAUNCH = (256, 1)
