@@ -337,13 +337,16 @@ def _address(arr):
 
 def _launch(kernel, blocks, threads, stream, *args):
     """Launch on ``stream``; a small tensor's small grid is expected, not worth numba's warning."""
-    launch = kernel[blocks, threads] if stream is None or _simulating() else kernel[blocks, threads, stream]
+    def launch():
+        config = kernel[blocks, threads] if stream is None or _simulating() else kernel[blocks, threads, stream]
+        config(*args)
+
     if blocks >= SMALL_GRID:
-        launch(*args)
+        launch()
         return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")  # (numba wraps it in ANSI codes)
-        launch(*args)
+    with warnings.catch_warnings():  # numba warns when configuring, wrapped in ANSI codes
+        warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+        launch()
 
 
 def _flat(arr, name):

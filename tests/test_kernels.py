@@ -12,6 +12,7 @@ import torch
 
 import meanfield as mf
 from cuda_kernels import kernels as K
+from cuda_kernels import torch_math
 from cuda_kernels.modules import LSELU, SSELU, ExpLinearFunction, module_for
 
 PARAMS = {
@@ -179,9 +180,16 @@ def test_float16_module_on_cpu():
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["kernels", "torch math"])
+def cuda_path(request, monkeypatch):
+    """Either path for CUDA tensors of any size: the numba kernels, or torch's own (below the size threshold)."""
+    monkeypatch.setattr(torch_math, "KERNEL_MIN_ELEMENTS", 0 if request.param == "kernels" else 2**62)
+    return request.param
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
-def test_cuda_module_matches_cpu(dtype):
+def test_cuda_module_matches_cpu(dtype, cuda_path):
     m = module_for("sselu:epsilon=0.03", trainable_lambda=True)
     x = torch.randn(64, 33, 17, dtype=torch.float64)
     xc = x.to("cuda", dtype).transpose(0, 2).requires_grad_(True)  # non-contiguous on purpose
@@ -221,7 +229,7 @@ def test_device_kernels_against_float64_reference(family, n):
 
 
 @pytest.mark.gpu
-def test_cuda_module_runs_on_the_current_stream():
+def test_cuda_module_runs_on_the_current_stream(cuda_path):
     m = module_for("lselu:epsilon=0.03", trainable_lambda=True).cuda()
     x = torch.randn(3, 1001, 7, device="cuda", requires_grad=True)
     side = torch.cuda.Stream()
@@ -251,13 +259,33 @@ def test_kernels_use_vector_loads():
 
 
 @pytest.mark.gpu
-def test_cuda_gradcheck():
+def test_cuda_gradcheck(cuda_path):
     x = torch.randn(30, dtype=torch.float64, device="cuda", requires_grad=True)
     lam = torch.tensor(1.0, dtype=torch.float64, device="cuda", requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, lam: ExpLinearFunction.apply(x, lam, 2.0, 0.5, 0.1), (x, lam))
 
 
 @pytest.mark.gpu
-def test_cuda_bfloat16_is_a_clear_error():
+def test_cuda_bfloat16(monkeypatch):
+    """The kernels refuse bfloat16 clearly; the modules take it through torch's math at any size."""
+    x = torch.linspace(-3, 3, 1001, device="cuda")
     with pytest.raises(ValueError, match="bfloat16"):
-        module_for("selu")(torch.zeros(8, dtype=torch.bfloat16, device="cuda"))
+        K.forward(x.bfloat16(), *PARAMS["selu"])
+    monkeypatch.setattr(torch_math, "KERNEL_MIN_ELEMENTS", 0)
+    y = module_for("selu")(x.bfloat16())
+    assert y.dtype == torch.bfloat16
+    np.testing.assert_allclose(y.float().cpu().numpy(), mf.activation("selu").f(x.bfloat16().double().cpu().numpy()),
+                               rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.gpu
+def test_small_tensors_take_torch_math(monkeypatch):
+    from cuda_kernels import kernels
+
+    def refuse(*args):
+        raise AssertionError("kernel called")
+
+    monkeypatch.setattr(kernels, "forward_cuda", refuse)
+    module_for("selu")(torch.zeros(torch_math.KERNEL_MIN_ELEMENTS - 1, device="cuda"))
+    with pytest.raises(AssertionError, match="kernel called"):
+        module_for("selu")(torch.zeros(torch_math.KERNEL_MIN_ELEMENTS, device="cuda"))

@@ -190,8 +190,11 @@ def test_simulate_command(tmp_path, capsys):
 @pytest.mark.gpu
 @pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_theory_agreement_on_cuda(spec, dtype):
-    """The same agreement on a GPU, where the SELU family runs the numba kernels."""
+def test_theory_agreement_on_cuda(spec, dtype, monkeypatch):
+    """The same agreement on a GPU, the SELU family through the numba kernels at every size."""
+    from cuda_kernels import torch_math
+
+    monkeypatch.setattr(torch_math, "KERNEL_MIN_ELEMENTS", 0)
     ds = sim.simulate(spec, q0=1.0, device="cuda", dtype=dtype, **SMALL)
     tq, tg = tolerances(ds)
     assert float(np.nanmax(np.abs(ds.q_rel_error))) <= tq
