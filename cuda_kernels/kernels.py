@@ -301,11 +301,16 @@ def _simulating() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
-def _check_launch(threads, blocks):
+def _check_threads(threads):
     if threads < 1 or threads > THREADS or threads & (threads - 1):
         raise ValueError(f"threads must be a power of two between 1 and {THREADS}, got {threads}")
+    return threads
+
+
+def _check_blocks(blocks):
     if blocks < 1:
         raise ValueError(f"blocks must be >= 1, got {blocks}")
+    return blocks
 
 
 def _lambda_array(lam, acc, stream):
@@ -375,9 +380,8 @@ def forward(x, lam, alpha, rate=1.0, slope=0.0, out=None, *, threads=None, block
     n = xf.size
     nvec = _vector_count(n, dt.itemsize, _address(xf), _address(yf))
     default_threads, per_thread = FORWARD_LAUNCH
-    threads = threads or default_threads
-    blocks = _blocks(n, nvec, MAX_BLOCKS, per_thread, threads) if blocks is None else blocks
-    _check_launch(threads, blocks)
+    threads = _check_threads(default_threads if threads is None else threads)
+    blocks = _check_blocks(_blocks(n, nvec, MAX_BLOCKS, per_thread, threads) if blocks is None else blocks)
     c = _COMPUTE[dt]
     lamd = _lambda_array(lam, c, stream)
     if n:
@@ -409,9 +413,8 @@ def backward(x, grad_y, lam, alpha, rate=1.0, slope=0.0, grad_x=None, *, want_la
     n = flat[0].size
     nvec = _vector_count(n, dt.itemsize, *map(_address, flat))
     default_threads, per_thread = BACKWARD_LAMBDA_LAUNCH if want_lambda else BACKWARD_LAUNCH
-    threads = threads or default_threads
-    blocks = _blocks(n, nvec, blocks or MAX_BLOCKS, per_thread, threads)
-    _check_launch(threads, blocks)
+    threads = _check_threads(default_threads if threads is None else threads)
+    blocks = _check_blocks(_blocks(n, nvec, MAX_BLOCKS if blocks is None else blocks, per_thread, threads))
     c = _COMPUTE[dt]
     params = (_lambda_array(lam, c, stream), c(alpha), c(rate), c(slope), c(1), nvec)
     if not want_lambda:

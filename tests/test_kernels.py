@@ -96,6 +96,10 @@ def test_bad_arrays_are_rejected():
         K.forward(np.zeros(4, dtype=np.int32), *PARAMS["selu"])
     with pytest.raises(ValueError, match="power of two"):
         K.forward(np.zeros(4), *PARAMS["selu"], threads=48)
+    with pytest.raises(ValueError, match="power of two"):
+        K.backward(np.zeros(4), np.zeros(4), *PARAMS["selu"], threads=0)
+    with pytest.raises(ValueError, match="blocks must be >= 1"):
+        K.backward(np.zeros(4), np.zeros(4), *PARAMS["selu"], blocks=0)
     with pytest.raises(ValueError, match="shape"):
         K.backward(np.zeros(4), np.zeros(5), *PARAMS["selu"])
     with pytest.raises(ValueError, match="__cuda_array_interface__"):
