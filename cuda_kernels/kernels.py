@@ -10,16 +10,19 @@ the kernels) and for the CPU (``cpu_forward``, used by the tests to check
 that the kernels only index).  λ is read from a one-element device array, so
 a trainable λ never makes the host wait for the GPU.
 
-Forward: one grid-stride elementwise pass, ceil(N/T) blocks (Algorithm 1).
-Backward: a grid-stride pass writing ∂L/∂x and, when λ is trainable, a
-per-thread Kahan sum of (y/λ)·∂L/∂y, a shared-memory tree reduction per block
-and one atomic add per block, over a few thousand blocks (Algorithm 2).  The
-reduction uses shared memory, not warp shuffles, so it also runs under
-numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``).
+Forward: one grid-stride elementwise pass (Algorithm 1).  Backward: a
+grid-stride pass writing ∂L/∂x and, when λ is trainable, a per-thread Kahan
+sum of (y/λ)·∂L/∂y, a shared-memory tree reduction per block and one float64
+atomic add per block (Algorithm 2; the launch shapes, and where they depart
+from the paper's "few thousand blocks", are measured below).  Arrays move as
+4-wide vectors (``_vector``) when aligned for them.  The reduction uses shared
+memory, not warp shuffles, so it also runs under numba's CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``).
 
 dtypes: float64 computes and accumulates in float64; float32 and float16
-compute and accumulate in float32 (float16 is read and written as float16).
-bfloat16 cannot cross numba's array interface and is rejected.
+compute and accumulate in float32 (float16 is read and written as float16);
+blocks meet in float64.  bfloat16 cannot cross numba's array interface and
+is rejected.
 
 Arrays: anything with ``__cuda_array_interface__`` (torch CUDA tensors, CuPy,
 numba device arrays) or, under the simulator, numpy arrays; 1-D contiguous
@@ -53,8 +56,8 @@ THREADS = 256
 #: blocks here), (256, 2) 0.407 ms.  SPEC §7 (Appendix B) asks for "a few
 #: thousand blocks", each thread summing many elements: 3168-4224 blocks of
 #: 256 took 0.425 ms, 2112 blocks 0.452-0.467 ms, so the default departs from
-#: it (``backward(..., threads=256, blocks=4224)`` gives that shape).  Blocks meet in
-#: float64, so more blocks cost no accuracy.
+#: it (``backward(..., threads=256, blocks=4224)`` gives that shape).
+#: Blocks meet in float64, so more blocks cost no accuracy.
 FORWARD_LAUNCH = (256, 1)
 BACKWARD_LAUNCH = (256, 1)
 BACKWARD_LAMBDA_LAUNCH = (128, 2)
@@ -99,11 +102,11 @@ def _probe_kernel(a):
 
 
 def _numba_cuda_version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("numba-cuda")
-    except Exception:
+    except PackageNotFoundError:
         return "(unknown version)"
 
 
@@ -135,7 +138,7 @@ if numba is not None:
 
     @cuda.jit(device=True)
     def _values4(v, scale, alpha, rate, slope, one):
-        """λ f(v)/λ for a vector of four."""
+        """f(v) = λ · (f(v)/λ) for a vector of four."""
         return (scale * _dev_value(v[0] * one, alpha, rate, slope), scale * _dev_value(v[1] * one, alpha, rate, slope),
                 scale * _dev_value(v[2] * one, alpha, rate, slope), scale * _dev_value(v[3] * one, alpha, rate, slope))
 
