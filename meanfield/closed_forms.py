@@ -37,6 +37,18 @@ def _f(x):
 # ---------------------------------------------------------------------------
 
 
+def _zero_mean(q, alpha, rate, slope):
+    """(q, α, b, κ) as float arrays, √q and t = b√q at the broadcast shape of all four.
+
+    The parameters keep their own shapes: a scalar parameter costs no pass
+    over the q grid.
+    """
+    q, alpha, rate, slope = (_f(v) for v in (q, alpha, rate, slope))
+    shape = np.broadcast_shapes(q.shape, alpha.shape, rate.shape, slope.shape)
+    s = np.broadcast_to(np.sqrt(q), shape)
+    return q, alpha, rate, slope, s, s * rate
+
+
 def second_moment_parts(q, alpha, rate, slope):
     """Q(q) = E[f²(√q z)] / λ² as (positive part, negative part).
 
@@ -44,14 +56,21 @@ def second_moment_parts(q, alpha, rate, slope):
     R₂(t) = R(2t) − 2R(t) + R(0) (so E[(e^{bx} − 1)² 1{x<=0}] has no
     cancellation at small q) and E[x (e^{bx} − 1) 1{x<=0}] = √q t R(t)/√(2π).
     """
-    q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
-    s = np.sqrt(q)
-    t = rate * s
+    q, alpha, rate, slope, s, t = _zero_mean(q, alpha, rate, slope)
+    pos = np.broadcast_to(0.5 * q, t.shape).copy()
+    if not np.any(slope):
+        neg = _gauss.mills_second_difference(t)
+        neg *= np.square(alpha) * RHO
+        return pos, neg
     r1 = _gauss.mills(t)
-    neg = np.square(alpha) * RHO * _gauss.mills_second_difference(t, r1)
-    if np.any(slope):
-        neg = neg + 2.0 * alpha * slope * s * RHO * t * r1 + 0.5 * np.square(slope) * q
-    return 0.5 * q, neg
+    neg = _gauss.mills_second_difference(t, r1)
+    neg *= np.square(alpha) * RHO
+    r1 *= s
+    r1 *= t
+    r1 *= 2.0 * alpha * slope * RHO
+    neg += r1
+    neg += 0.5 * np.square(slope) * q
+    return pos, neg
 
 
 def jacobian_second_moment_parts(q, alpha, rate, slope):
@@ -59,13 +78,16 @@ def jacobian_second_moment_parts(q, alpha, rate, slope):
 
     Negative part: α²b² R(2t)/√(2π) + 2αbκ R(t)/√(2π) + κ²/2.
     """
-    q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
-    t = rate * np.sqrt(q)
+    q, alpha, rate, slope, _, t = _zero_mean(q, alpha, rate, slope)
     ab = alpha * rate
-    neg = np.square(ab) * RHO * _gauss.mills(2.0 * t)
+    neg = _gauss.mills(2.0 * t)
+    neg *= np.square(ab) * RHO
     if np.any(slope):  # R(t) only enters through the lSELU slope
-        neg = neg + 2.0 * ab * slope * RHO * _gauss.mills(t) + 0.5 * np.square(slope)
-    return np.full_like(q, 0.5), neg
+        r1 = _gauss.mills(t)
+        r1 *= 2.0 * ab * slope * RHO
+        neg += r1
+        neg += 0.5 * np.square(slope)
+    return np.full(t.shape, 0.5), neg
 
 
 def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
@@ -74,13 +96,18 @@ def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
     d/dq R(j b √q) = j t R'(j t)/(2q), so the negative part is
     (t/q)(α²b² R'(2t) + αbκ R'(t))/√(2π); the positive part is 0.
     """
-    q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
-    t = rate * np.sqrt(q)
+    q, alpha, rate, slope, _, t = _zero_mean(q, alpha, rate, slope)
     ab = alpha * rate
-    inner = np.square(ab) * _gauss.mills_d1(2.0 * t)
+    neg = _gauss.mills_d1(2.0 * t)
+    neg *= np.square(ab)
     if np.any(slope):
-        inner = inner + ab * slope * _gauss.mills_d1(t)
-    return np.zeros_like(q), (t / q) * RHO * inner
+        d1 = _gauss.mills_d1(t)
+        d1 *= ab * slope
+        neg += d1
+    neg *= t
+    neg /= q
+    neg *= RHO
+    return np.zeros(t.shape), neg
 
 
 def mean_parts(q, alpha, rate, slope):
@@ -88,29 +115,36 @@ def mean_parts(q, alpha, rate, slope):
 
     Positive: √q/√(2π).  Negative: α (R(t) − R(0))/√(2π) − κ √q/√(2π).
     """
-    q, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(alpha), _f(rate), _f(slope))
-    s = np.sqrt(q)
-    t = rate * s
+    q, alpha, rate, slope, s, t = _zero_mean(q, alpha, rate, slope)
     neg = alpha * RHO * (_gauss.mills(t) - _gauss.SQRT_HALF_PI) - slope * s * RHO
     return s * RHO, neg
 
 
+def _with_lambda(pos, neg, lam, power):
+    """λ^power · (pos + neg) (pos None: λ^power · neg), in neg's memory when λ broadcasts into it."""
+    scale = _f(lam) ** power
+    if np.broadcast_shapes(np.shape(neg), scale.shape) != np.shape(neg):
+        return scale * (neg if pos is None else pos + neg)
+    if pos is not None:
+        neg += pos
+    neg *= scale
+    return neg
+
+
 def second_moment(q, lam, alpha, rate, slope):
     """Q(q) = E[f²(√q z)] (SPEC §2)."""
-    pos, neg = second_moment_parts(q, alpha, rate, slope)
-    return np.square(lam) * (pos + neg)
+    return _with_lambda(*second_moment_parts(q, alpha, rate, slope), lam, 2)
 
 
 def jacobian_second_moment(q, lam, alpha, rate, slope):
     """φ(q) = E[f'(√q z)²] (eq 6)."""
-    pos, neg = jacobian_second_moment_parts(q, alpha, rate, slope)
-    return np.square(lam) * (pos + neg)
+    return _with_lambda(*jacobian_second_moment_parts(q, alpha, rate, slope), lam, 2)
 
 
 def jacobian_second_moment_derivative(q, lam, alpha, rate, slope):
     """dφ/dq."""
     _, neg = jacobian_second_moment_derivative_parts(q, alpha, rate, slope)
-    return np.square(lam) * neg
+    return _with_lambda(None, neg, lam, 2)
 
 
 def second_moment_derivative(q, lam, alpha, rate, slope):
