@@ -37,16 +37,76 @@ def _f(x):
 # ---------------------------------------------------------------------------
 
 
-def _zero_mean(q, alpha, rate, slope):
-    """(q, α, b, κ) as float arrays, √q and t = b√q at the broadcast shape of all four.
+# The zero-mean functionals below spend their time in the compiled Mills
+# ratio; the numpy around it is written to touch each point a few times and
+# to allocate little (a fresh 8 MB array costs about half a numpy.exp), so
+# parameters keep their own shapes and the arithmetic runs in place.
 
-    The parameters keep their own shapes: a scalar parameter costs no pass
-    over the q grid.
-    """
+
+def _params(q, alpha, rate, slope):
+    """(q, α, b, κ) as float arrays and the shape they broadcast to."""
     q, alpha, rate, slope = (_f(v) for v in (q, alpha, rate, slope))
-    shape = np.broadcast_shapes(q.shape, alpha.shape, rate.shape, slope.shape)
-    s = np.broadcast_to(np.sqrt(q), shape)
-    return q, alpha, rate, slope, s, s * rate
+    return q, alpha, rate, slope, np.broadcast_shapes(q.shape, alpha.shape, rate.shape, slope.shape)
+
+
+def _root_q(q, shape):
+    """√q as a fresh array of the broadcast shape."""
+    s = np.sqrt(q)
+    return s if s.shape == shape else np.broadcast_to(s, shape).copy()
+
+
+def _q_neg(q, alpha, rate, slope, shape):
+    """Negative part of Q/λ² (see :func:`second_moment_parts`)."""
+    s = _root_q(q, shape)
+    if not np.any(slope):
+        s *= rate  # s is now t
+        neg = _gauss.mills_second_difference(s)
+        neg *= np.square(alpha) * RHO
+        return neg
+    t = s * rate
+    r1 = _gauss.mills(t)
+    neg = _gauss.mills_second_difference(t, r1)
+    neg *= np.square(alpha) * RHO
+    r1 *= s
+    r1 *= t
+    r1 *= 2.0 * alpha * slope * RHO
+    neg += r1
+    s *= s  # s is now q at the broadcast shape
+    s *= 0.5 * np.square(slope)
+    neg += s
+    return neg
+
+
+def _phi_neg(q, alpha, rate, slope, shape):
+    """Negative part of φ/λ² (see :func:`jacobian_second_moment_parts`)."""
+    t = _root_q(q, shape)
+    t *= rate
+    ab = alpha * rate
+    neg = _gauss.mills(t, scale=2.0)
+    neg *= np.square(ab) * RHO
+    if np.any(slope):  # R(t) only enters through the lSELU slope
+        r1 = _gauss.mills(t, out=t)
+        r1 *= 2.0 * ab * slope * RHO
+        neg += r1
+        neg += 0.5 * np.square(slope)
+    return neg
+
+
+def _dphi_neg(q, alpha, rate, slope, shape):
+    """dφ/dq / λ² (see :func:`jacobian_second_moment_derivative_parts`)."""
+    t = _root_q(q, shape)
+    t *= rate
+    ab = alpha * rate
+    neg = _gauss.mills_d1(t, scale=2.0)
+    neg *= np.square(ab)
+    if np.any(slope):
+        d1 = _gauss.mills_d1(t)
+        d1 *= ab * slope
+        neg += d1
+    neg *= t
+    neg /= q
+    neg *= RHO
+    return neg
 
 
 def second_moment_parts(q, alpha, rate, slope):
@@ -56,21 +116,8 @@ def second_moment_parts(q, alpha, rate, slope):
     R₂(t) = R(2t) − 2R(t) + R(0) (so E[(e^{bx} − 1)² 1{x<=0}] has no
     cancellation at small q) and E[x (e^{bx} − 1) 1{x<=0}] = √q t R(t)/√(2π).
     """
-    q, alpha, rate, slope, s, t = _zero_mean(q, alpha, rate, slope)
-    pos = np.broadcast_to(0.5 * q, t.shape).copy()
-    if not np.any(slope):
-        neg = _gauss.mills_second_difference(t)
-        neg *= np.square(alpha) * RHO
-        return pos, neg
-    r1 = _gauss.mills(t)
-    neg = _gauss.mills_second_difference(t, r1)
-    neg *= np.square(alpha) * RHO
-    r1 *= s
-    r1 *= t
-    r1 *= 2.0 * alpha * slope * RHO
-    neg += r1
-    neg += 0.5 * np.square(slope) * q
-    return pos, neg
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    return np.broadcast_to(0.5 * q, shape).copy(), _q_neg(q, alpha, rate, slope, shape)
 
 
 def jacobian_second_moment_parts(q, alpha, rate, slope):
@@ -78,16 +125,8 @@ def jacobian_second_moment_parts(q, alpha, rate, slope):
 
     Negative part: α²b² R(2t)/√(2π) + 2αbκ R(t)/√(2π) + κ²/2.
     """
-    q, alpha, rate, slope, _, t = _zero_mean(q, alpha, rate, slope)
-    ab = alpha * rate
-    neg = _gauss.mills(2.0 * t)
-    neg *= np.square(ab) * RHO
-    if np.any(slope):  # R(t) only enters through the lSELU slope
-        r1 = _gauss.mills(t)
-        r1 *= 2.0 * ab * slope * RHO
-        neg += r1
-        neg += 0.5 * np.square(slope)
-    return np.full(t.shape, 0.5), neg
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    return np.full(shape, 0.5), _phi_neg(q, alpha, rate, slope, shape)
 
 
 def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
@@ -96,18 +135,8 @@ def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
     d/dq R(j b √q) = j t R'(j t)/(2q), so the negative part is
     (t/q)(α²b² R'(2t) + αbκ R'(t))/√(2π); the positive part is 0.
     """
-    q, alpha, rate, slope, _, t = _zero_mean(q, alpha, rate, slope)
-    ab = alpha * rate
-    neg = _gauss.mills_d1(2.0 * t)
-    neg *= np.square(ab)
-    if np.any(slope):
-        d1 = _gauss.mills_d1(t)
-        d1 *= ab * slope
-        neg += d1
-    neg *= t
-    neg /= q
-    neg *= RHO
-    return np.zeros(t.shape), neg
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    return np.zeros(shape), _dphi_neg(q, alpha, rate, slope, shape)
 
 
 def mean_parts(q, alpha, rate, slope):
@@ -115,36 +144,42 @@ def mean_parts(q, alpha, rate, slope):
 
     Positive: √q/√(2π).  Negative: α (R(t) − R(0))/√(2π) − κ √q/√(2π).
     """
-    q, alpha, rate, slope, s, t = _zero_mean(q, alpha, rate, slope)
-    neg = alpha * RHO * (_gauss.mills(t) - _gauss.SQRT_HALF_PI) - slope * s * RHO
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    s = _root_q(q, shape)
+    neg = alpha * RHO * (_gauss.mills(s * rate) - _gauss.SQRT_HALF_PI) - slope * s * RHO
     return s * RHO, neg
 
 
-def _with_lambda(pos, neg, lam, power):
-    """λ^power · (pos + neg) (pos None: λ^power · neg), in neg's memory when λ broadcasts into it."""
-    scale = _f(lam) ** power
+def _scaled(neg, scale):
+    """scale · neg, in neg's memory when scale broadcasts into it."""
+    scale = _f(scale)
     if np.broadcast_shapes(np.shape(neg), scale.shape) != np.shape(neg):
-        return scale * (neg if pos is None else pos + neg)
-    if pos is not None:
-        neg += pos
+        return scale * neg
     neg *= scale
     return neg
 
 
 def second_moment(q, lam, alpha, rate, slope):
     """Q(q) = E[f²(√q z)] (SPEC §2)."""
-    return _with_lambda(*second_moment_parts(q, alpha, rate, slope), lam, 2)
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    neg = _q_neg(q, alpha, rate, slope, shape)
+    neg *= 2.0
+    neg += q
+    return _scaled(neg, 0.5 * np.square(_f(lam)))  # λ²(q/2 + neg)
 
 
 def jacobian_second_moment(q, lam, alpha, rate, slope):
     """φ(q) = E[f'(√q z)²] (eq 6)."""
-    return _with_lambda(*jacobian_second_moment_parts(q, alpha, rate, slope), lam, 2)
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    neg = _phi_neg(q, alpha, rate, slope, shape)
+    neg += 0.5
+    return _scaled(neg, np.square(_f(lam)))
 
 
 def jacobian_second_moment_derivative(q, lam, alpha, rate, slope):
     """dφ/dq."""
-    _, neg = jacobian_second_moment_derivative_parts(q, alpha, rate, slope)
-    return _with_lambda(None, neg, lam, 2)
+    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
+    return _scaled(_dphi_neg(q, alpha, rate, slope, shape), np.square(_f(lam)))
 
 
 def second_moment_derivative(q, lam, alpha, rate, slope):

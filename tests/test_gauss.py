@@ -64,3 +64,29 @@ def test_tilted_half_moments(a, m, s):
         f = lambda x: x**k * mp.e ** (a * x) * mp.npdf(x, m, s)  # noqa: E731
         expected = mp.quad(f, [-mp.inf, min(m, 0) - 10 * s, min(m, 0), 0])
         assert abs((mp.mpf(float(got[k])) - expected) / expected) < 1e-12, (k, got[k], expected)
+
+
+def test_mills_table_edges_and_dense_grid():
+    """The compiled R against scipy's erfcx on a dense grid, across every piece, regime and switch."""
+    from scipy import special
+
+    _check([0.0625, 6.999999, 7.000001, 15.999999, 16.0, 16.000001])
+    t = np.concatenate([np.linspace(-30.0, 0.0, 3001), np.linspace(0.0, 20.0, 20001), np.geomspace(20.0, 1e6, 500)])
+    ref = np.sqrt(np.pi / 2) * special.erfcx(t / np.sqrt(2))
+    scale = np.where(t < 0, np.square(t) + 1.0, 1.0)  # R's conditioning for t < 0 is t²ε (scipy's too)
+    assert np.all(np.abs(_gauss.mills(t) / ref - 1) <= 4e-15 * scale)
+
+
+def test_scale_out_and_nan():
+    t = np.array([0.3, 2.0, 9.0, 40.0])
+    np.testing.assert_array_equal(_gauss.mills(t, scale=2.0), _gauss.mills(2.0 * t))
+    np.testing.assert_array_equal(_gauss.mills_d1(t, scale=2.0), _gauss.mills_d1(2.0 * t))
+    expected = _gauss.mills(t)
+    buf = t.copy()
+    assert _gauss.mills(buf, out=buf) is buf
+    np.testing.assert_array_equal(buf, expected)
+    assert np.isnan(_gauss.mills(np.nan)) and np.isnan(_gauss.mills_d1(np.nan)) and np.isnan(_gauss.mills_d2(np.nan))
+    assert np.isnan(_gauss.mills_second_difference(np.nan))
+    assert isinstance(_gauss.mills(1.0), float) and _gauss.mills(np.ones((2, 3))).shape == (2, 3)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        _gauss.mills(t, out=np.empty(3))
