@@ -56,24 +56,18 @@ def _root_q(q, shape):
 
 
 def _q_neg(q, alpha, rate, slope, shape):
-    """Negative part of Q/λ² (see :func:`second_moment_parts`)."""
-    s = _root_q(q, shape)
-    if not np.any(slope):
-        s *= rate  # s is now t
-        neg = _gauss.mills_second_difference(s)
-        neg *= np.square(alpha) * RHO
-        return neg
-    t = s * rate
-    r1 = _gauss.mills(t)
-    neg = _gauss.mills_second_difference(t, r1)
+    """Negative part of Q/λ² (see :func:`second_moment_parts`), arranged as
+    α²ρR₂(t) + q(2ακbρR(t) + κ²/2) (√q·t = bq)."""
+    t = _root_q(q, shape)
+    t *= rate
+    neg = _gauss.mills_second_difference(t)
     neg *= np.square(alpha) * RHO
-    r1 *= s
-    r1 *= t
-    r1 *= 2.0 * alpha * slope * RHO
-    neg += r1
-    s *= s  # s is now q at the broadcast shape
-    s *= 0.5 * np.square(slope)
-    neg += s
+    if np.any(slope):
+        r1 = _gauss.mills(t, out=t)
+        r1 *= 2.0 * alpha * slope * rate * RHO
+        r1 += 0.5 * np.square(slope)
+        r1 *= q
+        neg += r1
     return neg
 
 

@@ -150,7 +150,9 @@ def test_modules_from_spec_and_trainable_lambda():
     x = torch.linspace(-4, 3, 202, dtype=torch.float64).reshape(101, 2)[:, 0]  # a strided, non-contiguous view
     assert not x.is_contiguous()
     y = m.double()(x)
-    np.testing.assert_allclose(y.detach().numpy(), act.f(x.numpy()), rtol=1e-15, atol=1e-15)
+    # The module holds λ in float32: compare with f at that λ.
+    expected = act.f(x.numpy()) * (float(m.lam.detach()) / float(act.lam))
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-15, atol=1e-15)
     gy = torch.ones_like(y)
     y.backward(gy)
     expected = float((y.detach() / m.lam.detach()).sum())
