@@ -20,28 +20,6 @@ def median_time(fn, *, repeat=7, warmup=1, min_time=0.0):
     return statistics.median(times)
 
 
-def interleaved_times(fn, ref, *, repeat=15, warmup=1):
-    """Median wall times of ``fn()`` and ``ref()`` timed alternately.
-
-    Alternating keeps slow drifts of the machine (clock, memory placement,
-    neighbours) out of their ratio: timed in separate batches, numpy.exp on
-    10⁶ points moved between 3.6 and 4.5 ms here.
-    """
-    for _ in range(warmup):
-        fn()
-        ref()
-    times, ref_times = [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        ref()
-        t1 = time.perf_counter()
-        fn()
-        t2 = time.perf_counter()
-        ref_times.append(t1 - t0)
-        times.append(t2 - t1)
-    return statistics.median(times), statistics.median(ref_times)
-
-
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -204,6 +204,13 @@ def _derivative_into(order, t, scale, r, given, out, table, asymptotic, d1_table
 
 
 @numba.njit(cache=True, nogil=True)
+def _pair_into(t, c2, c1, c0, out, table, asymptotic):
+    for i in range(t.size):
+        x = t[i]
+        out[i] = c2 * _r(2.0 * x, table, asymptotic) + c1 * _r(x, table, asymptotic) + c0
+
+
+@numba.njit(cache=True, nogil=True)
 def _d1_by_continued_fraction(t):
     out = np.empty_like(t)
     for i in range(t.size):
@@ -316,6 +323,17 @@ def mills_d1(t, r=None, *, scale=1.0, out=None):
 def mills_d2(t, r=None, *, scale=1.0, out=None):
     """R''(x) = (1 + x²)R(x) − x at x = scale·t, accurate for all x > −37 (positive)."""
     return _derivative(2, t, r, scale, out)
+
+
+def mills_pair(t, c2, c1, c0=0.0, *, out=None):
+    """c2·R(2t) + c1·R(t) + c0 for scalar c's: the two values lSELU's φ needs, in one pass.
+
+    ``out`` as in :func:`mills`.
+    """
+    shape, (tf,) = _flat(t)
+    result = _output(shape, out)
+    _pair_into(tf, float(c2), float(c1), float(c0), result.reshape(-1), _TABLE, _ASYMPTOTIC)
+    return _value(result)
 
 
 def mills_second_difference(t, r1=None, r2=None):

@@ -76,13 +76,19 @@ def _phi_neg(q, alpha, rate, slope, shape):
     t = _root_q(q, shape)
     t *= rate
     ab = alpha * rate
+    c2, c1, c0 = np.square(ab) * RHO, 2.0 * ab * slope * RHO, 0.5 * np.square(slope)
+    if not np.any(slope):  # R(t) only enters through the lSELU slope
+        neg = _gauss.mills(t, scale=2.0)
+        neg *= c2
+        return neg
+    if np.ndim(c2) == np.ndim(c1) == 0:  # scalar parameters: both values in one pass
+        return _gauss.mills_pair(t, c2, c1, c0, out=t)
     neg = _gauss.mills(t, scale=2.0)
-    neg *= np.square(ab) * RHO
-    if np.any(slope):  # R(t) only enters through the lSELU slope
-        r1 = _gauss.mills(t, out=t)
-        r1 *= 2.0 * ab * slope * RHO
-        neg += r1
-        neg += 0.5 * np.square(slope)
+    neg *= c2
+    r1 = _gauss.mills(t, out=t)
+    r1 *= c1
+    neg += r1
+    neg += c0
     return neg
 
 
