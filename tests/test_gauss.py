@@ -90,3 +90,9 @@ def test_scale_out_and_nan():
     assert isinstance(_gauss.mills(1.0), float) and _gauss.mills(np.ones((2, 3))).shape == (2, 3)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         _gauss.mills(t, out=np.empty(3))
+
+
+def test_mills_pair_is_the_combination():
+    t = np.geomspace(1e-6, 50.0, 997)
+    np.testing.assert_allclose(_gauss.mills_pair(t, 0.7, -1.3, 0.25),
+                               0.7 * _gauss.mills(2.0 * t) - 1.3 * _gauss.mills(t) + 0.25, rtol=1e-15, atol=1e-15)
