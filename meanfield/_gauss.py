@@ -326,14 +326,35 @@ def mills_d2(t, r=None, *, scale=1.0, out=None):
 
 
 def mills_pair(t, c2, c1, c0=0.0, *, out=None):
-    """c2·R(2t) + c1·R(t) + c0 for scalar c's: the two values lSELU's φ needs, in one pass.
+    """c2·R(2t) + c1·R(t) + c0: the two values lSELU's φ needs.
 
-    ``out`` as in :func:`mills`.
+    One compiled pass when the c's are scalars (``out`` as in :func:`mills`);
+    array c's broadcast with t.
     """
-    shape, (tf,) = _flat(t)
-    result = _output(shape, out)
-    _pair_into(tf, float(c2), float(c1), float(c0), result.reshape(-1), _TABLE, _ASYMPTOTIC)
-    return _value(result)
+    if np.ndim(c2) == np.ndim(c1) == np.ndim(c0) == 0:
+        shape, (tf,) = _flat(t)
+        result = _output(shape, out)
+        _pair_into(tf, float(c2), float(c1), float(c0), result.reshape(-1), _TABLE, _ASYMPTOTIC)
+        return _value(result)
+    return _combination(mills, t, c2, c1, c0)
+
+
+def mills_d1_pair(t, c2, c1):
+    """c2·R'(2t) + c1·R'(t): the two values lSELU's dφ/dq needs (c's broadcast with t)."""
+    return _combination(mills_d1, t, c2, c1, 0.0)
+
+
+def _combination(f, t, c2, c1, c0):
+    """c2·f(2t) + c1·f(t) + c0, in place where the c's broadcast into t's shape."""
+    total, second = f(t, scale=2.0), f(t)
+    shape = np.broadcast_shapes(np.shape(total), *(np.shape(c) for c in (c2, c1, c0)))
+    if shape != np.shape(total) or np.ndim(total) == 0:
+        return c2 * total + c1 * second + c0
+    total *= c2
+    second *= c1
+    total += second
+    total += c0
+    return total
 
 
 def mills_second_difference(t, r1=None, r2=None):

@@ -76,19 +76,10 @@ def _phi_neg(q, alpha, rate, slope, shape):
     t = _root_q(q, shape)
     t *= rate
     ab = alpha * rate
-    c2, c1, c0 = np.square(ab) * RHO, 2.0 * ab * slope * RHO, 0.5 * np.square(slope)
-    if not np.any(slope):  # R(t) only enters through the lSELU slope
-        neg = _gauss.mills(t, scale=2.0)
-        neg *= c2
-        return neg
-    if np.ndim(c2) == np.ndim(c1) == 0:  # scalar parameters: both values in one pass
-        return _gauss.mills_pair(t, c2, c1, c0, out=t)
+    if np.any(slope):  # R(t) only enters through the lSELU slope
+        return _gauss.mills_pair(t, np.square(ab) * RHO, 2.0 * ab * slope * RHO, 0.5 * np.square(slope), out=t)
     neg = _gauss.mills(t, scale=2.0)
-    neg *= c2
-    r1 = _gauss.mills(t, out=t)
-    r1 *= c1
-    neg += r1
-    neg += c0
+    neg *= np.square(ab) * RHO
     return neg
 
 
@@ -97,12 +88,11 @@ def _dphi_neg(q, alpha, rate, slope, shape):
     t = _root_q(q, shape)
     t *= rate
     ab = alpha * rate
-    neg = _gauss.mills_d1(t, scale=2.0)
-    neg *= np.square(ab)
     if np.any(slope):
-        d1 = _gauss.mills_d1(t)
-        d1 *= ab * slope
-        neg += d1
+        neg = _gauss.mills_d1_pair(t, np.square(ab), ab * slope)
+    else:
+        neg = _gauss.mills_d1(t, scale=2.0)
+        neg *= np.square(ab)
     neg *= t
     neg /= q
     neg *= RHO

@@ -92,7 +92,11 @@ def test_scale_out_and_nan():
         _gauss.mills(t, out=np.empty(3))
 
 
-def test_mills_pair_is_the_combination():
+def test_mills_pairs_are_the_combinations():
     t = np.geomspace(1e-6, 50.0, 997)
-    np.testing.assert_allclose(_gauss.mills_pair(t, 0.7, -1.3, 0.25),
-                               0.7 * _gauss.mills(2.0 * t) - 1.3 * _gauss.mills(t) + 0.25, rtol=1e-15, atol=1e-15)
+    expected = 0.7 * _gauss.mills(2.0 * t) - 1.3 * _gauss.mills(t) + 0.25
+    np.testing.assert_allclose(_gauss.mills_pair(t, 0.7, -1.3, 0.25), expected, rtol=1e-15, atol=1e-15)
+    c = np.array([[0.7], [1.1]])  # array coefficients broadcast with t
+    np.testing.assert_allclose(_gauss.mills_pair(t, c, -1.3, 0.25)[0], expected, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(_gauss.mills_d1_pair(t, c, 0.4)[1],
+                               1.1 * _gauss.mills_d1(2.0 * t) + 0.4 * _gauss.mills_d1(t), rtol=1e-15, atol=1e-15)
