@@ -10,16 +10,18 @@ Written this way, e^{a²/2}·Φ(−a) never appears as a product of an overflowi
 exponential and an underflowing tail (SPEC §1).
 
 The naive forms of R' and R'' cancel catastrophically for large t (relative
-error ~ ε t² and ~ ε t⁴).  For large t they come from Laplace's
-continued fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), which gives
-R' = −T₁R and R'' = T₁T₂R with no subtraction at all (R' from a table of it
-and from its asymptotic series, see below).  The second difference
-R(2t) − 2R(t) + R(0), which is O(t²), comes from a table of it divided by t²
-below ``_DIFFERENCE_T``, fitted to its Taylor series.
+error ~ ε t² and ~ ε t⁴).  R' therefore has a table of its own, fitted to
+Laplace's continued fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), which gives
+R' = −T₁R and R'' = T₁T₂R with no subtraction at all; R'' takes the fraction
+itself at large t.  The second difference R(2t) − 2R(t) + R(0), which is
+O(t²), comes from a table of it divided by t², fitted to its Taylor series.
 
-R and these helpers are compiled (numba) loops over the points, one regime
-chosen per point; the tables are fitted at import from scipy's erfcx and
-from the series above, never typed in.
+R and these helpers are compiled (numba) scalar functions, one table row
+chosen per point, with array loops around them: the Mills-ratio maps below and the
+zero-mean moments of the exponential-linear family (:func:`exp_linear_into`),
+which evaluate every functional of ``closed_forms`` in one pass over the
+points.  The tables are fitted at import from scipy's erfcx and from the
+series above, never typed in.
 """
 
 from __future__ import annotations
@@ -37,80 +39,101 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)     # n(0)
 SQRT2 = math.sqrt(2.0)
 
-# R' and R'' switch from their direct forms to the continued fraction at these
-# t, truncated at these depths (relative error of the fraction against 60-digit
-# mpmath: below 3e-16 from t = 7 at depth 20 and from t = 4 at depth 40).  Below
-# the switch the direct forms lose at most ε·t² ≈ 1e-14 (R', t < 7; measured
-# 3.5e-14 with the tabled R) and ε·t⁴/2 ≈ 3e-14 (R'', t < 4).  R' sits on the
-# hot path of dφ/dq: above its switch it comes from a table fitted to the
-# fraction (up to _CHEB_T) and from the asymptotic series (9e-16, 1.1e-15).
-_D1_FRACTION = (7.0, 20)
-_D2_FRACTION = (4.0, 40)
-
-# The Taylor series of R (coefficients r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1)
-# gives the second difference R(2t) − 2R(t) + R(0) for small t < 0 (outside its
-# documented domain; _TAYLOR_TERMS terms leave (2t)^22 · r_22 / (R(0) t²) < 1e-17
-# at |t| = 0.2) and, with _FIT_TAYLOR_TERMS terms ((2t)^n r_n < 1e-18 at t = 1
-# by n = 48), the values its table is fitted to below t = 1.  Below _DIFFERENCE_T the difference is
-# t² times that table (one polynomial instead of two values of R: q < 51 for
-# SELU-like slopes); above, the direct form, which loses at most 4ε/t² ≈ 3e-17.
-# Measured against 50-digit mpmath: 2.9e-15 relative at worst.
-_TAYLOR_TERMS = 22
-_DIFFERENCE_T = 4.0
-_FIT_TAYLOR_TERMS = 48
-
 
 def normal_pdf(u):
     """n(u) = e^{−u²/2}/√(2π), the standard normal density."""
     return INV_SQRT_2PI * np.exp(-0.5 * np.square(u))
 
 
-# R itself, for t >= 0: piecewise polynomials of degree _CHEB_DEGREE on pieces
-# of width _CHEB_PIECE below _CHEB_T, fitted at import as Chebyshev series
-# (least squares at _CHEB_FIT Chebyshev points a piece) to scipy's erfcx and
-# evaluated by Horner in the monomial basis, so the table is as
-# accurate as scipy, ~1 ulp, with its noise averaged down; above _CHEB_T the
-# asymptotic series t·R(t) = Σ (−1)^n (2n−1)!! t^{−2n}, whose first omitted
-# term (n = _ASYMPTOTIC_TERMS) is below 4e-18 at t = 16.  Against 30-digit
-# mpmath on [0, 16]: 1.4e-15 relative at worst, 4.3e-16 rms.  Per 10⁶ points
-# (AMD EPYC, one core): 4 ms, against 20 ms for scipy's erfcx and 1.8 ms for
-# numpy.exp into an existing array.  For t < 0, R(t) = √(2π)e^{t²/2} − R(−t),
-# the reflection scipy uses too (it costs t²ε, R's conditioning there).
-_CHEB_PIECE = 0.0625
-_CHEB_T = 16.0
-_CHEB_DEGREE = 8
-_CHEB_FIT = 64
+# ---------------------------------------------------------------------------
+# Tables.  R, R' and g(t) = (R(2t) − 2R(t) + R(0))/t² are each one table of
+# polynomials of degree _DEGREE in y ∈ [−1, 1]: rows 0 .. _TAIL_ROW − 1 on
+# pieces of width _PIECE covering [0, _TABLE_T), the last row on t >= _TABLE_T
+# in y = 2(_TABLE_T/t)² − 1, i.e. in v = 1/t².  Every row is fitted at import
+# as a Chebyshev series (least squares at _FIT Chebyshev points, so the fitted
+# values' noise averages down) and evaluated by Horner in the monomial basis.
+# One table lookup per value, the tail's branch rarely taken, is what makes
+# R, R' and the difference cost the same: 1.6–3× faster than choosing a
+# formula per point (a mispredicted branch costs as much as the polynomial).
+#
+# R: pieces fitted to scipy's erfcx; the tail row to t·R(t) = A(v) =
+# Σ_n (−1)^n (2n−1)!! v^n, the asymptotic series, whose first omitted term
+# (n = _ASYMPTOTIC_TERMS) is below 4e-18 at t = 16.  For t < 0, R(t) =
+# √(2π)e^{t²/2} − R(−t), the reflection scipy uses too (it costs t²ε, R's
+# conditioning there).
+#
+# R' = tR − 1, which cancels catastrophically for large t (relative error
+# ~ ε t²) if computed so: pieces fitted to tR − 1 from erfcx below
+# _D1_DIRECT_T (where it loses at most ~2ε) and to Laplace's continued
+# fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), R' = −T₁R above (depth
+# _D1_FIT_DEPTH: 1.1e-16 from t = 1 against 40-digit mpmath); the tail row
+# to R'/v = (A(v) − 1)/v.  For t < 0, tR − 1 (both terms < 0: no cancellation).
+#
+# g: pieces fitted to the Taylor series of the difference (coefficients
+# r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1; _FIT_TAYLOR_TERMS terms,
+# (2t)^n r_n < 1e-18 at t = 1 by n = 48) below t = 1 and to the direct form
+# above, which loses at most 4ε/t² there; the tail row to
+# h(v) = 2A(v) − A(v/4)/2, the difference being R(0) − h/t.  For t < 0
+# (outside the documented domain) the series itself with _TAYLOR_TERMS terms
+# ((2t)^22 · r_22 / (R(0) t²) < 1e-17 at |t| = 0.2).
+#
+# R'' = (1 + t²)R − t below _D2_FRACTION[0] (it loses ε·t⁴/2 ≈ 3e-14 at most),
+# the continued fraction (R'' = T₁T₂R) at depth _D2_FRACTION[1] above (3e-16);
+# it serves only the general-mean moments, off the hot path.
+#
+# Against 40-digit mpmath at 1,800 points on [0, 64] and [1e-6, 1e6]: R and R'
+# 1.4e-15 relative at worst (4e-16 rms), the difference 2.7e-15 (5e-16 rms).
+# Per 10⁶ points (AMD EPYC, one core): R, R' or the difference in 2.7–2.9 ms,
+# against 20 ms for scipy's erfcx and 1.1 ms for numpy.exp into an existing
+# array.
+# ---------------------------------------------------------------------------
+
+# Compiled with fused multiply-adds (Horner's steps become one rounding each:
+# 1.5× faster, no less accurate).
+_COMPILE = dict(cache=True, nogil=True, fastmath={"contract"})
+
+_PIECE = 0.0625
+_TABLE_T = 64.0
+_TAIL_ROW = int(round(_TABLE_T / _PIECE))
+_DEGREE = 8
+_FIT = 64
 _ASYMPTOTIC_TERMS = 12
+_D1_DIRECT_T = 1.0
+_D1_FIT_DEPTH = 400
+_D2_FRACTION = (4.0, 40)
+_TAYLOR_TERMS = 22
+_FIT_TAYLOR_TERMS = 48
 
 
 def _mills_by_erfcx(t):
-    """R(t) through scipy.special.erfcx (the table's source)."""
+    """R(t) through scipy.special.erfcx (the tables' source)."""
     return SQRT_HALF_PI * special.erfcx(np.asarray(t, dtype=float) / SQRT2)
 
 
-def _power_rows(coefficients):
-    """Chebyshev rows (one per piece) to monomial rows in the same y ∈ [−1, 1]."""
-    return np.ascontiguousarray([chebyshev.cheb2poly(row) for row in coefficients])
+def _chebyshev_nodes():
+    return np.cos(np.pi * (np.arange(_FIT) + 0.5) / _FIT)
 
 
-def _chebyshev_table():
-    """Row k: R on [k, k + 1]·_CHEB_PIECE as a polynomial in y ∈ [−1, 1]."""
-    pieces = int(round(_CHEB_T / _CHEB_PIECE))
-    y = np.cos(np.pi * (np.arange(_CHEB_FIT) + 0.5) / _CHEB_FIT)
-    mids = (np.arange(pieces) + 0.5) * _CHEB_PIECE
-    values = _mills_by_erfcx(mids[:, None] + 0.5 * _CHEB_PIECE * y[None, :])
-    return _power_rows(chebyshev.chebfit(y, values.T, _CHEB_DEGREE).T)
+def _table(piece_values, tail_values):
+    """The (_TAIL_ROW + 1) × (_DEGREE + 1) monomial coefficients: pieces fitted to
+    ``piece_values(t)``, the tail row to ``tail_values(v)``, v = 1/t² (see above)."""
+    y = _chebyshev_nodes()
+    t = (np.arange(_TAIL_ROW)[:, None] + 0.5 + 0.5 * y[None, :]) * _PIECE
+    v = (y + 1.0) / (2.0 * _TABLE_T**2)
+    values = np.vstack([piece_values(t), tail_values(v)[None, :]])
+    rows = [chebyshev.cheb2poly(row) for row in chebyshev.chebfit(y, values.T, _DEGREE).T]
+    return np.array([np.pad(row, (0, _DEGREE + 1 - row.size)) for row in rows])  # trailing zeros come back trimmed
 
 
 def _asymptotic_coefficients():
-    """(−1)^n (2n−1)!! for n = 0 .. _ASYMPTOTIC_TERMS − 1."""
+    """(−1)^n (2n−1)!! for n = 0 .. _ASYMPTOTIC_TERMS − 1: t·R(t) = Σ c_n t^{−2n}."""
     c = [1.0]
     for n in range(1, _ASYMPTOTIC_TERMS):
         c.append(-c[-1] * (2 * n - 1))
     return np.array(c)
 
 
-def _taylor_coefficients(terms=_TAYLOR_TERMS):
+def _taylor_coefficients(terms):
     """Taylor coefficients r_n of R at 0, n <= terms (r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1)."""
     r = [SQRT_HALF_PI, -1.0]
     for n in range(1, terms):
@@ -118,50 +141,15 @@ def _taylor_coefficients(terms=_TAYLOR_TERMS):
     return np.array(r)
 
 
-_TABLE = _chebyshev_table()
-_ASYMPTOTIC = _asymptotic_coefficients()
-_TAYLOR = _taylor_coefficients()
-# Coefficients of Σ_n r_n (2^n − 2) t^n, the Taylor series of R(2t) − 2R(t) + R(0).
-_SECOND_DIFFERENCE = _TAYLOR * (2.0 ** np.arange(_TAYLOR.size) - 2.0)
-_SECOND_DIFFERENCE[0] = 0.0
-
-# ---------------------------------------------------------------------------
-# Scalar kernels (compiled), and their array wrappers.  Tables are passed as
-# arguments, not read as globals, so numba's on-disk cache never holds a
-# stale copy.
-# ---------------------------------------------------------------------------
+def _difference_coefficients(terms):
+    """Coefficients of Σ_n r_n (2^n − 2) t^n, the Taylor series of R(2t) − 2R(t) + R(0)."""
+    r = _taylor_coefficients(terms)
+    c = r * (2.0 ** np.arange(r.size) - 2.0)
+    c[0] = 0.0
+    return c
 
 
-@numba.njit(cache=True, nogil=True, inline="always")  # inlined where called (a call costs ~15 ns)
-def _piecewise_polynomial(t, start, table):
-    """The table's polynomial at t: row k covers [start + k, start + k + 1]·_CHEB_PIECE,
-    in y ∈ [−1, 1] (Horner: a third faster than Clenshaw on the Chebyshev form)."""
-    k = int((t - start) * (1.0 / _CHEB_PIECE))
-    y = (t - start - (k + 0.5) * _CHEB_PIECE) * (2.0 / _CHEB_PIECE)
-    acc = table[k, _CHEB_DEGREE]
-    for j in range(_CHEB_DEGREE - 1, -1, -1):
-        acc = acc * y + table[k, j]
-    return acc
-
-
-@numba.njit(cache=True, nogil=True, inline="always")  # inlined where called (a call costs ~15 ns)
-def _r_positive(t, table, asymptotic):
-    if t < _CHEB_T:
-        return _piecewise_polynomial(t, 0.0, table)
-    v = 1.0 / (t * t)
-    acc = 0.0
-    for j in range(_ASYMPTOTIC_TERMS - 1, -1, -1):
-        acc = acc * v + asymptotic[j]
-    return acc / t
-
-
-@numba.njit(cache=True, nogil=True, inline="always")  # inlined where called (a call costs ~15 ns)
-def _r(t, table, asymptotic):
-    r = _r_positive(abs(t), table, asymptotic)  # one call site, so it is inlined; NaN stays NaN
-    return SQRT_2PI * math.exp(0.5 * t * t) - r if t < 0.0 else r
-
-
-@numba.njit(cache=True, nogil=True, inline="always")  # inlined where called (a call costs ~15 ns)
+@numba.njit(**_COMPILE, inline="always")
 def _continued_fraction(t, depth):
     """(R, R', R'') from Laplace's continued fraction truncated at ``depth``."""
     tail = 0.0
@@ -174,109 +162,142 @@ def _continued_fraction(t, depth):
     return r, -tail * r, t2 * tail * r
 
 
-@numba.njit(cache=True, nogil=True)
-def _mills_into(t, scale, out, table, asymptotic):
-    for i in range(t.size):
-        out[i] = _r(scale * t[i], table, asymptotic)
-
-
-@numba.njit(cache=True, nogil=True)
-def _derivative_into(order, t, scale, r, given, out, table, asymptotic, d1_table):
-    """R' (order 1) or R'' (order 2): direct below the switch, then R' from its own
-    table up to _CHEB_T and from the asymptotic series above, R'' from the
-    continued fraction."""
-    threshold, depth = (_D1_FRACTION if order == 1 else _D2_FRACTION)
-    for i in range(t.size):
-        x = scale * t[i]
-        if x < threshold or x != x:
-            ri = r[i] if given else _r(x, table, asymptotic)
-            out[i] = x * ri - 1.0 if order == 1 else (1.0 + x * x) * ri - x
-        elif order == 2:
-            out[i] = _continued_fraction(x, depth)[2]
-        elif x < _CHEB_T:
-            out[i] = _piecewise_polynomial(x, threshold, d1_table)
-        else:  # tR − 1 = Σ_{n>=1} (−1)^n (2n−1)!! t^{−2n}, summed without the 1
-            v = 1.0 / (x * x)
-            acc = 0.0
-            for j in range(_ASYMPTOTIC_TERMS - 1, 0, -1):
-                acc = (acc + asymptotic[j]) * v
-            out[i] = acc
-
-
-@numba.njit(cache=True, nogil=True)
-def _pair_into(t, c2, c1, c0, out, table, asymptotic):
-    for i in range(t.size):
-        x = t[i]
-        out[i] = c2 * _r(2.0 * x, table, asymptotic) + c1 * _r(x, table, asymptotic) + c0
-
-
-@numba.njit(cache=True, nogil=True)
-def _d1_by_continued_fraction(t):
+@numba.njit(**_COMPILE)
+def _d1_by_continued_fraction(t, depth):
     out = np.empty_like(t)
     for i in range(t.size):
-        out[i] = _continued_fraction(t[i], _D1_FRACTION[1])[1]
+        out[i] = _continued_fraction(t[i], depth)[1]
     return out
 
 
-def _d1_table():
-    """Rows of R' on [_D1_FRACTION[0], _CHEB_T) as for R, fitted to the continued fraction (3e-16 there)."""
-    start = _D1_FRACTION[0]
-    pieces = int(round((_CHEB_T - start) / _CHEB_PIECE))
-    y = np.cos(np.pi * (np.arange(_CHEB_FIT) + 0.5) / _CHEB_FIT)
-    mids = start + (np.arange(pieces) + 0.5) * _CHEB_PIECE
-    values = _d1_by_continued_fraction((mids[:, None] + 0.5 * _CHEB_PIECE * y[None, :]).ravel())
-    return _power_rows(chebyshev.chebfit(y, values.reshape(pieces, -1).T, _CHEB_DEGREE).T)
+def _d1_values(t):
+    """R'(t) to ~1 ulp: tR − 1 below _D1_DIRECT_T, the deep continued fraction above."""
+    fraction = _d1_by_continued_fraction(t.ravel(), _D1_FIT_DEPTH).reshape(t.shape)
+    return np.where(t < _D1_DIRECT_T, t * _mills_by_erfcx(t) - 1.0, fraction)
 
 
-_D1_TABLE = _d1_table()
-
-
-@numba.njit(cache=True, nogil=True)
-def _second_difference_into(t, r1, r2, given1, given2, out, taylor, table, asymptotic, d2_table):
-    """R(2t) − 2R(t) + R(0): t²·g(t) from g's table on [0, _DIFFERENCE_T), the
-    Taylor series below 0, the direct form above (no cancellation there)."""
-    for i in range(t.size):
-        x = t[i]
-        if 0.0 <= x < _DIFFERENCE_T:
-            out[i] = x * x * _piecewise_polynomial(x, 0.0, d2_table)
-        elif x < 0.0:
-            acc = 0.0
-            for j in range(taylor.size - 1, -1, -1):
-                acc = acc * x + taylor[j]
-            out[i] = acc
-        else:
-            a = r1[i] if given1 else _r(x, table, asymptotic)
-            b = r2[i] if given2 else _r(2.0 * x, table, asymptotic)
-            out[i] = b - 2.0 * a + SQRT_HALF_PI
-
-
-def _difference_table():
-    """Rows of g(t) = (R(2t) − 2R(t) + R(0))/t² on [0, _DIFFERENCE_T), as for R.
-
-    g is smooth with g(0) = 2r₂ ≠ 0, so a polynomial fit is uniformly
-    accurate relative to the difference itself, down to t = 0.  The fitted
-    values come from the Taylor series (_FIT_TAYLOR_TERMS terms, summed below
-    t = 1, where its terms exceed the sum by at most ~5×) and from the direct
-    form (scipy's erfcx) above, where it loses at most 4ε/t² ≈ 4e-16.
-    """
-    pieces = int(round(_DIFFERENCE_T / _CHEB_PIECE))
-    y = np.cos(np.pi * (np.arange(_CHEB_FIT) + 0.5) / _CHEB_FIT)
-    t = (np.arange(pieces)[:, None] + 0.5) * _CHEB_PIECE + 0.5 * _CHEB_PIECE * y[None, :]
-    r = _taylor_coefficients(_FIT_TAYLOR_TERMS)
-    c = r * (2.0 ** np.arange(r.size) - 2.0)
-    series = np.polynomial.polynomial.polyval(t, c[2:])  # Σ c_n t^{n−2}
+def _difference_over_square(t):
+    """(R(2t) − 2R(t) + R(0))/t²: its Taylor series below t = 1, the direct form above."""
+    series = np.polynomial.polynomial.polyval(t, _difference_coefficients(_FIT_TAYLOR_TERMS)[2:])
     direct = (_mills_by_erfcx(2.0 * t) - 2.0 * _mills_by_erfcx(t) + SQRT_HALF_PI) / np.square(t)
-    values = np.where(t < 1.0, series, direct)
-    return _power_rows(chebyshev.chebfit(y, values.T, _CHEB_DEGREE).T)
+    return np.where(t < 1.0, series, direct)
 
 
-_DIFFERENCE_TABLE = _difference_table()
+_ASYMPTOTIC = _asymptotic_coefficients()
 
 
-def _flat(*arrays):
-    """Broadcast to one shape; (shape, contiguous 1-D float64 views, or copies where needed)."""
-    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in arrays))
-    return arrays[0].shape, [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+def _asymptotic(v):
+    """A(v) = t·R(t) at v = 1/t², summed from the small terms up."""
+    return np.polynomial.polynomial.polyval(v, _ASYMPTOTIC)
+
+
+# Tables are module globals, which numba freezes into the compiled code: its
+# on-disk cache is keyed on this file, and the tables are a deterministic
+# function of this file (and of scipy's erfcx, to ~1 ulp).  Every compiled
+# function that reads them lives here, so no other file's cache can hold them.
+_R_TABLE = _table(_mills_by_erfcx, _asymptotic)
+_D1_TABLE = _table(_d1_values, lambda v: np.polynomial.polynomial.polyval(v, _ASYMPTOTIC[1:]))
+_DIFFERENCE_TABLE = _table(_difference_over_square, lambda v: 2.0 * _asymptotic(v) - 0.5 * _asymptotic(0.25 * v))
+_SECOND_DIFFERENCE = _difference_coefficients(_TAYLOR_TERMS)
+
+# ---------------------------------------------------------------------------
+# Compiled scalar functions of floats, inlined into the loops below.  The
+# ``_nonneg`` ones hold for t >= 0 and NaN.  The loops stay scalar: numba's
+# checked division (its zero test is a branch out of the loop) keeps LLVM
+# from vectorizing them into table gathers, measured 1.5–2× slower here.
+# ---------------------------------------------------------------------------
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _lookup(t, table):
+    """The polynomial of the row of ``table`` holding t >= 0 (or NaN), at t."""
+    if t >= _TABLE_T:  # rare, so predicted: the tail row, in v = 1/t²
+        k = _TAIL_ROW
+        y = (2.0 * _TABLE_T * _TABLE_T) / (t * t) - 1.0
+    else:
+        k = int((t if t < _TABLE_T else 0.0) * (1.0 / _PIECE))  # NaN reads row 0 (y stays NaN)
+        y = (t - (k + 0.5) * _PIECE) * (2.0 / _PIECE)
+    acc = table[k, _DEGREE]
+    for j in range(_DEGREE - 1, -1, -1):
+        acc = acc * y + table[k, j]
+    return acc
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _r_nonneg(t):
+    """R(t), t >= 0."""
+    acc = _lookup(t, _R_TABLE)
+    return acc / t if t >= _TABLE_T else acc
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _r_d1_nonneg(t):
+    """R'(t), t >= 0."""
+    acc = _lookup(t, _D1_TABLE)
+    return acc / (t * t) if t >= _TABLE_T else acc
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _second_difference_nonneg(t):
+    """R(2t) − 2R(t) + R(0), t >= 0."""
+    acc = _lookup(t, _DIFFERENCE_TABLE)
+    return SQRT_HALF_PI - acc / t if t >= _TABLE_T else t * t * acc
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _r(t):
+    """R(t) for any t; NaN stays NaN."""
+    if t < 0.0:
+        return SQRT_2PI * math.exp(0.5 * t * t) - _r_nonneg(-t)
+    return _r_nonneg(t)
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _r_d1(t):
+    """R'(t) = tR(t) − 1."""
+    if t < 0.0:
+        return t * _r(t) - 1.0
+    return _r_d1_nonneg(t)
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _r_d2(t):
+    """R''(t) = (1 + t²)R(t) − t."""
+    if t < _D2_FRACTION[0]:
+        return (1.0 + t * t) * _r(t) - t
+    return _continued_fraction(t, _D2_FRACTION[1])[2]
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _second_difference(t):
+    """R(2t) − 2R(t) + R(0): the table for t >= 0, the Taylor series for t < 0."""
+    if t >= 0.0 or t != t:
+        return _second_difference_nonneg(t)
+    acc = 0.0
+    for j in range(_SECOND_DIFFERENCE.size - 1, -1, -1):
+        acc = acc * t + _SECOND_DIFFERENCE[j]
+    return acc
+
+
+# ---------------------------------------------------------------------------
+# Array maps of R and its helpers.
+# ---------------------------------------------------------------------------
+
+_MILLS, _MILLS_D1, _MILLS_D2, _DIFFERENCE = range(4)
+
+
+@numba.njit(**_COMPILE)
+def _map_into(kind, t, scale, out):
+    for i in range(t.size):
+        x = scale * t[i]
+        if kind == _MILLS:
+            out[i] = _r(x)
+        elif kind == _MILLS_D1:
+            out[i] = _r_d1(x)
+        elif kind == _MILLS_D2:
+            out[i] = _r_d2(x)
+        else:
+            out[i] = _second_difference(x)
 
 
 def _output(shape, out):
@@ -289,84 +310,111 @@ def _output(shape, out):
     return out
 
 
-def _value(result):
+def value(result):
     """A 0-d result as a numpy scalar (as numpy's ufuncs return), any other as is."""
     return result[()] if result.ndim == 0 else result
 
 
+def _map(kind, t, scale, out):
+    t = np.asarray(t, dtype=float)
+    result = _output(t.shape, out)
+    _map_into(kind, np.ascontiguousarray(t).reshape(-1), float(scale), result.reshape(-1))
+    return value(result)
+
+
 def mills(t, *, scale=1.0, out=None):
-    """R(scale·t), R(t) = Φ(−t)/n(t) = √(π/2)·erfcx(t/√2); finite for t > −37.
+    """R(x) at x = scale·t, R(x) = Φ(−x)/n(x) = √(π/2)·erfcx(x/√2); finite for x > −37.
 
     ``out`` (C-contiguous float64 of t's shape, ``t`` itself allowed) takes the result.
     """
-    shape, (tf,) = _flat(t)
-    result = _output(shape, out)
-    _mills_into(tf, float(scale), result.reshape(-1), _TABLE, _ASYMPTOTIC)
-    return _value(result)
+    return _map(_MILLS, t, scale, out)
 
 
-def _derivative(order, t, r, scale, out):
-    shape, (tf, rf) = _flat(t, t if r is None else r)
-    result = _output(shape, out)
-    _derivative_into(order, tf, float(scale), rf, r is not None, result.reshape(-1), _TABLE, _ASYMPTOTIC, _D1_TABLE)
-    return _value(result)
+def mills_d1(t, *, scale=1.0, out=None):
+    """R'(x) = xR(x) − 1 at x = scale·t, accurate for all x > −37 (negative for every x)."""
+    return _map(_MILLS_D1, t, scale, out)
 
 
-def mills_d1(t, r=None, *, scale=1.0, out=None):
-    """R'(x) = xR(x) − 1 at x = scale·t, accurate for all x > −37 (negative for every x).
-
-    ``r = R(x)``, when the caller has it, is reused; ``out`` as in :func:`mills`.
-    """
-    return _derivative(1, t, r, scale, out)
-
-
-def mills_d2(t, r=None, *, scale=1.0, out=None):
+def mills_d2(t, *, scale=1.0, out=None):
     """R''(x) = (1 + x²)R(x) − x at x = scale·t, accurate for all x > −37 (positive)."""
-    return _derivative(2, t, r, scale, out)
+    return _map(_MILLS_D2, t, scale, out)
 
 
-def mills_pair(t, c2, c1, c0=0.0, *, out=None):
-    """c2·R(2t) + c1·R(t) + c0: the two values lSELU's φ needs.
+def mills_second_difference(t, *, scale=1.0, out=None):
+    """R(2x) − 2R(x) + R(0) at x = scale·t >= 0, without cancellation at small x (~ R(0)x²)."""
+    return _map(_DIFFERENCE, t, scale, out)
 
-    One compiled pass when the c's are scalars (``out`` as in :func:`mills`);
-    array c's broadcast with t.
+
+# ---------------------------------------------------------------------------
+# Zero-mean moments of the exponential-linear family (see ``closed_forms``),
+# any subset of them in one pass over the points.
+# ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, linear):
+    """The compiled loop for the chosen subset of Q, dQ/dq, φ, dφ/dq and E[f] of
+    f = λx (x > 0), λ(α(e^{bx} − 1) + κx) (x <= 0) at x = √q z, after the
+    formulas of ``closed_forms`` (there with their derivations).
+
+    The flags are constants of the compiled code (numba caches one loop per
+    combination), so each loop computes only the tabled values its outputs
+    need: R(2t) for φ, R'(2t) for dφ/dq, the second difference for Q, and
+    R(t), R'(t) besides with ``linear`` (some κ ≠ 0: lSELU's slope); with
+    ``uniform`` the parameters are read once.  (A flag tested per point
+    would not save the work: LLVM computes both sides and selects.)  Arguments
+    as for :func:`exp_linear_into`.
     """
-    if np.ndim(c2) == np.ndim(c1) == np.ndim(c0) == 0:
-        shape, (tf,) = _flat(t)
-        result = _output(shape, out)
-        _pair_into(tf, float(c2), float(c1), float(c0), result.reshape(-1), _TABLE, _ASYMPTOTIC)
-        return _value(result)
-    return _combination(mills, t, c2, c1, c0)
+
+    @numba.njit(**_COMPILE)
+    def loop(q, root_q, lam, alpha, rate, slope, positive, out_q, out_dq, out_phi, out_dphi, out_mean):
+        n = max(max(q.size, lam.size), max(max(alpha.size, rate.size), slope.size))
+        sq, sl, sa, sb, sk = q.size > 1, lam.size > 1, alpha.size > 1, rate.size > 1, slope.size > 1
+        rho = INV_SQRT_2PI
+        lam_i = a = b = k = 0.0
+        if uniform:  # one set of parameters for every point, read once
+            lam_i, a, b, k = lam[0], alpha[0], rate[0], slope[0]
+        for i in range(n):
+            qi, s = q[i * sq], root_q[i * sq]
+            if not uniform:
+                lam_i, a, b, k = lam[i * sl], alpha[i * sa], rate[i * sb], slope[i * sk]
+            t = b * s
+            ab = a * b
+            lam2 = lam_i * lam_i
+            r1 = _r_nonneg(t) if want_mean or want_dq or (linear and (want_q or want_phi)) else 0.0
+            r2 = _r_nonneg(2.0 * t) if want_phi or want_dq else 0.0
+            d1 = _r_d1_nonneg(t) if linear and (want_dq or want_dphi) else 0.0
+            phi = lam2 * (0.5 * positive + rho * (ab * ab * r2 + 2.0 * ab * k * r1) + 0.5 * k * k)
+            if want_phi:
+                out_phi[i] = phi
+            if want_q:
+                cross = qi * (2.0 * a * k * b * rho * r1 + 0.5 * k * k)
+                out_q[i] = lam2 * (0.5 * qi * positive + a * a * rho * _second_difference_nonneg(t) + cross)
+            if want_dphi:
+                slope_of_t = b / s if s > 0.0 else math.inf  # dt/dq = t/(2q); q = 0 is the −∞ limit
+                out_dphi[i] = lam2 * slope_of_t * rho * (ab * ab * _r_d1_nonneg(2.0 * t) + ab * k * d1)
+            if want_dq:
+                out_dq[i] = phi + lam2 * a * b * b * rho * (a * (r2 - r1) + k * s * d1)
+            if want_mean:
+                out_mean[i] = lam_i * (positive * s * rho + a * rho * (r1 - SQRT_HALF_PI) - k * s * rho)
+
+    return loop
 
 
-def mills_d1_pair(t, c2, c1):
-    """c2·R'(2t) + c1·R'(t): the two values lSELU's dφ/dq needs (c's broadcast with t)."""
-    return _combination(mills_d1, t, c2, c1, 0.0)
+def exp_linear_into(q, root_q, lam, alpha, rate, slope, positive, outputs):
+    """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass.
 
-
-def _combination(f, t, c2, c1, c0):
-    """c2·f(2t) + c1·f(t) + c0, in place where the c's broadcast into t's shape."""
-    total, second = f(t, scale=2.0), f(t)
-    shape = np.broadcast_shapes(np.shape(total), *(np.shape(c) for c in (c2, c1, c0)))
-    if shape != np.shape(total) or np.ndim(total) == 0:
-        return c2 * total + c1 * second + c0
-    total *= c2
-    second *= c1
-    total += second
-    total += c0
-    return total
-
-
-def mills_second_difference(t, r1=None, r2=None):
-    """R(2t) − 2R(t) + R(0) for t >= 0, without cancellation at small t (~ R(0)t²).
-
-    ``r1 = R(t)`` and ``r2 = R(2t)``, when the caller has them, are reused.
+    Inputs are 1-D float64 arrays of one element (the same for every point) or
+    of one per point; ``root_q`` is √q (numpy's vector sqrt is 3× faster than
+    one per point, and it may be one of the outputs: each point is read before
+    it is written); ``positive`` (1 or 0) weights the positive branch's part.
+    An output of size 0 is skipped, with all work only it needs.  t = b√q must
+    be >= 0 (b > 0), as every activation of the family has.
     """
-    shape, (tf, r1f, r2f) = _flat(t, t if r1 is None else r1, t if r2 is None else r2)
-    out = np.empty_like(tf)
-    _second_difference_into(tf, r1f, r2f, r1 is not None, r2 is not None, out, _SECOND_DIFFERENCE, _TABLE,
-                            _ASYMPTOTIC, _DIFFERENCE_TABLE)
-    return _value(out.reshape(shape))
+    wanted = [out.size > 0 for out in outputs]
+    uniform = lam.size == alpha.size == rate.size == slope.size == 1
+    loop = _exp_linear_loop(*wanted, uniform, bool(np.any(slope)))
+    loop(q, root_q, lam, alpha, rate, slope, float(positive), *outputs)
 
 
 def tilted_half_moments(a, m, s):

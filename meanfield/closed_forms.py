@@ -31,72 +31,46 @@ def _f(x):
 
 
 # ---------------------------------------------------------------------------
-# Zero mean: x = √q z.  Each returns (positive-branch part, negative-branch
-# part) per unit λ² (or λ for the mean); the solvers use the split, the public
-# functionals add them and multiply by λ².
+# Zero mean: x = √q z, t = b√q.  The formulas are written out below; they are
+# evaluated, all of them or any subset, by one compiled pass over the points
+# (``_gauss.exp_linear_into``), so each needs one or two Mills ratios per
+# point and no temporary arrays.  The ``*_parts`` functions return (positive-
+# branch part, negative-branch part) per unit λ² (λ for the mean): the
+# solvers use the split, the public functionals add them and multiply by λ².
 # ---------------------------------------------------------------------------
 
-
-# The zero-mean functionals below spend their time in the compiled Mills
-# ratio; the numpy around it is written to touch each point a few times and
-# to allocate little (a fresh 8 MB array costs about half a numpy.exp), so
-# parameters keep their own shapes and the arithmetic runs in place.
+#: The zero-mean functionals, in the order :func:`zero_mean` evaluates them.
+QUANTITIES = ("Q", "dQ", "phi", "dphi", "mean")
+_SKIPPED = np.empty(0)
 
 
-def _params(q, alpha, rate, slope):
-    """(q, α, b, κ) as float arrays and the shape they broadcast to."""
-    q, alpha, rate, slope = (_f(v) for v in (q, alpha, rate, slope))
-    return q, alpha, rate, slope, np.broadcast_shapes(q.shape, alpha.shape, rate.shape, slope.shape)
+def _operand(a, shape):
+    """``a`` as a 1-D float64 array of one element (shared by every point) or of one per point."""
+    if a.size == 1:
+        return a.reshape(1)
+    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
 
 
-def _root_q(q, shape):
-    """√q as a fresh array of the broadcast shape."""
-    s = np.sqrt(q)
-    return s if s.shape == shape else np.broadcast_to(s, shape).copy()
+def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=True):
+    """The zero-mean functionals named in ``quantities`` (a subset of :data:`QUANTITIES`), as a dict.
+
+    With ``positive=False`` each is its negative-branch part alone (the
+    positive-branch parts are q/2, 0, 1/2, 0 and √q/√(2π) per unit λ², λ).
+    All arguments broadcast.
+    """
+    q, lam, alpha, rate, slope = (_f(v) for v in (q, lam, alpha, rate, slope))
+    shape = np.broadcast_shapes(q.shape, lam.shape, alpha.shape, rate.shape, slope.shape)
+    q = _operand(q, shape)
+    outputs = {name: np.empty(shape) if name in quantities else _SKIPPED for name in QUANTITIES}
+    first = outputs[quantities[0]].reshape(-1)
+    root_q = np.sqrt(q, out=first) if q.size == first.size else np.sqrt(q)  # read before overwritten
+    _gauss.exp_linear_into(q, root_q, *(_operand(v, shape) for v in (lam, alpha, rate, slope)), positive,
+                           [outputs[name].reshape(-1) for name in QUANTITIES])
+    return {name: _gauss.value(outputs[name]) for name in quantities}
 
 
-def _q_neg(q, alpha, rate, slope, shape):
-    """Negative part of Q/λ² (see :func:`second_moment_parts`), arranged as
-    α²ρR₂(t) + q(2ακbρR(t) + κ²/2) (√q·t = bq)."""
-    t = _root_q(q, shape)
-    t *= rate
-    neg = _gauss.mills_second_difference(t)
-    neg *= np.square(alpha) * RHO
-    if np.any(slope):
-        r1 = _gauss.mills(t, out=t)
-        r1 *= 2.0 * alpha * slope * rate * RHO
-        r1 += 0.5 * np.square(slope)
-        r1 *= q
-        neg += r1
-    return neg
-
-
-def _phi_neg(q, alpha, rate, slope, shape):
-    """Negative part of φ/λ² (see :func:`jacobian_second_moment_parts`)."""
-    t = _root_q(q, shape)
-    t *= rate
-    ab = alpha * rate
-    if np.any(slope):  # R(t) only enters through the lSELU slope
-        return _gauss.mills_pair(t, np.square(ab) * RHO, 2.0 * ab * slope * RHO, 0.5 * np.square(slope), out=t)
-    neg = _gauss.mills(t, scale=2.0)
-    neg *= np.square(ab) * RHO
-    return neg
-
-
-def _dphi_neg(q, alpha, rate, slope, shape):
-    """dφ/dq / λ² (see :func:`jacobian_second_moment_derivative_parts`)."""
-    t = _root_q(q, shape)
-    t *= rate
-    ab = alpha * rate
-    if np.any(slope):
-        neg = _gauss.mills_d1_pair(t, np.square(ab), ab * slope)
-    else:
-        neg = _gauss.mills_d1(t, scale=2.0)
-        neg *= np.square(ab)
-    neg *= t
-    neg /= q
-    neg *= RHO
-    return neg
+def _negative_part(name, q, alpha, rate, slope):
+    return zero_mean(q, 1.0, alpha, rate, slope, (name,), positive=False)[name]
 
 
 def second_moment_parts(q, alpha, rate, slope):
@@ -106,8 +80,8 @@ def second_moment_parts(q, alpha, rate, slope):
     R₂(t) = R(2t) − 2R(t) + R(0) (so E[(e^{bx} − 1)² 1{x<=0}] has no
     cancellation at small q) and E[x (e^{bx} − 1) 1{x<=0}] = √q t R(t)/√(2π).
     """
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    return np.broadcast_to(0.5 * q, shape).copy(), _q_neg(q, alpha, rate, slope, shape)
+    neg = _negative_part("Q", q, alpha, rate, slope)
+    return np.broadcast_to(0.5 * _f(q), np.shape(neg)).copy(), neg
 
 
 def jacobian_second_moment_parts(q, alpha, rate, slope):
@@ -115,8 +89,8 @@ def jacobian_second_moment_parts(q, alpha, rate, slope):
 
     Negative part: α²b² R(2t)/√(2π) + 2αbκ R(t)/√(2π) + κ²/2.
     """
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    return np.full(shape, 0.5), _phi_neg(q, alpha, rate, slope, shape)
+    neg = _negative_part("phi", q, alpha, rate, slope)
+    return np.full(np.shape(neg), 0.5), neg
 
 
 def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
@@ -125,8 +99,8 @@ def jacobian_second_moment_derivative_parts(q, alpha, rate, slope):
     d/dq R(j b √q) = j t R'(j t)/(2q), so the negative part is
     (t/q)(α²b² R'(2t) + αbκ R'(t))/√(2π); the positive part is 0.
     """
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    return np.zeros(shape), _dphi_neg(q, alpha, rate, slope, shape)
+    neg = _negative_part("dphi", q, alpha, rate, slope)
+    return np.zeros(np.shape(neg)), neg
 
 
 def mean_parts(q, alpha, rate, slope):
@@ -134,42 +108,23 @@ def mean_parts(q, alpha, rate, slope):
 
     Positive: √q/√(2π).  Negative: α (R(t) − R(0))/√(2π) − κ √q/√(2π).
     """
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    s = _root_q(q, shape)
-    neg = alpha * RHO * (_gauss.mills(s * rate) - _gauss.SQRT_HALF_PI) - slope * s * RHO
-    return s * RHO, neg
-
-
-def _scaled(neg, scale):
-    """scale · neg, in neg's memory when scale broadcasts into it."""
-    scale = _f(scale)
-    if np.broadcast_shapes(np.shape(neg), scale.shape) != np.shape(neg):
-        return scale * neg
-    neg *= scale
-    return neg
+    neg = _negative_part("mean", q, alpha, rate, slope)
+    return np.broadcast_to(np.sqrt(_f(q)) * RHO, np.shape(neg)).copy(), neg
 
 
 def second_moment(q, lam, alpha, rate, slope):
     """Q(q) = E[f²(√q z)] (SPEC §2)."""
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    neg = _q_neg(q, alpha, rate, slope, shape)
-    neg *= 2.0
-    neg += q
-    return _scaled(neg, 0.5 * np.square(_f(lam)))  # λ²(q/2 + neg)
+    return zero_mean(q, lam, alpha, rate, slope, ("Q",))["Q"]
 
 
 def jacobian_second_moment(q, lam, alpha, rate, slope):
     """φ(q) = E[f'(√q z)²] (eq 6)."""
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    neg = _phi_neg(q, alpha, rate, slope, shape)
-    neg += 0.5
-    return _scaled(neg, np.square(_f(lam)))
+    return zero_mean(q, lam, alpha, rate, slope, ("phi",))["phi"]
 
 
 def jacobian_second_moment_derivative(q, lam, alpha, rate, slope):
     """dφ/dq."""
-    q, alpha, rate, slope, shape = _params(q, alpha, rate, slope)
-    return _scaled(_dphi_neg(q, alpha, rate, slope, shape), np.square(_f(lam)))
+    return zero_mean(q, lam, alpha, rate, slope, ("dphi",))["dphi"]
 
 
 def second_moment_derivative(q, lam, alpha, rate, slope):
@@ -179,55 +134,18 @@ def second_moment_derivative(q, lam, alpha, rate, slope):
     so the jump of f' at 0 contributes nothing.  E[f f''] / λ² =
     αb² (α (R(2t) − R(t)) + κ √q R'(t)) / √(2π).
     """
-    return moments(q, lam, alpha, rate, slope)["dQ"]
+    return zero_mean(q, lam, alpha, rate, slope, ("dQ",))["dQ"]
 
 
 def moments(q, lam, alpha, rate, slope):
-    """Q, dQ/dq, φ, dφ/dq and E[f] at once, sharing the Mills-ratio evaluations.
-
-    The same formulas as the single functionals above, arranged so that R(t),
-    R(2t), R'(t) and R'(2t) are each computed once.
-    """
-    q, lam, alpha, rate, slope = np.broadcast_arrays(_f(q), _f(lam), _f(alpha), _f(rate), _f(slope))
-    s = np.sqrt(q)
-    t = rate * s
-    lam2 = np.square(lam)
-    r1 = _gauss.mills(t)
-    r2 = _gauss.mills(2.0 * t)
-    d1 = _gauss.mills_d1(t, r1)
-    d2 = _gauss.mills_d1(2.0 * t, r2)
-    ab = alpha * rate
-    phi = lam2 * (0.5 + np.square(ab) * RHO * r2 + 2.0 * ab * slope * RHO * r1 + 0.5 * np.square(slope))
-    big_q = lam2 * (
-        0.5 * q
-        + np.square(alpha) * RHO * _gauss.mills_second_difference(t, r1, r2)
-        + 2.0 * alpha * slope * s * RHO * t * r1
-        + 0.5 * np.square(slope) * q
-    )
-    dphi = lam2 * (t / q) * RHO * (np.square(ab) * d2 + ab * slope * d1)
-    dq = phi + lam2 * alpha * np.square(rate) * RHO * (alpha * (r2 - r1) + slope * s * d1)
-    mean = lam * (s * RHO + alpha * RHO * (r1 - _gauss.SQRT_HALF_PI) - slope * s * RHO)
-    return {"Q": big_q, "dQ": dq, "phi": phi, "dphi": dphi, "mean": mean}
+    """Q, dQ/dq, φ, dφ/dq and E[f] at once, sharing the Mills-ratio evaluations."""
+    return zero_mean(q, lam, alpha, rate, slope)
 
 
 def second_moment_and_jacobian(q, lam, alpha, rate, slope):
-    """(Q(q), φ(q)) with R(t) and R(2t) evaluated once: the layer step of Prop A.1/A.2."""
-    s = np.sqrt(q)
-    t = rate * s
-    r2 = _gauss.mills(2.0 * t)
-    lam2 = np.square(lam)
-    ab = alpha * rate
-    if np.any(slope != 0):
-        r1 = _gauss.mills(t)
-        cross_q = 2.0 * alpha * slope * s * RHO * t * r1
-        cross_p = 2.0 * ab * slope * RHO * r1 + 0.5 * np.square(slope)
-        quad_q = 0.5 * np.square(slope) * q
-    else:
-        r1 = None
-        cross_q = cross_p = quad_q = 0.0
-    big_q = lam2 * (0.5 * q + np.square(alpha) * RHO * _gauss.mills_second_difference(t, r1, r2) + cross_q + quad_q)
-    phi = lam2 * (0.5 + np.square(ab) * RHO * r2 + cross_p)
-    return big_q, phi
+    """(Q(q), φ(q)) in one pass: the layer step of Prop A.1/A.2."""
+    m = zero_mean(q, lam, alpha, rate, slope, ("Q", "phi"))
+    return m["Q"], m["phi"]
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_mills_negative():
     _check([-0.5, -3.0, -10.0, -25.0])
 
 
-@pytest.mark.parametrize("t", [1e-10, 1e-4, 0.1, 0.4999, 0.5, 0.5001, 2.0, 50.0])
+@pytest.mark.parametrize("t", [1e-10, 1e-4, 0.1, 0.4999, 0.5, 0.5001, 2.0, 3.999, 4.001, 50.0, 63.999, 64.001, 1e4])
 def test_second_difference(t):
     # R(2t) − 2R(t) + R(0) is O(t²): the Taylor branch avoids cancellation.
     ref = lambda s: mp.ncdf(-s) / mp.npdf(s)  # noqa: E731
@@ -70,7 +70,7 @@ def test_mills_table_edges_and_dense_grid():
     """The compiled R against scipy's erfcx on a dense grid, across every piece, regime and switch."""
     from scipy import special
 
-    _check([0.0625, 6.999999, 7.000001, 15.999999, 16.0, 16.000001])
+    _check([0.0625, 6.999999, 7.000001, 15.999999, 16.0, 16.000001, 63.999999, 64.0, 64.000001, 300.0])
     t = np.concatenate([np.linspace(-30.0, 0.0, 3001), np.linspace(0.0, 20.0, 20001), np.geomspace(20.0, 1e6, 500)])
     ref = np.sqrt(np.pi / 2) * special.erfcx(t / np.sqrt(2))
     scale = np.where(t < 0, np.square(t) + 1.0, 1.0)  # R's conditioning for t < 0 is t²ε (scipy's too)
@@ -92,11 +92,27 @@ def test_scale_out_and_nan():
         _gauss.mills(t, out=np.empty(3))
 
 
-def test_mills_pairs_are_the_combinations():
-    t = np.geomspace(1e-6, 50.0, 997)
-    expected = 0.7 * _gauss.mills(2.0 * t) - 1.3 * _gauss.mills(t) + 0.25
-    np.testing.assert_allclose(_gauss.mills_pair(t, 0.7, -1.3, 0.25), expected, rtol=1e-15, atol=1e-15)
-    c = np.array([[0.7], [1.1]])  # array coefficients broadcast with t
-    np.testing.assert_allclose(_gauss.mills_pair(t, c, -1.3, 0.25)[0], expected, rtol=1e-15, atol=1e-15)
-    np.testing.assert_allclose(_gauss.mills_d1_pair(t, c, 0.4)[1],
-                               1.1 * _gauss.mills_d1(2.0 * t) + 0.4 * _gauss.mills_d1(t), rtol=1e-15, atol=1e-15)
+@pytest.mark.parametrize("alpha,rate,slope", [(1.6733, 1.0, 0.0), (2.5, 0.6, 0.0), (1.3, 1.0, 0.2), (0.9, 1.0, -0.4)])
+def test_exp_linear_subsets_match_all_five(alpha, rate, slope):
+    """Each compiled loop (one per subset of outputs, uniform or per-point parameters)
+    gives the numbers of the all-five loop (to the ulp or two by which fused
+    multiply-adds placed differently can differ), and ``positive=False`` drops
+    exactly the positive-branch parts."""
+    from meanfield import closed_forms
+
+    q = np.concatenate([np.geomspace(1e-8, 1e8, 401), [1.0, 4.0 / rate**2, (64.0 / rate) ** 2]])
+    lam = 1.0507
+    full = closed_forms.zero_mean(q, lam, alpha, rate, slope)
+    per_point = closed_forms.zero_mean(q, np.full(q.shape, lam), alpha, np.full(q.shape, rate), slope)
+    for name in closed_forms.QUANTITIES:
+        alone = closed_forms.zero_mean(q, lam, alpha, rate, slope, (name,))[name]
+        np.testing.assert_allclose(alone, full[name], rtol=1e-15, atol=0)
+        np.testing.assert_allclose(per_point[name], full[name], rtol=1e-15, atol=0)
+    pair = closed_forms.zero_mean(q, lam, alpha, rate, slope, ("Q", "phi"))
+    np.testing.assert_allclose(pair["Q"], full["Q"], rtol=1e-15, atol=0)
+    neg = closed_forms.zero_mean(q, 1.0, alpha, rate, slope, positive=False)
+    positive = {"Q": q / 2, "dQ": 0.5, "phi": 0.5, "dphi": 0.0, "mean": np.sqrt(q) / np.sqrt(2 * np.pi)}
+    for name, scale in (("Q", lam**2), ("phi", lam**2), ("dphi", lam**2), ("mean", lam)):
+        # the parts may cancel: rounding is relative to their size, not the sum's
+        size = scale * (np.abs(positive[name]) + np.abs(neg[name]))
+        assert np.all(np.abs(scale * (positive[name] + neg[name]) - full[name]) <= 1e-15 * size), name
