@@ -419,6 +419,8 @@ def exp_linear_into(q, root_q, lam, alpha, rate, slope, positive, outputs):
     An output of size 0 is skipped, with all work only it needs.  t = b√q must
     be >= 0 (b > 0), as every activation of the family has.
     """
+    if min(a.size for a in (q, lam, alpha, rate, slope)) == 0:
+        return  # an empty broadcast: nothing to compute
     wanted = [out.size > 0 for out in outputs]
     uniform = lam.size == alpha.size == rate.size == slope.size == 1
     loop = _exp_linear_loop(*wanted, uniform, bool(np.any(slope)))

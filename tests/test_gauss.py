@@ -130,3 +130,13 @@ def test_exp_linear_subsets_match_all_five(alpha, rate, slope):
         # the parts may cancel: rounding is relative to their size, not the sum's
         size = scale * (np.abs(positive[name]) + np.abs(neg[name]))
         assert np.all(np.abs(scale * (positive[name] + neg[name]) - full[name]) <= 1e-15 * size), name
+
+
+def test_exp_linear_edges():
+    """Empty broadcasts compute nothing; q = 0 gives dφ/dq's −∞ limit (not an error); NaN stays NaN."""
+    from meanfield import closed_forms
+
+    assert closed_forms.zero_mean(np.zeros((0, 3)), np.ones(3), 1.6, 1.0, 0.1)["Q"].shape == (0, 3)
+    at_zero = closed_forms.zero_mean(0.0, 1.05, 1.67, 1.0, 0.2)
+    assert at_zero["dphi"] == -np.inf and at_zero["Q"] == 0.0
+    assert all(np.isnan(v) for v in closed_forms.zero_mean(np.nan, 1.05, 1.67, 1.0, 0.2).values())
