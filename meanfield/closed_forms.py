@@ -58,6 +58,9 @@ def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=Tru
     positive-branch parts are q/2, 0, 1/2, 0 and √q/√(2π) per unit λ², λ).
     All arguments broadcast.
     """
+    unknown = [name for name in quantities if name not in QUANTITIES]
+    if unknown or not quantities:
+        raise ValueError(f"quantities must be a non-empty subset of {QUANTITIES}; got {tuple(quantities)!r}")
     q, lam, alpha, rate, slope = (_f(v) for v in (q, lam, alpha, rate, slope))
     shape = np.broadcast_shapes(q.shape, lam.shape, alpha.shape, rate.shape, slope.shape)
     q = _operand(q, shape)

@@ -140,3 +140,5 @@ def test_exp_linear_edges():
     at_zero = closed_forms.zero_mean(0.0, 1.05, 1.67, 1.0, 0.2)
     assert at_zero["dphi"] == -np.inf and at_zero["Q"] == 0.0
     assert all(np.isnan(v) for v in closed_forms.zero_mean(np.nan, 1.05, 1.67, 1.0, 0.2).values())
+    with pytest.raises(ValueError, match="subset of"):
+        closed_forms.zero_mean(1.0, 1.05, 1.67, 1.0, 0.2, ("Q", "variance"))
