@@ -372,7 +372,8 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
     need: R(2t) for φ, R'(2t) for dφ/dq, the second difference for Q, and
     R(t), R'(t) besides with ``linear`` (some κ ≠ 0: lSELU's slope); with
     ``uniform`` the parameters are read once.  (A flag tested per point
-    would not save the work: LLVM computes both sides and selects.)  Arguments
+    need not save the work: LLVM may compute both sides and select, and did in
+    a variant measured here.)  Arguments
     as for :func:`exp_linear_into`.
     """
 
