@@ -92,7 +92,7 @@ def normal_pdf(u):
 
 # Compiled with fused multiply-adds (Horner's steps become one rounding each:
 # 1.5× faster, no less accurate).
-_COMPILE = dict(cache=True, nogil=True, fastmath={"contract"})
+_COMPILE = {"cache": True, "nogil": True, "fastmath": {"contract"}}
 
 _PIECE = 0.03125
 _TABLE_T = 64.0
