@@ -32,7 +32,7 @@ import math
 import numba
 import numpy as np
 from numpy.polynomial import chebyshev
-from scipy import special
+from scipy import fft, special
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -46,99 +46,68 @@ def normal_pdf(u):
 
 
 # ---------------------------------------------------------------------------
-# Tables.  R, R' and g(t) = (R(2t) − 2R(t) + R(0))/t² are each one table of
-# polynomials of degree _DEGREE in y ∈ [−1, 1]: rows 0 .. _TAIL_ROW − 1 on
-# pieces of width _PIECE covering [0, _TABLE_T), the last row on t >= _TABLE_T
-# in y = 2(_TABLE_T/t)² − 1, i.e. in v = 1/t².  Every row is fitted at import
-# as a Chebyshev series (least squares at _FIT Chebyshev points, so the fitted
-# values' noise averages down) and evaluated by Horner in the monomial basis.
-# One table lookup per value, the tail's branch rarely taken, makes R, R' and
-# the difference cost the same; with fused multiply-adds, 1.6× (R) to 3× (the
-# difference) faster than choosing a formula per point, as this module did
-# (a mispredicted branch costs as much as the polynomial).
+# R, R' and the second difference for t >= 0 are each one polynomial of
+# degree _DEGREE in
 #
-# R: pieces fitted to scipy's erfcx; the tail row to t·R(t) = A(v) =
-# Σ_n (−1)^n (2n−1)!! v^n, the asymptotic series, whose first omitted term
-# (n = _ASYMPTOTIC_TERMS) is below 1e-31 at t = 64.  For t < 0, R(t) =
-# √(2π)e^{t²/2} − R(−t), the reflection scipy uses too (it costs t²ε, R's
-# conditioning there).
+#     u = (t − K)/(t + K) = 1 − 2K·r,      r = 1/(t + K),      K = _K,
 #
-# R' = tR − 1, which cancels catastrophically for large t (relative error
-# ~ ε t²) if computed so: pieces fitted to tR − 1 from erfcx below
-# _D1_DIRECT_T (where it loses at most ~2ε) and to Laplace's continued
-# fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), R' = −T₁R above (depth
-# _D1_FIT_DEPTH, 1.1e-16 from t = 1 against 40-digit mpmath); the tail row
-# to R'/v = (A(v) − 1)/v.  For t < 0, tR − 1 (both terms < 0: no cancellation).
+# which maps [0, ∞) onto [−1, 1): R = P_R(u)·r, R' = P_1(u)·r² and
+# R(2t) − 2R(t) + R(0) = P_D(u)·(t·r)², the factors carrying each function's
+# behaviour at 0 and at ∞ (R ~ 1/t, R' ~ −1/t², the difference ~ R(0)t² at 0),
+# so each P is smooth on the whole interval and its relative accuracy is the
+# function's (Schonfelder's device for erfc, Math. Comp. 32, 1978).  Each P is
+# fitted at import as a Chebyshev series in u by the discrete cosine transform
+# of its values at _FIT Chebyshev nodes (scipy.fft.dct: a sum of cosines in
+# floating point would leave noise of 1e-15 in the small coefficients) and
+# evaluated by Horner in the monomial basis, its coefficients decaying fast
+# enough (below 1e-16 by degree 26) for that to be well conditioned.  No table
+# and no branch: the loops vectorise (AVX-512 here), which is what makes one
+# value cost about one numpy exp.
 #
-# g: pieces fitted to the Taylor series of the difference (coefficients
-# r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1; _FIT_TAYLOR_TERMS terms,
-# (2t)^n r_n < 1e-18 at t = 1 by n = 48) below t = 1 and to the direct form
-# above, which loses at most 4ε/t² there; the tail row to
-# h(v) = 2A(v) − A(v/4)/2, the difference being R(0) − h/t.  For t < 0
-# (outside the documented domain) the series itself with _TAYLOR_TERMS terms
-# ((2t)^22 · r_22 / (R(0) t²) < 1e-17 at |t| = 0.2).
+# The values fitted: R from scipy's erfcx (~1 ulp); R' = tR − 1, which
+# cancels catastrophically for large t (relative error ~ ε t²) if computed
+# so, from erfcx below _D1_DIRECT_T (where it loses at most ~2ε) and from
+# Laplace's continued fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}),
+# R' = −T₁R, above (depths _D1_FIT_DEPTH: 1.1e-16 from t = 1, 3e-16 from
+# t = 4, against 40-digit mpmath); the difference over t² from its Taylor series
+# (coefficients r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1; _FIT_TAYLOR_TERMS
+# terms, (2t)^n r_n < 1e-18 at t = 1 by n = 48) below t = 1 and from the direct
+# form above, which loses at most 4ε/t² there.
 #
-# R'' = (1 + t²)R − t below _D2_FRACTION[0] (it loses ε·t⁴/2 ≈ 3e-14 at most),
-# the continued fraction (R'' = T₁T₂R) at depth _D2_FRACTION[1] above (3e-16);
-# it serves only the general-mean moments, off the hot path.
+# For t < 0: R(t) = √(2π)e^{t²/2} − R(−t), the reflection scipy uses too (it
+# costs t²ε, R's conditioning there); R' = tR − 1 (both terms < 0: no
+# cancellation); the difference (outside its documented domain) from the
+# Taylor series with _TAYLOR_TERMS terms ((2t)^22 · r_22 / (R(0) t²) < 1e-17 at
+# |t| = 0.2).  R'' = (1 + t²)R − t below _D2_FRACTION[0] (it loses ε·t⁴/2 ≈
+# 3e-14 at most), the continued fraction (R'' = T₁T₂R) at depth
+# _D2_FRACTION[1] above (3e-16); it serves only the general-mean moments.
 #
-# Against 40-digit mpmath at 1,800 points on [0, 64] and [1e-6, 1e6]: R 1.4e-15
-# relative at worst (4.6e-16 rms), R' 1.2e-15 (4.0e-16), the difference 2.7e-15
-# (6.5e-16).  Degree 6 on pieces of 1/32 is as accurate as degree 8 on pieces
-# of 1/16 and 12% faster; degree 5 on 1/32 or 6 on 1/16 lose a digit.  Per 10⁶
-# points (AMD EPYC, one core): R, R' or the difference in 2.2–2.4 ms, against
-# 20 ms for scipy's erfcx and 1.1 ms for numpy.exp into an existing array.
+# Against 40-digit mpmath at 800 points on [0, 64] ∪ [1e-6, 1e6]: R 8e-16,
+# R' 1.5e-15, the difference 1.5e-15 relative at worst.  K and the degree were
+# chosen by that measure and by time: degree 22 to 28 and K from 3 to 5 were
+# tried.  Per 10⁶ points (AMD EPYC, one core): about 0.9 ms for any of the
+# three, against 20 ms for scipy's erfcx and 1.1 ms for numpy.exp into an
+# existing array; piecewise tables (a row per 1/32) took 2.3 ms.
 # ---------------------------------------------------------------------------
 
-# Compiled with fused multiply-adds (Horner's steps become one rounding each:
-# 1.5× faster, no less accurate).
-_COMPILE = {"cache": True, "nogil": True, "fastmath": {"contract"}}
+# Compiled with fused multiply-adds (Horner's steps become one rounding each)
+# and IEEE division (x/0 is ±inf, as in numpy; numba's default checks each
+# division, and the check keeps a loop from vectorising).
+_COMPILE = {"cache": True, "nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
 
-_PIECE = 0.03125
-_TABLE_T = 64.0
-_TAIL_ROW = int(round(_TABLE_T / _PIECE))
-_DEGREE = 6
-_FIT = 64
-_ASYMPTOTIC_TERMS = 12
+_K = 3.5
+_DEGREE = 26
+_FIT = 128
 _D1_DIRECT_T = 1.0
-_D1_FIT_DEPTH = ((4.0, 400), (_TABLE_T, 40))  # (below t, depth): 1.1e-16 from t = 1, 3e-16 from t = 4
+_D1_FIT_DEPTH = ((4.0, 400), (40,))  # depth 400 below t = 4, 40 above
 _D2_FRACTION = (4.0, 40)
 _TAYLOR_TERMS = 22
 _FIT_TAYLOR_TERMS = 48
 
 
 def _mills_by_erfcx(t):
-    """R(t) through scipy.special.erfcx (the tables' source)."""
+    """R(t) through scipy.special.erfcx (the fits' source)."""
     return SQRT_HALF_PI * special.erfcx(np.asarray(t, dtype=float) / SQRT2)
-
-
-def _chebyshev_nodes():
-    return np.cos(np.pi * (np.arange(_FIT) + 0.5) / _FIT)
-
-
-def _to_monomial():
-    """Chebyshev → monomial coefficients in y (row j: T_j).  Applied to the
-    fitted Chebyshev coefficients, which decay fast, it adds almost no rounding."""
-    return np.array([np.pad(chebyshev.cheb2poly(np.eye(_DEGREE + 1)[j]), (0, _DEGREE - j))
-                     for j in range(_DEGREE + 1)])
-
-
-def _table(piece_values, tail_values):
-    """The (_TAIL_ROW + 1) × (_DEGREE + 1) monomial coefficients: pieces fitted to
-    ``piece_values(t)``, the tail row to ``tail_values(v)``, v = 1/t² (see above)."""
-    y = _chebyshev_nodes()
-    t = (np.arange(_TAIL_ROW)[:, None] + 0.5 + 0.5 * y[None, :]) * _PIECE
-    v = (y + 1.0) / (2.0 * _TABLE_T**2)
-    values = np.vstack([piece_values(t), tail_values(v)[None, :]])
-    return np.ascontiguousarray(chebyshev.chebfit(y, values.T, _DEGREE).T @ _to_monomial())
-
-
-def _asymptotic_coefficients():
-    """(−1)^n (2n−1)!! for n = 0 .. _ASYMPTOTIC_TERMS − 1: t·R(t) = Σ c_n t^{−2n}."""
-    c = [1.0]
-    for n in range(1, _ASYMPTOTIC_TERMS):
-        c.append(-c[-1] * (2 * n - 1))
-    return np.array(c)
 
 
 def _taylor_coefficients(terms):
@@ -171,103 +140,109 @@ def _continued_fraction(t, depth):
 
 
 @numba.njit(**_COMPILE)
-def _d1_by_continued_fraction(t, shallow_from, shallow, deep):
-    """R'(t) by the fraction: ``deep`` terms below ``shallow_from``, ``shallow`` above."""
+def _d1_by_continued_fraction(t, deep_below, deep, shallow):
+    """R'(t) by the fraction: ``deep`` terms below ``deep_below``, ``shallow`` above."""
     out = np.empty_like(t)
     for i in range(t.size):
-        out[i] = _continued_fraction(t[i], deep if t[i] < shallow_from else shallow)[1]
+        out[i] = _continued_fraction(t[i], deep if t[i] < deep_below else shallow)[1]
     return out
 
 
 def _d1_values(t):
     """R'(t) to ~1 ulp: tR − 1 below _D1_DIRECT_T, the continued fraction above."""
-    (shallow_from, deep), (_, shallow) = _D1_FIT_DEPTH
-    fraction = _d1_by_continued_fraction(t.ravel(), shallow_from, shallow, deep).reshape(t.shape)
-    return np.where(t < _D1_DIRECT_T, t * _mills_by_erfcx(t) - 1.0, fraction)
+    (deep_below, deep), (shallow,) = _D1_FIT_DEPTH
+    return np.where(t < _D1_DIRECT_T, t * _mills_by_erfcx(t) - 1.0,
+                    _d1_by_continued_fraction(t, deep_below, deep, shallow))
+
+
+def _drop_over_t(t):
+    """(R(0) − R(t))/t: its Taylor series below t = 1, the direct form above (it loses < 2ε there)."""
+    series = -np.polynomial.polynomial.polyval(t, _taylor_coefficients(_FIT_TAYLOR_TERMS)[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = (SQRT_HALF_PI - _mills_by_erfcx(t)) / t
+    return np.where(t < 1.0, series, direct)
 
 
 def _difference_over_square(t):
     """(R(2t) − 2R(t) + R(0))/t²: its Taylor series below t = 1, the direct form above."""
     series = np.polynomial.polynomial.polyval(t, _difference_coefficients(_FIT_TAYLOR_TERMS)[2:])
-    direct = (_mills_by_erfcx(2.0 * t) - 2.0 * _mills_by_erfcx(t) + SQRT_HALF_PI) / np.square(t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = (_mills_by_erfcx(2.0 * t) - 2.0 * _mills_by_erfcx(t) + SQRT_HALF_PI) / np.square(t)
     return np.where(t < 1.0, series, direct)
 
 
-_ASYMPTOTIC = _asymptotic_coefficients()
+def _fit(values, power):
+    """Monomial coefficients in u of P(u) = values(t)·(t + K)^power, t = K(1 + u)/(1 − u)."""
+    u = np.cos(np.pi * (np.arange(_FIT) + 0.5) / _FIT)
+    t = _K * (1.0 + u) / (1.0 - u)
+    chebyshev_coefficients = fft.dct(values(t) * (t + _K) ** power, type=2)[: _DEGREE + 1] / _FIT
+    chebyshev_coefficients[0] /= 2.0
+    return chebyshev.cheb2poly(chebyshev_coefficients)
 
 
-def _asymptotic(v):
-    """A(v) = t·R(t) at v = 1/t², summed from the small terms up."""
-    return np.polynomial.polynomial.polyval(v, _ASYMPTOTIC)
-
-
-# Tables are module globals, which numba freezes into the compiled code: its
-# on-disk cache is keyed on this file, and the tables are a deterministic
+# Module globals, which numba freezes into the compiled code: its on-disk
+# cache is keyed on this file, and the coefficients are a deterministic
 # function of this file (and of scipy's erfcx, to ~1 ulp).  Every compiled
 # function that reads them lives here, so no other file's cache can hold them.
-_R_TABLE = _table(_mills_by_erfcx, _asymptotic)
-_D1_TABLE = _table(_d1_values, lambda v: np.polynomial.polynomial.polyval(v, _ASYMPTOTIC[1:]))
-_DIFFERENCE_TABLE = _table(_difference_over_square, lambda v: 2.0 * _asymptotic(v) - 0.5 * _asymptotic(0.25 * v))
+_R_POLY = _fit(_mills_by_erfcx, 1)
+_D1_POLY = _fit(_d1_values, 2)
+_DIFFERENCE_POLY = _fit(_difference_over_square, 2)
+_DROP_POLY = _fit(_drop_over_t, 1)
 _SECOND_DIFFERENCE = _difference_coefficients(_TAYLOR_TERMS)
 
 # ---------------------------------------------------------------------------
 # Compiled scalar functions of floats, inlined into the loops below.  The
-# ``_nonneg`` ones hold for t >= 0 and NaN.  The loops stay scalar: numba's
-# checked division (its zero test is a branch out of the loop) keeps LLVM
-# from vectorizing them into table gathers, measured 1.5–2× slower here.
+# ``_nonneg`` ones hold for t >= 0, +inf and NaN, with no branch.
 # ---------------------------------------------------------------------------
 
 
 @numba.njit(**_COMPILE, inline="always")
-def _lookup(t, table):
-    """The polynomial of the row of ``table`` holding t >= 0 (or NaN), at t."""
-    if t >= _TABLE_T:  # rare, so predicted: the tail row, in v = 1/t²
-        k = _TAIL_ROW
-        y = (2.0 * _TABLE_T * _TABLE_T) / (t * t) - 1.0
-    else:
-        k = int((t if t < _TABLE_T else 0.0) * (1.0 / _PIECE))  # NaN reads row 0 (y stays NaN)
-        y = (t - (k + 0.5) * _PIECE) * (2.0 / _PIECE)
-    acc = table[k, _DEGREE]
+def _horner(u, poly):
+    acc = poly[_DEGREE]
     for j in range(_DEGREE - 1, -1, -1):
-        acc = acc * y + table[k, j]
+        acc = acc * u + poly[j]
     return acc
 
 
 @numba.njit(**_COMPILE, inline="always")
 def _r_nonneg(t):
     """R(t), t >= 0."""
-    acc = _lookup(t, _R_TABLE)
-    return acc / t if t >= _TABLE_T else acc
+    r = 1.0 / (t + _K)
+    return _horner(1.0 - 2.0 * _K * r, _R_POLY) * r
 
 
 @numba.njit(**_COMPILE, inline="always")
 def _r_d1_nonneg(t):
     """R'(t), t >= 0."""
-    acc = _lookup(t, _D1_TABLE)
-    return acc / (t * t) if t >= _TABLE_T else acc
+    r = 1.0 / (t + _K)
+    return _horner(1.0 - 2.0 * _K * r, _D1_POLY) * (r * r)
 
 
 @numba.njit(**_COMPILE, inline="always")
 def _second_difference_nonneg(t):
-    """R(2t) − 2R(t) + R(0), t >= 0."""
-    acc = _lookup(t, _DIFFERENCE_TABLE)
-    return SQRT_HALF_PI - acc / t if t >= _TABLE_T else t * t * acc
+    """R(2t) − 2R(t) + R(0), t >= 0 (t·r, not t², so that t = 1e200 does not overflow)."""
+    r = 1.0 / (t + _K)
+    tr = t * r
+    return _horner(1.0 - 2.0 * _K * r, _DIFFERENCE_POLY) * (tr * tr)
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _drop_nonneg(t):
+    """R(0) − R(t), t >= 0, without cancellation at small t (~ t)."""
+    r = 1.0 / (t + _K)
+    return _horner(1.0 - 2.0 * _K * r, _DROP_POLY) * (t * r)
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _reflected(t, r_of_minus_t):
+    """R(t) for t < 0 from R(−t)."""
+    return SQRT_2PI * math.exp(0.5 * t * t) - r_of_minus_t
 
 
 @numba.njit(**_COMPILE, inline="always")
 def _r(t):
     """R(t) for any t; NaN stays NaN."""
-    if t < 0.0:
-        return SQRT_2PI * math.exp(0.5 * t * t) - _r_nonneg(-t)
-    return _r_nonneg(t)
-
-
-@numba.njit(**_COMPILE, inline="always")
-def _r_d1(t):
-    """R'(t) = tR(t) − 1."""
-    if t < 0.0:
-        return t * _r(t) - 1.0
-    return _r_d1_nonneg(t)
+    return _reflected(t, _r_nonneg(-t)) if t < 0.0 else _r_nonneg(t)
 
 
 @numba.njit(**_COMPILE, inline="always")
@@ -279,10 +254,7 @@ def _r_d2(t):
 
 
 @numba.njit(**_COMPILE, inline="always")
-def _second_difference(t):
-    """R(2t) − 2R(t) + R(0): the table for t >= 0, the Taylor series for t < 0."""
-    if t >= 0.0 or t != t:
-        return _second_difference_nonneg(t)
+def _taylor_second_difference(t):
     acc = 0.0
     for j in range(_SECOND_DIFFERENCE.size - 1, -1, -1):
         acc = acc * t + _SECOND_DIFFERENCE[j]
@@ -290,7 +262,8 @@ def _second_difference(t):
 
 
 # ---------------------------------------------------------------------------
-# Array maps of R and its helpers.
+# Array maps of R and its helpers: a branch-free pass over every point (|t|
+# for R), then the few points t < 0 mended one by one.
 # ---------------------------------------------------------------------------
 
 _MILLS, _MILLS_D1, _MILLS_D2, _DIFFERENCE = range(4)
@@ -298,16 +271,31 @@ _MILLS, _MILLS_D1, _MILLS_D2, _DIFFERENCE = range(4)
 
 @numba.njit(**_COMPILE)
 def _map_into(kind, t, scale, out):
-    for i in range(t.size):
-        x = scale * t[i]
+    if kind == _MILLS:
+        for i in range(t.size):
+            out[i] = _r_nonneg(abs(scale * t[i]))
+    elif kind == _MILLS_D1:
+        for i in range(t.size):
+            out[i] = _r_d1_nonneg(scale * t[i])
+    elif kind == _DIFFERENCE:
+        for i in range(t.size):
+            out[i] = _second_difference_nonneg(scale * t[i])
+    else:
+        for i in range(t.size):
+            out[i] = _r_d2(scale * t[i])
+
+
+@numba.njit(**_COMPILE)
+def _mend_negative(kind, x, where, out):
+    """out[where[j]] for the points x[j] < 0 of a map, after :func:`_map_into`."""
+    for j in range(x.size):
+        i, xj = where[j], x[j]
         if kind == _MILLS:
-            out[i] = _r(x)
+            out[i] = _reflected(xj, out[i])
         elif kind == _MILLS_D1:
-            out[i] = _r_d1(x)
-        elif kind == _MILLS_D2:
-            out[i] = _r_d2(x)
-        else:
-            out[i] = _second_difference(x)
+            out[i] = xj * _r(xj) - 1.0
+        elif kind == _DIFFERENCE:
+            out[i] = _taylor_second_difference(xj)
 
 
 def _output(shape, out):
@@ -328,7 +316,12 @@ def value(result):
 def _map(kind, t, scale, out):
     t = np.asarray(t, dtype=float)
     result = _output(t.shape, out)
-    _map_into(kind, np.ascontiguousarray(t).reshape(-1), float(scale), result.reshape(-1))
+    flat, scale = np.ascontiguousarray(t).reshape(-1), float(scale)
+    where = np.flatnonzero(flat * scale < 0.0) if kind != _MILLS_D2 else np.empty(0, np.intp)  # R'' branches itself
+    x = flat[where] * scale  # a copy, taken before ``out`` (which may be t) is written
+    _map_into(kind, flat, scale, result.reshape(-1))
+    if x.size:
+        _mend_negative(kind, x, where, result.reshape(-1))
     return value(result)
 
 
@@ -378,21 +371,20 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
     """
 
     @numba.njit(**_COMPILE)
-    def loop(q, root_q, lam, alpha, rate, slope, positive, out_q, out_dq, out_phi, out_dphi, out_mean):
-        n = max(max(q.size, lam.size), max(max(alpha.size, rate.size), slope.size))
-        sq, sl, sa, sb, sk = q.size > 1, lam.size > 1, alpha.size > 1, rate.size > 1, slope.size > 1
+    def loop(q, lam, alpha, rate, slope, positive, out_q, out_dq, out_phi, out_dphi, out_mean):
         rho = INV_SQRT_2PI
         lam_i = a = b = k = 0.0
         if uniform:  # one set of parameters for every point, read once
             lam_i, a, b, k = lam[0], alpha[0], rate[0], slope[0]
-        for i in range(n):
-            qi, s = q[i * sq], root_q[i * sq]
+        for i in range(q.size):  # unit strides only, so that the loop vectorises
+            qi = q[i]
+            s = math.sqrt(qi)
             if not uniform:
-                lam_i, a, b, k = lam[i * sl], alpha[i * sa], rate[i * sb], slope[i * sk]
+                lam_i, a, b, k = lam[i], alpha[i], rate[i], slope[i]
             t = b * s
             ab = a * b
             lam2 = lam_i * lam_i
-            r1 = _r_nonneg(t) if want_mean or want_dq or (linear and (want_q or want_phi)) else 0.0
+            r1 = _r_nonneg(t) if want_dq or (linear and (want_q or want_phi)) else 0.0
             r2 = _r_nonneg(2.0 * t) if want_phi or want_dq else 0.0
             d1 = _r_d1_nonneg(t) if linear and (want_dq or want_dphi) else 0.0
             phi = lam2 * (0.5 * positive + rho * (ab * ab * r2 + 2.0 * ab * k * r1) + 0.5 * k * k)
@@ -407,27 +399,32 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
             if want_dq:
                 out_dq[i] = phi + lam2 * a * b * b * rho * (a * (r2 - r1) + k * s * d1)
             if want_mean:
-                out_mean[i] = lam_i * (positive * s * rho + a * rho * (r1 - SQRT_HALF_PI) - k * s * rho)
+                out_mean[i] = lam_i * rho * (positive * s - a * _drop_nonneg(t) - k * s)
 
     return loop
 
 
-def exp_linear_into(q, root_q, lam, alpha, rate, slope, positive, outputs):
+def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
     """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass.
 
     Inputs are 1-D float64 arrays of one element (the same for every point) or
-    of one per point; ``root_q`` is √q (numpy's vector sqrt is 3× faster than
-    one per point, and it may be one of the outputs: each point is read before
-    it is written); ``positive`` (1 or 0) weights the positive branch's part.
+    of one per point (those of one element are spread over the points, except
+    the four parameters when all four are shared); ``positive`` (1 or 0)
+    weights the positive branch's part.  No output may share memory with an
+    input: LLVM checks that at run time and would run the scalar loop, 10×
+    slower.
     An output of size 0 is skipped, with all work only it needs.  t = b√q must
     be >= 0 (b > 0), as every activation of the family has.
     """
     if min(a.size for a in (q, lam, alpha, rate, slope)) == 0:
         return  # an empty broadcast: nothing to compute
     wanted = [out.size > 0 for out in outputs]
-    uniform = lam.size == alpha.size == rate.size == slope.size == 1
+    params = (lam, alpha, rate, slope)
+    uniform = all(p.size == 1 for p in params)
+    n = max(a.size for a in (q, *params))
+    spread = [a if a.size == n else np.full(n, a[0]) for a in (q, *([] if uniform else params))]
     loop = _exp_linear_loop(*wanted, uniform, bool(np.any(slope)))
-    loop(q, root_q, lam, alpha, rate, slope, float(positive), *outputs)
+    loop(spread[0], *(params if uniform else spread[1:]), float(positive), *outputs)
 
 
 def tilted_half_moments(a, m, s):

@@ -65,9 +65,7 @@ def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=Tru
     shape = np.broadcast_shapes(q.shape, lam.shape, alpha.shape, rate.shape, slope.shape)
     q = _operand(q, shape)
     outputs = {name: np.empty(shape) if name in quantities else _SKIPPED for name in QUANTITIES}
-    first = outputs[quantities[0]].reshape(-1)
-    root_q = np.sqrt(q, out=first) if q.size == first.size else np.sqrt(q)  # read before overwritten
-    _gauss.exp_linear_into(q, root_q, *(_operand(v, shape) for v in (lam, alpha, rate, slope)), positive,
+    _gauss.exp_linear_into(q, *(_operand(v, shape) for v in (lam, alpha, rate, slope)), positive,
                            [outputs[name].reshape(-1) for name in QUANTITIES])
     return {name: _gauss.value(outputs[name]) for name in quantities}
 
