@@ -10,18 +10,18 @@ Written this way, e^{a²/2}·Φ(−a) never appears as a product of an overflowi
 exponential and an underflowing tail (SPEC §1).
 
 The naive forms of R' and R'' cancel catastrophically for large t (relative
-error ~ ε t² and ~ ε t⁴).  R' therefore has a table of its own, fitted to
-Laplace's continued fraction R = 1/(t + T₁), T_n = n/(t + T_{n+1}), which gives
-R' = −T₁R and R'' = T₁T₂R with no subtraction at all; R'' takes the fraction
-itself at large t.  The second difference R(2t) − 2R(t) + R(0), which is
-O(t²), comes from a table of it divided by t², fitted to its Taylor series.
+error ~ ε t² and ~ ε t⁴), and R(2t) − 2R(t) + R(0) and R(0) − R(t) at small
+t.  R, R', the second difference and R(0) − R(t) are therefore each one
+polynomial in a variable that maps [0, ∞) onto [−1, 1), times a factor that
+carries the function's behaviour at 0 and at ∞, fitted at import to values
+without cancellation (scipy's erfcx, Laplace's continued fraction
+R = 1/(t + T₁), T_n = n/(t + T_{n+1}) with R' = −T₁R and R'' = T₁T₂R, Taylor
+series), never typed in.  R'' takes the fraction itself at large t.
 
-R and these helpers are compiled (numba) scalar functions, one table row
-chosen per point, with array loops around them: the Mills-ratio maps below and the
-zero-mean moments of the exponential-linear family (:func:`exp_linear_into`),
-which evaluate every functional of ``closed_forms`` in one pass over the
-points.  The tables are fitted at import from scipy's erfcx and from the
-series above, never typed in.
+These are compiled (numba) scalar functions with no branch, inside array
+loops that vectorise: the Mills-ratio maps below and the zero-mean moments of
+the exponential-linear family (:func:`exp_linear_into`), which evaluate every
+functional of ``closed_forms`` in one pass over the points.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def normal_pdf(u):
 #
 #     u = (t − K)/(t + K) = 1 − 2K·r,      r = 1/(t + K),      K = _K,
 #
-# which maps [0, ∞) onto [−1, 1): R = P_R(u)·r, R' = P_1(u)·r² and
-# R(2t) − 2R(t) + R(0) = P_D(u)·(t·r)², the factors carrying each function's
-# behaviour at 0 and at ∞ (R ~ 1/t, R' ~ −1/t², the difference ~ R(0)t² at 0),
+# which maps [0, ∞) onto [−1, 1): R = P_R(u)·r, R' = P_1(u)·r²,
+# R(2t) − 2R(t) + R(0) = P_D(u)·(t·r)² and R(0) − R(t) = P_0(u)·t·r, the
+# factors carrying each function's behaviour at 0 and at ∞ (R ~ 1/t,
+# R' ~ −1/t², the difference ~ R(0)t² and the drop ~ t at 0),
 # so each P is smooth on the whole interval and its relative accuracy is the
 # function's (Schonfelder's device for erfc, Math. Comp. 32, 1978).  Each P is
 # fitted at import as a Chebyshev series in u by the discrete cosine transform
@@ -72,7 +73,8 @@ def normal_pdf(u):
 # t = 4, against 40-digit mpmath); the difference over t² from its Taylor series
 # (coefficients r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1; _FIT_TAYLOR_TERMS
 # terms, (2t)^n r_n < 1e-18 at t = 1 by n = 48) below t = 1 and from the direct
-# form above, which loses at most 4ε/t² there.
+# form above, which loses at most 4ε/t² there; the drop over t likewise (the
+# direct form loses < 2ε above t = 1).
 #
 # For t < 0: R(t) = √(2π)e^{t²/2} − R(−t), the reflection scipy uses too (it
 # costs t²ε, R's conditioning there); R' = tR − 1 (both terms < 0: no
@@ -82,12 +84,13 @@ def normal_pdf(u):
 # 3e-14 at most), the continued fraction (R'' = T₁T₂R) at depth
 # _D2_FRACTION[1] above (3e-16); it serves only the general-mean moments.
 #
-# Against 40-digit mpmath at 800 points on [0, 64] ∪ [1e-6, 1e6]: R 8e-16,
-# R' 1.5e-15, the difference 1.5e-15 relative at worst.  K and the degree were
-# chosen by that measure and by time: degree 22 to 28 and K from 3 to 5 were
-# tried.  Per 10⁶ points (AMD EPYC, one core): about 0.9 ms for any of the
-# three, against 20 ms for scipy's erfcx and 1.1 ms for numpy.exp into an
-# existing array; piecewise tables (a row per 1/32) took 2.3 ms.
+# Against 40-digit mpmath at 1,800 points on [0, 64] ∪ [1e-6, 1e6]: R 6.9e-16,
+# R' 1.5e-15, the difference 1.6e-15, the drop 5e-16 relative at worst.  K and
+# the degree were chosen by that measure and by time (degree 22 to 28 and K
+# from 3 to 6 were tried).  Per 10⁶ points (AMD EPYC, one core): 0.9 ms for
+# any of them in a loop, 1.2–1.5 ms for the array maps below, against 20 ms for
+# scipy's erfcx and 1.1 ms for numpy.exp into an existing array; piecewise
+# tables (a row per 1/32, chosen per point, scalar) took 2.3 ms.
 # ---------------------------------------------------------------------------
 
 # Compiled with fused multiply-adds (Horner's steps become one rounding each)
@@ -361,13 +364,13 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
     formulas of ``closed_forms`` (there with their derivations).
 
     The flags are constants of the compiled code (numba caches one loop per
-    combination), so each loop computes only the tabled values its outputs
-    need: R(2t) for φ, R'(2t) for dφ/dq, the second difference for Q, and
-    R(t), R'(t) besides with ``linear`` (some κ ≠ 0: lSELU's slope); with
-    ``uniform`` the parameters are read once.  (A flag tested per point
-    need not save the work: LLVM may compute both sides and select, and did in
-    a variant measured here.)  Arguments
-    as for :func:`exp_linear_into`.
+    combination), so each loop computes only the values its outputs need:
+    R(2t) for φ, R'(2t) for dφ/dq, the second difference for Q, R(0) − R(t)
+    for E[f], and R(t), R'(t) besides with ``linear`` (some κ ≠ 0: lSELU's
+    slope); with ``uniform`` the parameters are read once.  (A flag tested
+    per point need not save the work: LLVM may compute both sides and
+    select.)  Every access has unit stride and the body no branch, so the loop
+    vectorises.  Arguments as for :func:`exp_linear_into`.
     """
 
     @numba.njit(**_COMPILE)
