@@ -222,10 +222,16 @@ def _r_d1_nonneg(t):
 
 
 @numba.njit(**_COMPILE, inline="always")
+def _t_over(t, r):
+    """t/(t + K) given r = 1/(t + K): 1 at t = +inf (t·r would be NaN there), NaN stays NaN."""
+    return 1.0 if t == math.inf else t * r
+
+
+@numba.njit(**_COMPILE, inline="always")
 def _second_difference_nonneg(t):
-    """R(2t) − 2R(t) + R(0), t >= 0 (t·r, not t², so that t = 1e200 does not overflow)."""
+    """R(2t) − 2R(t) + R(0), t >= 0 ((t·r)², not t²·r², so that t = 1e200 does not overflow)."""
     r = 1.0 / (t + _K)
-    tr = t * r
+    tr = _t_over(t, r)
     return _horner(1.0 - 2.0 * _K * r, _DIFFERENCE_POLY) * (tr * tr)
 
 
@@ -233,7 +239,7 @@ def _second_difference_nonneg(t):
 def _drop_nonneg(t):
     """R(0) − R(t), t >= 0, without cancellation at small t (~ t)."""
     r = 1.0 / (t + _K)
-    return _horner(1.0 - 2.0 * _K * r, _DROP_POLY) * (t * r)
+    return _horner(1.0 - 2.0 * _K * r, _DROP_POLY) * _t_over(t, r)
 
 
 @numba.njit(**_COMPILE, inline="always")

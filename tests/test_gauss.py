@@ -101,6 +101,9 @@ def test_scale_out_and_nan():
     np.testing.assert_array_equal(buf, expected)
     assert np.isnan(_gauss.mills(np.nan)) and np.isnan(_gauss.mills_d1(np.nan)) and np.isnan(_gauss.mills_d2(np.nan))
     assert np.isnan(_gauss.mills_second_difference(np.nan))
+    # the limits at +inf: R = R' = 0, the difference R(0)
+    assert _gauss.mills(np.inf) == 0.0 and _gauss.mills_d1(np.inf) == 0.0
+    assert _gauss.mills_second_difference(np.inf) == pytest.approx(np.sqrt(np.pi / 2), rel=1e-15)
     assert isinstance(_gauss.mills(1.0), float) and _gauss.mills(np.ones((2, 3))).shape == (2, 3)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         _gauss.mills(t, out=np.empty(3))
