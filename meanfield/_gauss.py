@@ -200,25 +200,14 @@ _SECOND_DIFFERENCE = _difference_coefficients(_TAYLOR_TERMS)
 
 
 @numba.njit(**_COMPILE, inline="always")
-def _horner(u, poly):
+def _fitted(t, poly):
+    """(P(u), r): the fitted polynomial at u = 1 − 2K·r, r = 1/(t + K), by Horner."""
+    r = 1.0 / (t + _K)
+    u = 1.0 - 2.0 * _K * r
     acc = poly[_DEGREE]
     for j in range(_DEGREE - 1, -1, -1):
         acc = acc * u + poly[j]
-    return acc
-
-
-@numba.njit(**_COMPILE, inline="always")
-def _r_nonneg(t):
-    """R(t), t >= 0."""
-    r = 1.0 / (t + _K)
-    return _horner(1.0 - 2.0 * _K * r, _R_POLY) * r
-
-
-@numba.njit(**_COMPILE, inline="always")
-def _r_d1_nonneg(t):
-    """R'(t), t >= 0."""
-    r = 1.0 / (t + _K)
-    return _horner(1.0 - 2.0 * _K * r, _D1_POLY) * (r * r)
+    return acc, r
 
 
 @numba.njit(**_COMPILE, inline="always")
@@ -228,18 +217,32 @@ def _t_over(t, r):
 
 
 @numba.njit(**_COMPILE, inline="always")
+def _r_nonneg(t):
+    """R(t), t >= 0."""
+    p, r = _fitted(t, _R_POLY)
+    return p * r
+
+
+@numba.njit(**_COMPILE, inline="always")
+def _r_d1_nonneg(t):
+    """R'(t), t >= 0."""
+    p, r = _fitted(t, _D1_POLY)
+    return p * (r * r)
+
+
+@numba.njit(**_COMPILE, inline="always")
 def _second_difference_nonneg(t):
     """R(2t) − 2R(t) + R(0), t >= 0 ((t·r)², not t²·r², so that t = 1e200 does not overflow)."""
-    r = 1.0 / (t + _K)
+    p, r = _fitted(t, _DIFFERENCE_POLY)
     tr = _t_over(t, r)
-    return _horner(1.0 - 2.0 * _K * r, _DIFFERENCE_POLY) * (tr * tr)
+    return p * (tr * tr)
 
 
 @numba.njit(**_COMPILE, inline="always")
 def _drop_nonneg(t):
     """R(0) − R(t), t >= 0, without cancellation at small t (~ t)."""
-    r = 1.0 / (t + _K)
-    return _horner(1.0 - 2.0 * _K * r, _DROP_POLY) * _t_over(t, r)
+    p, r = _fitted(t, _DROP_POLY)
+    return p * _t_over(t, r)
 
 
 @numba.njit(**_COMPILE, inline="always")
@@ -264,6 +267,7 @@ def _r_d2(t):
 
 @numba.njit(**_COMPILE, inline="always")
 def _taylor_second_difference(t):
+    """R(2t) − 2R(t) + R(0) by its Taylor series (t < 0, outside the documented domain)."""
     acc = 0.0
     for j in range(_SECOND_DIFFERENCE.size - 1, -1, -1):
         acc = acc * t + _SECOND_DIFFERENCE[j]
