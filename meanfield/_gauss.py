@@ -420,24 +420,18 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
 def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
     """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass.
 
-    Inputs are 1-D float64 arrays of one element (the same for every point) or
-    of one per point (those of one element are spread over the points, except
-    the four parameters when all four are shared); ``positive`` (1 or 0)
-    weights the positive branch's part.  No output may share memory with an
-    input: LLVM checks that at run time and would run the scalar loop, 10×
-    slower.
-    An output of size 0 is skipped, with all work only it needs.  t = b√q must
-    be >= 0 (b > 0), as every activation of the family has.
+    ``q`` and the outputs are 1-D float64 arrays of one element per point; the
+    four parameters are all of one element (shared by every point) or all of
+    one per point; ``positive`` (1 or 0) weights the positive branch's part.
+    An output of size 0 is skipped, with all work only it needs.  No output may
+    share memory with an input: LLVM checks that at run time and would run the
+    scalar loop, 10× slower.  t = b√q must be >= 0 (b > 0), as every activation
+    of the family has.
     """
-    if min(a.size for a in (q, lam, alpha, rate, slope)) == 0:
-        return  # an empty broadcast: nothing to compute
-    wanted = [out.size > 0 for out in outputs]
-    params = (lam, alpha, rate, slope)
-    uniform = all(p.size == 1 for p in params)
-    n = max(a.size for a in (q, *params))
-    spread = [a if a.size == n else np.full(n, a[0]) for a in (q, *([] if uniform else params))]
-    loop = _exp_linear_loop(*wanted, uniform, bool(np.any(slope)))
-    loop(spread[0], *(params if uniform else spread[1:]), float(positive), *outputs)
+    if q.size == 0:
+        return
+    loop = _exp_linear_loop(*(out.size > 0 for out in outputs), lam.size == 1, bool(np.any(slope)))
+    loop(q, lam, alpha, rate, slope, float(positive), *outputs)
 
 
 def tilted_half_moments(a, m, s):

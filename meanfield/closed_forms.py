@@ -44,13 +44,6 @@ QUANTITIES = ("Q", "dQ", "phi", "dphi", "mean")
 _SKIPPED = np.empty(0)
 
 
-def _operand(a, shape):
-    """``a`` as a 1-D float64 array of one element (shared by every point) or of one per point."""
-    if a.size == 1:
-        return a.reshape(1)
-    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
-
-
 def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=True):
     """The zero-mean functionals named in ``quantities`` (a subset of :data:`QUANTITIES`), as a dict.
 
@@ -61,12 +54,16 @@ def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=Tru
     unknown = [name for name in quantities if name not in QUANTITIES]
     if unknown or not quantities:
         raise ValueError(f"quantities must be a non-empty subset of {QUANTITIES}; got {tuple(quantities)!r}")
-    q, lam, alpha, rate, slope = (_f(v) for v in (q, lam, alpha, rate, slope))
-    shape = np.broadcast_shapes(q.shape, lam.shape, alpha.shape, rate.shape, slope.shape)
-    q = _operand(q, shape)
+    q, *params = (_f(v) for v in (q, lam, alpha, rate, slope))
+    shape = np.broadcast_shapes(q.shape, *(p.shape for p in params))
+
+    def per_point(a):
+        return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+
+    shared = all(p.size == 1 for p in params)  # one set of parameters: the loop reads it once
+    params = [p.reshape(1) if shared else per_point(p) for p in params]
     outputs = {name: np.empty(shape) if name in quantities else _SKIPPED for name in QUANTITIES}
-    _gauss.exp_linear_into(q, *(_operand(v, shape) for v in (lam, alpha, rate, slope)), positive,
-                           [outputs[name].reshape(-1) for name in QUANTITIES])
+    _gauss.exp_linear_into(per_point(q), *params, positive, [outputs[name].reshape(-1) for name in QUANTITIES])
     return {name: _gauss.value(outputs[name]) for name in quantities}
 
 
