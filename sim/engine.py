@@ -29,7 +29,7 @@ import os
 import numpy as np
 import torch
 
-from cuda_kernels import torch_ops
+from cuda_kernels import torch_ops, torch_pair
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -175,9 +175,11 @@ def flops_per_draw(cfg: NetworkConfig) -> float:
 def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None) -> dict:
     """One network draw: forward, backward, and every per-layer statistic (numpy)."""
     f, vjp = torch_ops(act)
+    df = torch_pair(act)[1]
     depth = cfg.depth
     out = {key: np.full(depth + 1, np.nan) for key in
-           ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain")}
+           ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain",
+            "weight_trace", "jacobian_trace")}
     n_probe = len(probes.layers)
     out["quantiles"] = np.full((n_probe, len(probes.quantiles)), np.nan)
     if probes.bin_edges is not None:
@@ -196,6 +198,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             if layer > 0:
                 w = weight(cfg, draw, layer)
                 out["mean_gain"][layer] = float(w.mean()) * cfg.fan_in(layer)
+                out["weight_trace"][layer] = float(torch.linalg.vector_norm(w)) ** 2 / w.shape[0]
                 h = x @ w.T  # noqa: F821 - x is set at the end of the previous iteration
                 b = bias(cfg, draw, layer)
                 if b is not None:
@@ -214,6 +217,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             out["x_mean"][layer] = float(torch.mean(x))
             out["x_second"][layer] = float(torch.linalg.vector_norm(x)) ** 2 / numel
             out["x_correlation"][layer] = _batch_correlation(x)
+            out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(df(h))) ** 2 / numel
             if layer in probe_index:
                 i = probe_index[layer]
                 if probes.quantiles:

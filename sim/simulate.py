@@ -148,7 +148,9 @@ def simulate(
     (0..L): ``q_measured``, ``q_theory``, ``grad_measured``, ``grad_theory``
     (E‖∂L/∂h_l‖², 1 at the output layer), their seed-pooled ``*_mean`` and
     ``*_rel_error``, means of h_l and x_l, ``weight_grad_norm``, ``mean_gain``
-    (μ_w N_{l−1}, measured and nominal), ``prop31_measured``, quantiles and
+    (μ_w N_{l−1}, measured and nominal), ``prop31_measured``, the draw's own
+    χ_l of eq 24 (``chi_measured``), the gradient their product predicts
+    (``grad_chi_product``) and its ``grad_chi_rel_error``, quantiles and
     histograms, and ``diverged_at`` (first layer with a non-finite q, −1 if
     none).  Divergence is recorded, never raised.
     """
@@ -194,6 +196,23 @@ def _stack(draws, key):
     return np.stack([d[key] for d in draws])
 
 
+def realised_chi(weight_trace, jacobian_trace):
+    """Prop A.2 (eq 24) with the draw's own χ_l = tr(W_l W_lᵀ) tr(D_{l−1} D_{l−1}ᵀ)
+    (normalised traces, as the paper defines χ_l) instead of σ_w² φ(q_{l−1}).
+
+    Returns (χ, ∏_{i>l} χ_i), per draw and layer; χ at layer 0 is NaN and the
+    product is 1 at the output.  The product is the gradient that the draw's
+    own forward pass predicts: the theory's q-trajectory is taken out, and
+    what remains between it and the measured gradient is the gradient
+    independence assumption (Theorem A.1).
+    """
+    chi = np.full_like(weight_trace, np.nan)
+    chi[:, 1:] = weight_trace[:, 1:] * jacobian_trace[:, :-1]
+    with np.errstate(all="ignore"):
+        tail = np.cumprod(chi[:, :0:-1], axis=1)[:, ::-1]
+    return chi, np.concatenate([tail, np.ones_like(chi[:, :1])], axis=1)
+
+
 def _first_nonfinite(q):
     bad = ~np.isfinite(q)
     return np.where(bad.any(axis=-1), np.argmax(bad, axis=-1), -1)
@@ -236,6 +255,8 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
                           np.nan)
         log_prod = np.concatenate([np.zeros((seeds, 1)), np.cumsum(np.log(factor[:, :-1]), axis=1)], axis=1)
         prop31 = q * np.exp(log_prod) * grad_sq / (q[:, :1] * grad_sq[:, :1])
+        chi, chi_product = realised_chi(_stack(draws, "weight_trace"), _stack(draws, "jacobian_trace"))
+        grad_chi_error = grad_sq.sum(axis=0) / (grad_sq[:, -1:] * chi_product).sum(axis=0) - 1.0
 
     s, l = ("seed", "layer"), ("layer",)
     data = {
@@ -253,6 +274,15 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
         "mean_gain": (s, _stack(draws, "mean_gain"), {"long_name": "measured mean(W_l) N_{l-1}", "equation": "Prop 3.2"}),
         "mean_gain_nominal": (l, np.concatenate([[np.nan], cfg.mean_weight * np.asarray(cfg.widths[:-1], float)]),
                               {"long_name": "mu_w N_{l-1}"}),
+        "weight_trace": (s, _stack(draws, "weight_trace"), {"long_name": "tr(W_l W_l^T) = ||W_l||_F^2 / N_l"}),
+        "jacobian_trace": (s, _stack(draws, "jacobian_trace"),
+                           {"long_name": "tr(D_l D_l^T) = mean over units and batch of f'(h_l)^2"}),
+        "chi_measured": (s, chi, {"long_name": "chi_l = tr(W_l W_l^T) tr(D_{l-1} D_{l-1}^T) of the draw",
+                                  "equation": "Prop A.2, eq 24"}),
+        "grad_chi_product": (s, chi_product, {"long_name": "prod_{i>l} chi_measured_i, 1 at the output",
+                                              "equation": "Prop A.2, eq 24 with the draw's own chi_i"}),
+        "grad_chi_rel_error": (l, grad_chi_error, {"long_name": "pooled grad_sq_l / pooled grad_sq_L "
+                                                                "grad_chi_product_l - 1"}),
         "prop31_measured": (s, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0), measured",
                                         "equation": "Prop 3.1, eq 27"}),
         "diverged_at": (("seed",), _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),

@@ -13,7 +13,7 @@ import numpy as np
 from meanfield.validate import Check
 
 from .simulate import simulate
-from .tolerance import q_tolerance, tolerances
+from .tolerance import grad_chi_tolerance, q_tolerance, tolerances
 
 SPECS = ("selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017", "lselu:epsilon=0.017")
 SIZES = {
@@ -31,12 +31,13 @@ def monte_carlo_checks(size: str = "default"):
     label = f"N={width} L={depth} B={batch} S={seeds}"
     checks = []
     for spec in SPECS:
-        q_err = g_err = p31_err = tq = tg = 0.0
+        q_err = g_err = chi_err = p31_err = tq = tg = 0.0
         for q0 in q0s:
             ds = simulate(spec, depth=depth, width=width, batch=batch, seeds=seeds, q0=q0, dtype="float64",
                           stat_layers=[], bin_edges=None)
             q_err = max(q_err, float(np.nanmax(np.abs(ds.q_rel_error.values))))
             g_err = max(g_err, float(np.nanmax(np.abs(ds.grad_rel_error.values))))
+            chi_err = max(chi_err, float(np.nanmax(np.abs(ds.grad_chi_rel_error.values))))
             pooled = ds.prop31_measured.mean("seed").values
             p31_err = max(p31_err, float(np.nanmax(np.abs(pooled - 1))))
             tq, tg = (max(a, b) for a, b in zip((tq, tg), tolerances(ds)))
@@ -45,6 +46,9 @@ def monte_carlo_checks(size: str = "default"):
                             f"rel <= {tq:.3g}", q_err <= tq))
         checks.append(Check("monte carlo", f"Prop A.2 gradient norms, {spec}", g_err, "theory",
                             f"rel <= {tg:.3g}", g_err <= tg))
+        tc = grad_chi_tolerance(width, batch, seeds, depth)
+        checks.append(Check("monte carlo", f"Prop A.2 with each draw's chi_l (eq 24), {spec}", chi_err,
+                            "prod tr(WW^T) tr(DD^T)", f"rel <= {tc:.3g}", chi_err <= tc))
         checks.append(Check("monte carlo", f"Prop 3.1 identity (measured), {spec}", p31_err, "1",
                             f"abs <= {tq + tg:.3g}", p31_err <= tq + tg))
     # Prop 3.2 (eq 36) through one weight matrix: E[h_1] = μ_w N_0 E[x_0],

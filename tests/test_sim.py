@@ -10,7 +10,7 @@ import xarray as xr
 import meanfield as mf
 import sim
 from sim.engine import NetworkConfig, _frobenius_of_outer, derive_seed
-from sim.tolerance import tolerances
+from sim.tolerance import grad_chi_tolerance, tolerances
 
 SPECS = ["selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017", "lselu:epsilon=0.017"]
 SMALL = dict(depth=16, width=256, batch=256, seeds=4, stat_layers=[], bin_edges=None)
@@ -19,11 +19,14 @@ SMALL = dict(depth=16, width=256, batch=256, seeds=4, stat_layers=[], bin_edges=
 @pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("q0", [0.3, 1.0, 3.0])
 def test_theory_agreement_small_network(spec, q0):
-    """Props A.1/A.2 within a tolerance derived from width, batch correlation and χ_q (sim.tolerance)."""
+    """Props A.1/A.2 within a tolerance derived from width, batch correlation and χ_q (sim.tolerance);
+    eq 24 with each draw's own χ_l within the ρ = 0 bound."""
     ds = sim.simulate(spec, q0=q0, **SMALL)
     tq, tg = tolerances(ds)
     assert float(np.nanmax(np.abs(ds.q_rel_error))) <= tq
     assert float(np.nanmax(np.abs(ds.grad_rel_error))) <= tg
+    tc = grad_chi_tolerance(SMALL["width"], SMALL["batch"], SMALL["seeds"], SMALL["depth"])
+    assert float(np.nanmax(np.abs(ds.grad_chi_rel_error))) <= tc
     np.testing.assert_allclose(ds.q_measured.values[:, 0], q0, rtol=4 * np.sqrt(2 / (256 * 256)))
 
 
@@ -74,6 +77,27 @@ def test_weight_gradient_norm_matches_autograd():
     (h * gaussian_cotangent(cfg, 0)).sum().backward()
     norms = [float(torch.linalg.matrix_norm(w.grad)) for w in ws]
     np.testing.assert_allclose(ds.weight_grad_norm.values[0, 1:], norms, rtol=1e-12)
+
+
+def test_realised_chi_is_eq24_of_the_draw():
+    # χ_l = tr(W_l W_lᵀ) tr(D_{l−1} D_{l−1}ᵀ) rebuilt from the draw's own weights
+    # and pre-activations (unequal widths, so the normalising N_l is checked).
+    widths = [20, 30, 10, 25]
+    ds = sim.simulate("lselu:epsilon=0.03", depth=3, width=widths, batch=5, seeds=1, seed=4)
+    cfg = NetworkConfig(depth=3, widths=tuple(widths), batch=5, seed=4)
+    from sim.engine import gaussian_input, weight
+
+    act = mf.activation("lselu:epsilon=0.03")
+    h = gaussian_input(cfg, 0).numpy()
+    chi = []
+    for layer in (1, 2, 3):
+        w = weight(cfg, 0, layer).numpy()
+        chi.append(np.sum(w**2) / widths[layer] * np.mean(act.df(h) ** 2))
+        h = act.f(h) @ w.T
+    np.testing.assert_allclose(ds.chi_measured.values[0, 1:], chi, rtol=1e-12)
+    assert np.isnan(ds.chi_measured.values[0, 0])
+    np.testing.assert_allclose(ds.grad_chi_product.values[0], [chi[0] * chi[1] * chi[2], chi[1] * chi[2], chi[2], 1.0],
+                               rtol=1e-12)
 
 
 def test_unequal_widths_use_summed_norms():
