@@ -14,8 +14,9 @@ numbers depend only on (seed, draw, layer), never on how many draws run or in
 which order.  The same seed gives bit-identical results on the same device,
 dtype and thread count.
 
-Memory.  Pre-activations and activations of all layers are kept for the
-backward pass (2·L·B·N numbers); weights are kept while they fit in ``weight_memory`` bytes
+Memory.  Activations x_l and derivatives f'(h_l) of all layers are kept for
+the backward pass (2·L·B·N numbers; the derivative also gives the draw's
+tr(D_l D_lᵀ) of eq 24); weights are kept while they fit in ``weight_memory`` bytes
 and regenerated from their generators in the backward pass otherwise, so a
 width-4096, depth-256 network never holds its 17 GB of weights.
 """
@@ -29,7 +30,7 @@ import os
 import numpy as np
 import torch
 
-from cuda_kernels import torch_ops, torch_pair
+from cuda_kernels import torch_ops
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -175,7 +176,6 @@ def flops_per_draw(cfg: NetworkConfig) -> float:
 def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None) -> dict:
     """One network draw: forward, backward, and every per-layer statistic (numpy)."""
     f, vjp = torch_ops(act)
-    df = torch_pair(act)[1]
     depth = cfg.depth
     out = {key: np.full(depth + 1, np.nan) for key in
            ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain",
@@ -193,7 +193,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
 
     with torch.no_grad():
         h = gaussian_input(cfg, draw) if inputs is None else inputs.to(device=cfg.device, dtype=cfg.torch_dtype)
-        hs, xs = [h], []
+        xs, jacobians = [], []  # x_l = f(h_l) and D_l = f'(h_l), kept for the backward pass
         for layer in range(depth + 1):
             if layer > 0:
                 w = weight(cfg, draw, layer)
@@ -203,7 +203,6 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                 b = bias(cfg, draw, layer)
                 if b is not None:
                     h += b
-                hs.append(h)
                 nbytes = w.numel() * itemsize
                 if nbytes <= budget:
                     kept[layer] = w
@@ -217,19 +216,22 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             out["x_mean"][layer] = float(torch.mean(x))
             out["x_second"][layer] = float(torch.linalg.vector_norm(x)) ** 2 / numel
             out["x_correlation"][layer] = _batch_correlation(x)
-            out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(df(h))) ** 2 / numel
+            if layer < depth:
+                jacobians.append(vjp(h, torch.ones_like(h)))
+                out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(jacobians[-1])) ** 2 / numel
             if layer in probe_index:
                 i = probe_index[layer]
                 if probes.quantiles:
                     out["quantiles"][i] = _quantiles(x, probes.quantiles)
                 if probes.bin_edges is not None:
                     out["histogram"][i], out["hist_below"][i], out["hist_above"][i] = _histogram(x, probes.bin_edges)
-        del x, h
+        del x
+        h_last = h
 
     if loss is None:
         delta = gaussian_cotangent(cfg, draw)
     else:
-        h_last = hs[-1].detach().clone().requires_grad_(True)
+        h_last = h_last.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             value = loss(h_last)
             (delta,) = torch.autograd.grad(value, h_last)
@@ -238,9 +240,9 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             out["grad_sq"][layer] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
             out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, xs[layer - 1])
             w = kept.pop(layer) if layer in kept else weight(cfg, draw, layer)
-            delta = vjp(hs[layer - 1], delta @ w)
+            delta = (delta @ w).mul_(jacobians[layer - 1])
             del w
-            hs[layer] = xs[layer] = None  # free as we go
+            jacobians[layer - 1] = xs[layer] = None  # free as we go
         out["grad_sq"][0] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
     return out
 
