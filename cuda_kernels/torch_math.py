@@ -102,15 +102,15 @@ def torch_pair(act):
 
 
 def torch_ops(act):
-    """(f, vjp) with vjp(x, g) = g · f'(x) (g may be overwritten).
-
-    On CUDA tensors the exponential-linear family runs the numba kernels
-    (:mod:`cuda_kernels.kernels`) when numba's CUDA target is available; the
+    """(f, f') acting on torch tensors, like :func:`torch_pair`, except that on
+    CUDA tensors the exponential-linear family runs the numba kernels
+    (:mod:`cuda_kernels.kernels`) when numba's CUDA target is available: f by
+    the forward kernel, f' by the backward kernel fed a cotangent of ones.  The
     CPU, and every other activation, use the torch math of :func:`torch_pair`.
     """
     f, df = torch_pair(act)
     if not isinstance(act, ExpLinear):
-        return f, lambda x, g: g.mul_(df(x))
+        return f, df
     params = _scalar(act)
 
     def forward(x):
@@ -120,14 +120,14 @@ def torch_ops(act):
             return forward_cuda(x, *params)
         return f(x)
 
-    def vjp(x, g):
+    def derivative(x):
         if kernels_ready(x):
             from .kernels import backward_cuda
 
-            return backward_cuda(x, g, *params, want_lambda=False)[0]
-        return g.mul_(df(x))
+            return backward_cuda(x, torch.ones_like(x), *params, want_lambda=False)[0]
+        return df(x)
 
-    return forward, vjp
+    return forward, derivative
 
 
 #: Smallest tensor (in elements) sent to the numba kernels.  Below it torch's

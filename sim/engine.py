@@ -175,7 +175,7 @@ def flops_per_draw(cfg: NetworkConfig) -> float:
 
 def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None) -> dict:
     """One network draw: forward, backward, and every per-layer statistic (numpy)."""
-    f, vjp = torch_ops(act)
+    f, df = torch_ops(act)
     depth = cfg.depth
     out = {key: np.full(depth + 1, np.nan) for key in
            ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain",
@@ -217,7 +217,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             out["x_second"][layer] = float(torch.linalg.vector_norm(x)) ** 2 / numel
             out["x_correlation"][layer] = _batch_correlation(x)
             if layer < depth:
-                jacobians.append(vjp(h, torch.ones_like(h)))
+                jacobians.append(df(h))
                 out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(jacobians[-1])) ** 2 / numel
             if layer in probe_index:
                 i = probe_index[layer]
