@@ -61,7 +61,7 @@ def cmd_simulate(args):
     if args.json:
         out = {"activation": ds.attrs["activation"], "layer": ds.layer.values}
         for name in ("q_measured_mean", "q_theory", "q_rel_error", "grad_measured_mean", "grad_theory",
-                     "grad_rel_error", "diverged_at"):
+                     "grad_rel_error", "grad_chi_rel_error", "diverged_at"):
             if name in ds:
                 out[name] = ds[name].values
         _emit_json(out)
@@ -69,11 +69,13 @@ def cmd_simulate(args):
     step = max(1, args.depth // 16)
     layers = sorted(set(range(0, args.depth + 1, step)) | {args.depth})
     rows = [[l, float(ds.q_measured_mean[l]), float(ds.q_theory[l]), f"{float(ds.q_rel_error[l]):+.2%}",
-             float(ds.grad_measured_mean[l]), float(ds.grad_theory[l]), f"{float(ds.grad_rel_error[l]):+.2%}"]
+             float(ds.grad_measured_mean[l]), float(ds.grad_theory[l]), f"{float(ds.grad_rel_error[l]):+.2%}",
+             f"{float(ds.grad_chi_rel_error[l]):+.2%}"]
             for l in layers]
     print(f"{ds.attrs['activation']}  widths {json.loads(ds.attrs['widths_json'])[0]}..  batch {args.batch}  "
           f"draws {args.seeds}  {args.dtype} on {args.device}  ({ds.attrs['seconds']:.1f} s)")
-    print(_table(["layer", "q measured", "q theory", "error", "grad measured", "grad theory", "error"], rows))
+    print(_table(["layer", "q measured", "q theory", "error", "grad measured", "grad theory", "error",
+                  "error vs own chi"], rows))
     div = ds.diverged_at.values
     if np.any(div >= 0):
         print(f"diverged: draws {np.flatnonzero(div >= 0).tolist()} at layers {div[div >= 0].tolist()}")

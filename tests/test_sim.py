@@ -1,5 +1,6 @@
 """Monte-Carlo engine: theory agreement, reproducibility, memory paths, divergence, bad input."""
 
+import json
 import time
 
 import numpy as np
@@ -206,6 +207,8 @@ def test_simulate_command(tmp_path, capsys):
                  "2", "--quiet", "--out", str(out)])
     assert code == 0 and out.exists()
     assert "q theory" in capsys.readouterr().out
+    code = main(["simulate", "--activation", "selu", "--depth", "4", "--width", "32", "--batch", "16", "--json"])
+    assert code == 0 and len(json.loads(capsys.readouterr().out)["grad_chi_rel_error"]) == 5
     code = main(["simulate", "--activation", "selu", "--depth", "0", "--width", "32"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "depth" in err[0]
