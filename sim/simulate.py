@@ -239,6 +239,7 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
     layer = np.arange(cfg.depth + 1)
     q = _stack(draws, "q")
     grad_sq = _stack(draws, "grad_sq")
+    weight_trace, jacobian_trace = _stack(draws, "weight_trace"), _stack(draws, "jacobian_trace")
     with np.errstate(all="ignore"):
         grad = grad_sq / grad_sq[:, -1:]
         q_mean = q.mean(axis=0)
@@ -255,7 +256,7 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
                           np.nan)
         log_prod = np.concatenate([np.zeros((seeds, 1)), np.cumsum(np.log(factor[:, :-1]), axis=1)], axis=1)
         prop31 = q * np.exp(log_prod) * grad_sq / (q[:, :1] * grad_sq[:, :1])
-        chi, chi_product = realised_chi(_stack(draws, "weight_trace"), _stack(draws, "jacobian_trace"))
+        chi, chi_product = realised_chi(weight_trace, jacobian_trace)
         grad_chi_error = grad_sq.sum(axis=0) / (grad_sq[:, -1:] * chi_product).sum(axis=0) - 1.0
 
     s, l = ("seed", "layer"), ("layer",)
@@ -274,9 +275,9 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
         "mean_gain": (s, _stack(draws, "mean_gain"), {"long_name": "measured mean(W_l) N_{l-1}", "equation": "Prop 3.2"}),
         "mean_gain_nominal": (l, np.concatenate([[np.nan], cfg.mean_weight * np.asarray(cfg.widths[:-1], float)]),
                               {"long_name": "mu_w N_{l-1}"}),
-        "weight_trace": (s, _stack(draws, "weight_trace"), {"long_name": "tr(W_l W_l^T) = ||W_l||_F^2 / N_l"}),
-        "jacobian_trace": (s, _stack(draws, "jacobian_trace"),
-                           {"long_name": "tr(D_l D_l^T) = mean over units and batch of f'(h_l)^2"}),
+        "weight_trace": (s, weight_trace, {"long_name": "tr(W_l W_l^T) = ||W_l||_F^2 / N_l"}),
+        "jacobian_trace": (s, jacobian_trace, {"long_name": "tr(D_l D_l^T) = mean over units and batch of "
+                                                            "f'(h_l)^2 (NaN at the output: no backward step uses it)"}),
         "chi_measured": (s, chi, {"long_name": "chi_l = tr(W_l W_l^T) tr(D_{l-1} D_{l-1}^T) of the draw",
                                   "equation": "Prop A.2, eq 24"}),
         "grad_chi_product": (s, chi_product, {"long_name": "prod_{i>l} chi_measured_i, 1 at the output",
