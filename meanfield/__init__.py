@@ -5,12 +5,15 @@ dSELU, sSELU, lSELU and any other), their Gaussian functionals, the
 constrained parameter solvers, and the layer-to-layer recursions.
 """
 
+from ._results import dataset_attrs
+from ._validate import check_number
 from ._version import __version__
 from .activations import SELU_ALPHA, SELU_LAMBDA, Activation, Elementwise, ExpLinear, custom
 from .functionals import (
     delta,
     derivative_mean_map,
     explosion_factor,
+    finite_width_moments,
     gamma,
     gamma_fixed_point,
     jacobian_second_moment,
@@ -32,6 +35,7 @@ from .fixed_points import (
     mu_nu_jacobian,
     mu_nu_map,
 )
+from .finite_width import FiniteWidthWarning, finite_width
 from .recursions import mean_recursion, recursion
 from .solvers import InfeasibleError, Solution, solve
 from .spec import activation, parse_spec
@@ -44,13 +48,16 @@ __all__ = [
     "Activation",
     "Elementwise",
     "ExpLinear",
+    "FiniteWidthWarning",
     "InfeasibleError",
     "Solution",
     "activation",
     "correlation_map",
     "correlation_slope",
     "critical_sigma_w2",
+    "check_number",
     "custom",
+    "dataset_attrs",
     "depth_scales",
     "fixed_point",
     "mean_recursion",
@@ -63,6 +70,8 @@ __all__ = [
     "delta",
     "derivative_mean_map",
     "explosion_factor",
+    "finite_width",
+    "finite_width_moments",
     "gamma",
     "gamma_fixed_point",
     "jacobian_second_moment",

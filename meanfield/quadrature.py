@@ -139,3 +139,43 @@ def expectation_and_gradient(act, g, m, s2, rule=DEFAULT_RULE, order=None, also=
     d_v = np.sum(w * centred * (np.square(z) - 1.0), axis=-1) / (2.0 * v)
     extra = tuple(np.sum(w * _integrand(act, gi)(x), axis=-1) for gi in also)
     return (mean, d_m, d_v) + extra
+
+
+def finite_width_moments(act, q, rule=DEFAULT_RULE, order=None):
+    """The finite-width functionals of any activation at x ~ N(0, q), on one node set.
+
+    Q = E f², Q4 = E f⁴, φ = E f'², P = E f'² x², S = E f² f'², and the
+    q-derivatives of Q and φ by Gaussian integration by parts (Stein):
+
+        d/dq E[g] = E[g He₂(z)] / (2q),     d²/dq² E[g] = E[g He₄(z)] / (4q²),
+
+    He₂ = z² − 1, He₄ = z⁴ − 6z² + 3, with g(0) subtracted first (E[He₂] =
+    E[He₄] = 0), so no derivative of f beyond f' is needed.  Returns a dict
+    keyed as ``_mills_series.FINITE_WIDTH_QUANTITIES``.
+    """
+    shape = _batch_shape(act, q)
+    q = np.broadcast_to(np.asarray(q, dtype=float), shape)
+    x, w, z = nodes(act, np.zeros(shape), np.sqrt(q), rule, order)
+    view = _NodeView(act)
+    f, df = view.f(x), view.df(x)
+    zero = np.zeros(shape + (1,))
+    f0, df0 = view.f(zero), view.df(zero)
+    f2, df2 = np.square(f), np.square(df)
+    z2 = np.square(z)
+    he2, he4 = z2 - 1.0, z2 * z2 - 6.0 * z2 + 3.0
+
+    def mean(values):
+        return np.sum(w * values, axis=-1)
+
+    centred_f2, centred_df2 = f2 - np.square(f0), df2 - np.square(df0)
+    return {
+        "Q": mean(f2),
+        "Q4": mean(np.square(f2)),
+        "dQ": mean(centred_f2 * he2) / (2.0 * q),
+        "d2Q": mean(centred_f2 * he4) / (4.0 * np.square(q)),
+        "phi": mean(df2),
+        "dphi": mean(centred_df2 * he2) / (2.0 * q),
+        "d2phi": mean(centred_df2 * he4) / (4.0 * np.square(q)),
+        "P": mean(df2 * np.square(x)),
+        "S": mean(f2 * df2),
+    }

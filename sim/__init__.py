@@ -1,5 +1,20 @@
-"""sim: Monte-Carlo deep networks measured layer by layer, beside the theory."""
+"""sim: Monte-Carlo deep networks measured layer by layer, beside the theory.
 
-from .simulate import simulate
+``sim.simulate`` (full networks, needs torch) and ``sim.reduced_chain`` (the
+exact single-input chain, numpy and numba only) are imported on first use,
+so that the reduced chain works without torch.
+"""
 
-__all__ = ["simulate"]
+__all__ = ["reduced_chain", "simulate"]
+
+_LAZY = {"simulate": ".simulate", "reduced_chain": ".reduced"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # importing sim.simulate bound the submodule to this name; the function wins
+    return value

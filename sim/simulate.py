@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from meanfield._results import activation_attrs, dataset_attrs
 from meanfield._validate import check_number
 from meanfield.functionals import explosion_factor
 
+from .compare import mean_and_sem, ratio_and_sem, theory_columns
 from .engine import DTYPES, NetworkConfig, Probes, available_memory, estimate_memory, flops_per_draw, run_draw
 
 DEFAULT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
@@ -234,6 +236,17 @@ def _theory(act, cfg, q0, m0):
     return out
 
 
+def _finite_width_theory(act, cfg, q0, m0, inputs):
+    """The O(1/N) theory of the same network, where it applies: zero-mean weights and a zero-mean
+    Gaussian input (its first step assumes h_0 ~ N(0, q0) per unit)."""
+    if inputs is not None or cfg.mean_weight != 0 or m0 != 0:
+        return None
+    with warnings.catch_warnings():  # the Dataset's fw_valid says it
+        warnings.simplefilter("ignore", mf.FiniteWidthWarning)
+        return mf.finite_width(act, cfg.depth, q0=q0, widths=list(cfg.widths), sigma_w2=cfg.sigma_w2,
+                               sigma_b2=cfg.sigma_b2)
+
+
 def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
     seeds = len(draws)
     layer = np.arange(cfg.depth + 1)
@@ -242,8 +255,8 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
     weight_trace, jacobian_trace = _stack(draws, "weight_trace"), _stack(draws, "jacobian_trace")
     with np.errstate(all="ignore"):
         grad = grad_sq / grad_sq[:, -1:]
-        q_mean = q.mean(axis=0)
-        grad_mean = grad_sq.sum(axis=0) / grad_sq[:, -1].sum()
+    q_mean, q_sem = mean_and_sem(q)
+    grad_mean, grad_sem = ratio_and_sem(grad_sq, grad_sq[:, -1:])
     if inputs is None:
         q0, m0 = cfg.q0, cfg.m0
     else:  # theory starts from the measured input moments
@@ -300,6 +313,14 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
                 "grad_rel_error": (l, grad_mean / theory["grad"] - 1.0,
                                    {"long_name": "grad_measured_mean / grad_theory - 1"}),
             })
+    data["q_measured_sem"] = (l, q_sem, {"long_name": "standard error of q_measured_mean (from the draws)"})
+    data["grad_measured_sem"] = (l, grad_sem, {"long_name": "standard error of grad_measured_mean (from the draws, "
+                                                            "delta method for the pooled ratio)"})
+    fw = _finite_width_theory(act, cfg, q0, m0, inputs)
+    if fw is not None:
+        columns = theory_columns(fw, q_mean, q_sem, grad_mean, grad_sem)
+        data.update({k: v for k, v in columns.items() if k not in ("q_theory", "grad_theory", "q_rel_error",
+                                                                   "grad_rel_error")})
     coords = {"layer": layer, "seed": np.arange(seeds), "width": (l, np.asarray(cfg.widths))}
     if probes.layers:
         coords["stat_layer"] = np.asarray(probes.layers)

@@ -1,0 +1,258 @@
+"""The O(1/N) theory of a network of finite width (docs/finite-width.md).
+
+Props A.1/A.2 are the infinite-width limit.  For one input, a network of
+widths N_0..N_L is exactly a Markov chain in s_l, the variance of the units
+of h_l given the layer below (docs/finite-width.md §1):
+
+    s_{k+1} = σ_b² + σ_w² (1/N_k) Σ_i f²(√s_k z_i),     z_i iid N(0, 1),
+
+and E[q̂_l] = E[s_l].  Expanding to first order in 1/N gives
+
+* the forward closure (§3) for m_l = E[s_l] and v_l = Var[s_l], m_0 = q_0, v_0 = 0:
+
+      m' = σ_b² + σ_w² [Q(m) + ½ Q''(m) v]
+      v' = σ_w⁴ [Q'(m)² v + (Q4(m) − Q(m)²)/N]
+
+* the backward closure (§4): u = (E c, Cov(a, c), Var b) of the covariance
+  Σ = [[a, b], [b, c]] of (h, tangent) pairs evolves linearly, u' = T_k u,
+
+      E c'     = σ_w² [(φ + ½φ''v) E c + φ' Cov(a, c) + (P/a² − φ/a) Var b]
+      Cov(a,c)' = σ_w⁴ [Q' (φ' v E c + φ Cov(a, c)) + (S − Qφ) E c / N]
+      Var b'   = σ_w⁴ [Q'² Var b + S E c / N]
+
+  with every functional at a = m_k and N = N_k (the width the layer
+  averages over), and E‖∂L/∂h_l‖²/E‖∂L/∂h_L‖² = e₁ᵀ T_{L−1} ⋯ T_l e₁, all l
+  in one adjoint sweep.
+
+The three couplings of the backward closure are three mechanisms, reported
+separately: Jensen (the convexity of Q and φ along the draw's own s path:
+the corrected mean path m_l and the ½φ''v term), forward–backward
+correlation (φ' Cov(a, c)) and weight reuse (the Var b term: the same W_l
+serves forward and backward).  The neglected terms are O(L/N²) while the
+fluctuations saturate, σ_w² Q'(m) < 1 and σ_w² Q'²/φ < 1; near criticality
+they grow like L²/N², which ``valid`` and a warning report.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from . import _mills_series, quadrature
+from ._results import dataset_attrs
+from .activations import ExpLinear
+from .functionals import resolve
+from .recursions import _depth, _family_arrays, broadcast_inputs, recursion
+
+ORDERS = (0, 1)
+
+#: ``valid`` is False where a saturation factor reaches this: the fluctuations then
+#: decay by less than 2% a layer, and the neglected O(1/N²) terms accumulate like L²/N²
+#: instead of L/N² (docs/finite-width.md, "Validity").
+SATURATION_LIMIT = 0.98
+
+
+class FiniteWidthWarning(UserWarning):
+    """The O(1/N) theory is outside its validity range for some configuration."""
+
+
+def _widths_array(widths, depth):
+    """Widths as (DataArray of config dims, or None) and a per-layer ndarray of shape config + (L + 1,)."""
+    if widths is None:
+        raise ValueError("finite_width needs widths: one number, N_0..N_L, or a DataArray with a 'width' dimension")
+    if isinstance(widths, xr.DataArray):
+        values = np.asarray(widths.values, dtype=float)
+        if "layer" in widths.dims:
+            if widths.sizes["layer"] != depth + 1:
+                raise ValueError(f"widths' layer dimension must have depth + 1 = {depth + 1} entries, "
+                                 f"got {widths.sizes['layer']}")
+            config = widths.transpose(..., "layer")
+        else:
+            config = widths
+        _check_widths(values)
+        return config, None
+    arr = np.asarray(widths, dtype=float) if not isinstance(widths, (list, tuple)) else np.array(widths, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(depth + 1, float(arr))
+    if arr.shape != (depth + 1,):
+        raise ValueError(f"widths must be one number, a list of depth + 1 = {depth + 1} numbers (N_0..N_L) or a "
+                         f"DataArray with a 'width' dimension; got shape {arr.shape}")
+    _check_widths(arr)
+    return None, arr
+
+
+def _check_widths(values):
+    bad = ~np.isfinite(values) | (values < 1) | (values != np.round(values))
+    if bad.any():
+        raise ValueError(f"widths must be integers >= 1, got {values[bad].ravel()[0]!r}")
+
+
+def _moments(act, m, params):
+    """The finite-width functionals at m (config shape): closed form or quadrature."""
+    if isinstance(act, ExpLinear):
+        return _mills_series.finite_width_moments(m, *params)
+    return quadrature.finite_width_moments(act, m)
+
+
+def _adjoint(t00, t01, t02, t10, t11, t20, t22):
+    """log grad_l and grad's normalised adjoint: w_k = T_kᵀ w_{k+1}, w_L = e₁, grad_l = w_l[0].
+
+    The T entries have shape config + (L,) (layer k = 0..L−1).  Each step is
+    renormalised so that w[0] = 1 and the scale kept as a log, so deep
+    networks neither over- nor underflow.
+    """
+    shape, depth = t00.shape[:-1], t00.shape[-1]
+    log_grad = np.zeros(shape + (depth + 1,))
+    w0, w1, w2 = np.ones(shape), np.zeros(shape), np.zeros(shape)
+    for k in range(depth - 1, -1, -1):
+        n0 = t00[..., k] * w0 + t10[..., k] * w1 + t20[..., k] * w2
+        n1 = t01[..., k] * w0 + t11[..., k] * w1
+        n2 = t02[..., k] * w0 + t22[..., k] * w2
+        log_grad[..., k] = log_grad[..., k + 1] + np.log(n0)
+        w0, w1, w2 = np.ones(shape), n1 / n0, n2 / n0
+    return log_grad
+
+
+def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, order=1) -> xr.Dataset:
+    """What a network of finite width measures, to O(1/N) (docs/finite-width.md §3, §4).
+
+    ``widths`` is one number (every layer), N_0..N_L, or a DataArray: without
+    a ``layer`` dimension its dimensions (e.g. ``width``) become configuration
+    dimensions with that width at every layer; with one (of length L + 1) it
+    gives per-layer widths per configuration.  ``q0``, ``sigma_w2`` and
+    ``sigma_b2`` broadcast as in :func:`meanfield.recursion`.  ``order=0``
+    returns :func:`meanfield.recursion` itself.
+
+    Variables (dims: configuration dims + ``layer`` = 0..L):
+
+    * ``q``, ``grad``: the infinite-width Props A.1 and A.2 (as ``recursion``);
+    * ``q_mean`` = E[q̂_l] = m_l and ``s_var`` = v_l (§3);
+    * ``q_sample_var``: the variance of one sample's q̂_l = mean_i h_{l,i}²,
+      v_l + 2(m_l² + v_l)/N_l (given s_l the units are iid N(0, s_l));
+    * ``grad_mean``: E‖∂L/∂h_l‖² / E‖∂L/∂h_L‖² (§4), and ``log_grad_mean``;
+    * ``chi_mean``: E[tr(W_l W_lᵀ) tr(D_{l−1} D_{l−1}ᵀ)] = σ_w²(φ + ½φ''v)(m_{l−1}),
+      comparable with ``sim.simulate``'s ``chi_measured``;
+    * ``grad_correction_jensen``, ``grad_correction_correlation``,
+      ``grad_correction_reuse``: the relative gradient correction of each
+      mechanism; (1 + each) multiply to grad_mean / grad exactly;
+    * ``saturation`` = σ_w² Q'(m_l) and ``reuse_saturation`` = σ_w² Q'(m_l)²/φ(m_l),
+      the per-layer decay factors of the fluctuations (NaN at the output);
+    * ``valid``: both factors below ``SATURATION_LIMIT`` at every layer.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be 0 (infinite width) or 1 (O(1/N)), got {order!r}")
+    act = resolve(act)
+    depth = _depth(depth)
+    width_config, width_list = _widths_array(widths, depth)
+    if order == 0:
+        return recursion(act, depth, q0=q0, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                         widths=None if width_list is None else width_list.astype(int).tolist())
+    inputs = dict(q0=(q0, True, False), sigma_w2=(sigma_w2, True, False), sigma_b2=(sigma_b2, True, True))
+    if width_config is not None:
+        inputs["widths"] = (width_config if "layer" not in width_config.dims
+                            else width_config.isel(layer=0, drop=True), True, False)
+    dims, v, coords = broadcast_inputs(act, **inputs)
+    shape = v["q0"].shape
+    if width_config is None:
+        n = np.broadcast_to(width_list, shape + (depth + 1,))
+    elif "layer" in width_config.dims:
+        per_layer = width_config.broadcast_like(xr.DataArray(np.zeros(shape), dims=dims)).transpose(*dims, "layer")
+        n = np.asarray(per_layer.values, dtype=float)
+        coords.pop("widths", None)
+    else:
+        n = np.broadcast_to(v["widths"][..., None], shape + (depth + 1,))
+        coords.pop("widths", None)
+    params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
+    params = None if params is None else tuple(np.broadcast_to(p, shape) for p in params)
+    infinite = recursion(act, depth, q0=xr.DataArray(v["q0"], dims=dims) if dims else float(v["q0"]),
+                         sigma_w2=xr.DataArray(v["sigma_w2"], dims=dims) if dims else float(v["sigma_w2"]),
+                         sigma_b2=xr.DataArray(v["sigma_b2"], dims=dims) if dims else float(v["sigma_b2"]),
+                         widths=None)
+    w2, b2 = v["sigma_w2"], v["sigma_b2"]
+    w4 = np.square(w2)
+
+    m = np.empty(shape + (depth + 1,))
+    var = np.zeros_like(m)
+    names = _mills_series.FINITE_WIDTH_QUANTITIES
+    fn = {name: np.full(shape + (depth,), np.nan) for name in names}
+    m[..., 0] = v["q0"]
+    with np.errstate(all="ignore"):
+        for k in range(depth):
+            mk, vk, nk = m[..., k], var[..., k], n[..., k]
+            ok = np.isfinite(mk) & (mk > 0)
+            if not ok.any():
+                m[..., k + 1] = var[..., k + 1] = np.nan
+                continue
+            values = _moments(act, np.where(ok, mk, 1.0), params)
+            for name in names:
+                fn[name][..., k] = np.where(ok, values[name], np.nan)
+            big_q, q4, dq, d2q = (fn[name][..., k] for name in ("Q", "Q4", "dQ", "d2Q"))
+            m[..., k + 1] = b2 + w2 * (big_q + 0.5 * d2q * vk)
+            var[..., k + 1] = w4 * (np.square(dq) * vk + (q4 - np.square(big_q)) / nk)
+
+        a, vk, nk = m[..., :-1], var[..., :-1], n[..., :-1]
+        phi, dphi, d2phi, dq = fn["phi"], fn["dphi"], fn["d2phi"], fn["dQ"]
+        w2l, w4l = w2[..., None], w4[..., None]
+        t00 = w2l * (phi + 0.5 * d2phi * vk)
+        t01 = w2l * dphi
+        t02 = w2l * (fn["P"] / np.square(a) - phi / a)
+        t10 = w4l * (dq * dphi * vk + (fn["S"] - fn["Q"] * phi) / nk)
+        t11 = w4l * dq * phi
+        t20 = w4l * fn["S"] / nk
+        t22 = w4l * np.square(dq)
+        zero = np.zeros_like(t00)
+        log_full = _adjoint(t00, t01, t02, t10, t11, t20, t22)
+        log_jensen = _adjoint(t00, zero, zero, t10, t11, t20, t22)
+        log_correlation = _adjoint(t00, t01, zero, t10, t11, t20, t22)
+        log_infinite = infinite.log_grad.values
+        saturation = np.concatenate([w2l * dq, np.full(shape + (1,), np.nan)], axis=-1)
+        reuse = np.concatenate([w2l * np.square(dq) / phi, np.full(shape + (1,), np.nan)], axis=-1)
+        chi_mean = np.concatenate([np.full(shape + (1,), np.nan), t00], axis=-1)
+        sample_var = var + 2.0 * (np.square(m) + var) / n
+    valid = (np.nanmax(saturation, axis=-1) < SATURATION_LIMIT) & (np.nanmax(reuse, axis=-1) < SATURATION_LIMIT)
+    valid &= np.all(np.isfinite(m), axis=-1)
+    if not np.all(valid):
+        warnings.warn(
+            f"finite_width: {int(np.size(valid) - np.count_nonzero(valid))} of {np.size(valid)} configurations are "
+            f"outside the O(1/N) theory's validity range (a saturation factor sigma_w2 Q' or sigma_w2 Q'^2/phi "
+            f">= {SATURATION_LIMIT}, near criticality, or a non-finite q): their corrections grow like L^2/N^2; "
+            "see the 'valid' variable", FiniteWidthWarning, stacklevel=2)
+
+    layer_dims = dims + ("layer",)
+    data = {name: infinite[name] for name in ("q", "grad", "log_grad", "chi", "diverged_at")}
+    data.update({
+        "q_mean": (layer_dims, m, {"long_name": "E[q_l] of a width-N network, O(1/N)",
+                                   "equation": "docs/finite-width.md section 3"}),
+        "s_var": (layer_dims, var, {"long_name": "Var[s_l], s_l the unit variance of h_l given layer l-1",
+                                    "equation": "docs/finite-width.md section 3"}),
+        "q_sample_var": (layer_dims, sample_var, {"long_name": "variance of one sample's mean_i h_{l,i}^2"}),
+        "grad_mean": (layer_dims, np.exp(log_full), {"long_name": "E||dL/dh_l||^2 / E||dL/dh_L||^2, O(1/N)",
+                                                     "equation": "docs/finite-width.md section 4"}),
+        "log_grad_mean": (layer_dims, log_full, {"long_name": "log of grad_mean"}),
+        "chi_mean": (layer_dims, chi_mean, {"long_name": "E[tr(W_l W_l^T) tr(D_{l-1} D_{l-1}^T)]",
+                                            "equation": "eq 24 at finite width"}),
+        "grad_correction_jensen": (layer_dims, np.expm1(log_jensen - log_infinite),
+                                   {"long_name": "gradient correction from the convexity of Q and phi"}),
+        "grad_correction_correlation": (layer_dims, np.expm1(log_correlation - log_jensen),
+                                        {"long_name": "gradient correction from the forward-backward correlation"}),
+        "grad_correction_reuse": (layer_dims, np.expm1(log_full - log_correlation),
+                                  {"long_name": "gradient correction from weight reuse (W_l forward and backward)"}),
+        "saturation": (layer_dims, saturation, {"long_name": "sigma_w2 Q'(m_l): decay of the forward fluctuations"}),
+        "reuse_saturation": (layer_dims, reuse, {"long_name": "sigma_w2 Q'(m_l)^2 / phi(m_l): decay of Var b"}),
+        "valid": (dims, valid, {"long_name": f"both saturation factors < {SATURATION_LIMIT} at every layer"}),
+    })
+    coords = {name: c for name, c in coords.items() if name in ("q0", "sigma_w2", "sigma_b2")
+              or name in ("lambda", "alpha", "rate", "slope")}
+    coords["layer"] = np.arange(depth + 1)
+    if width_config is not None and "layer" not in width_config.dims:
+        coords.update({d: width_config[d] for d in width_config.dims if d in width_config.coords})
+        coords["widths"] = xr.DataArray(v["widths"], dims=dims)
+    else:
+        coords["width"] = (layer_dims if n.ndim > 1 and width_config is not None else ("layer",),
+                           n if width_config is not None else np.asarray(width_list))
+    attrs = dataset_attrs(act, "docs/finite-width.md sections 3-4 (O(1/N)); q, grad: Prop A.1 (eq 16), Prop A.2 "
+                          "(eq 24)", depth=depth, order=order,
+                          residual="neglected terms are O(L/N^2) while both saturation factors are < 1")
+    return xr.Dataset(data, coords=coords, attrs=attrs)
