@@ -13,6 +13,7 @@ from .functionals import (
     delta,
     derivative_mean_map,
     explosion_factor,
+    FINITE_WIDTH_QUANTITIES,
     finite_width_moments,
     gamma,
     gamma_fixed_point,
@@ -35,7 +36,7 @@ from .fixed_points import (
     mu_nu_jacobian,
     mu_nu_map,
 )
-from .finite_width import FiniteWidthWarning, finite_width
+from .finite_network import SATURATION_LIMIT, FiniteWidthWarning, finite_width
 from .recursions import mean_recursion, recursion
 from .solvers import InfeasibleError, Solution, solve
 from .spec import activation, parse_spec
@@ -48,7 +49,9 @@ __all__ = [
     "Activation",
     "Elementwise",
     "ExpLinear",
+    "FINITE_WIDTH_QUANTITIES",
     "FiniteWidthWarning",
+    "SATURATION_LIMIT",
     "InfeasibleError",
     "Solution",
     "activation",

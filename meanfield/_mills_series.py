@@ -37,12 +37,13 @@ import numpy as np
 from . import _gauss
 
 #: The series is used for t below this.  Against 40-digit mpmath the worst
-#: relative error over t in [1e-8, 1e4] is 7e-15 (Δ⁴R at t = 1, just above it);
-#: switching at 0.5 the direct sums lost 2.5e-14, at 1.0 the series 1.6e-13
-#: (tests/test_finite_width.py).
-SERIES_BELOW = 0.75
+#: relative error is 3.4e-14, for Δ⁴R at the switch itself (the series'
+#: alternating terms and the direct sum's cancellation meet there); every other
+#: combination stays below 1.2e-14 (tests/test_finite_width.py).  Switching at
+#: 0.5 the direct sums lost 2.5e-14 for Δ⁴R, at 0.75 the series 8.6e-14.
+SERIES_BELOW = 0.6
 #: Series terms: the n-th term is about (4t)^n r_n n^k with r_n ~ 1/n!!, below
-#: 1e-19 of the leading term at t = 0.75 by n = 80.
+#: 1e-19 of the leading term at t = 0.6 by n = 80.
 SERIES_TERMS = 80
 #: From this argument on, R^{(k)} comes from the continued fraction (depth
 #: _FRACTION_DEPTH: converged to 1e-17 relative from u = 4 on).
