@@ -1,26 +1,36 @@
 """figures: the paper's figures, each a ``compute`` to a Dataset and a ``plot``."""
 
-from . import sim_figures, theory_figures
-from .common import redraw, render
+import importlib
 
+#: figure name -> (module, compute function, plot function); modules (and matplotlib) load on use
 FIGURES = {
-    "1": (theory_figures.fig1_compute, theory_figures.fig1_plot),
-    "2": (theory_figures.fig2_compute, theory_figures.fig2_plot),
-    "3": (theory_figures.fig3_compute, theory_figures.fig3_plot),
-    "4": (sim_figures.fig4_compute, sim_figures.fig4_plot),
-    "5": (sim_figures.fig5_compute, sim_figures.fig5_plot),
-    "6": (theory_figures.fig6_compute, theory_figures.fig6_plot),
-    "7": (sim_figures.fig7_compute, sim_figures.fig7_plot),
-    "table5": (theory_figures.table5_compute, theory_figures.table5_plot),
+    "1": ("theory_figures", "fig1_compute", "fig1_plot"),
+    "2": ("theory_figures", "fig2_compute", "fig2_plot"),
+    "3": ("theory_figures", "fig3_compute", "fig3_plot"),
+    "4": ("sim_figures", "fig4_compute", "fig4_plot"),
+    "5": ("sim_figures", "fig5_compute", "fig5_plot"),
+    "6": ("theory_figures", "fig6_compute", "fig6_plot"),
+    "7": ("sim_figures", "fig7_compute", "fig7_plot"),
+    "table5": ("theory_figures", "table5_compute", "table5_plot"),
+    "finite-width": ("finite_width_figure", "compute", "plot"),
 }
+
+
+def functions(name: str):
+    """(compute, plot) of figure ``name``."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; valid names: {', '.join(FIGURES)}")
+    module, compute, plot = FIGURES[name]
+    mod = importlib.import_module(f".{module}", __name__)
+    return getattr(mod, compute), getattr(mod, plot)
 
 
 def make(name: str, out: str, quick: bool = False, **options) -> dict:
     """Compute figure ``name`` and write figNAME.png/.pdf/.nc into ``out``."""
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; valid names: {', '.join(FIGURES)}")
-    compute, plot = FIGURES[name]
+    compute, plot = functions(name)
     ds = compute(quick=quick, out=out, **options)
+    from .common import render
+
     return render(name, ds, plot, out)
 
 
@@ -39,7 +49,9 @@ def replot(path: str, out: str | None = None) -> dict:
     name = ds.attrs.get("figure")
     if name not in FIGURES:
         raise ValueError(f"--from: {path!r} was not written by 'meanfield figure' (figure attribute {name!r})")
-    return redraw(ds, FIGURES[name][1], out or os.path.dirname(os.path.abspath(path)))
+    from .common import redraw
+
+    return redraw(ds, functions(name)[1], out or os.path.dirname(os.path.abspath(path)))
 
 
-__all__ = ["FIGURES", "make", "replot"]
+__all__ = ["FIGURES", "functions", "make", "replot"]

@@ -1,4 +1,5 @@
-"""``meanfield figure NAME``: registered into the ``meanfield`` command line."""
+"""``meanfield figure NAME``: registered into the ``meanfield`` command line through the
+``meanfield.commands`` entry point; matplotlib is imported only when a figure is made."""
 
 from __future__ import annotations
 
@@ -7,27 +8,29 @@ import os
 
 def register(command):
     c = command("figure", cmd_figure, "make a figure of the paper: PNG, PDF and the Dataset behind it")
-    c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7 or table5")
+    c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7, table5 or finite-width")
     c.add_argument("--quick", action="store_true", help="a laptop-sized run (minutes on 2 CPU cores)")
     c.add_argument("--out", default="figures_out", help="output folder (default: figures_out)")
     c.add_argument("--from", dest="source", default=None, help="redraw from an existing figNAME.nc")
     c.add_argument("--data", choices=("digits", "cifar10", "synthetic"), default=None,
                    help="training data for Figs 4 and 7 (default: CIFAR-10 with --data-root, else digits)")
     c.add_argument("--data-root", default=None, help="folder with the CIFAR-10 python version")
-    c.add_argument("--epochs", type=int, default=None)
-    c.add_argument("--depth", type=int, default=None)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    c.add_argument("--epochs", type=int, default=None, help="training epochs for Figs 4 and 7 (default: the mode's)")
+    c.add_argument("--depth", type=int, default=None, help="network depth (default: the figure's, by mode)")
+    c.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    c.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def cmd_figure(args):
     from meanfield.cli import UsageError
 
-    try:
-        import figures
-    except ImportError as exc:
-        raise ValueError(f"figures need matplotlib: pip install 'meanfield[figures]' ({exc})") from None
+    import importlib.util
+
+    import figures
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("figures need matplotlib: pip install 'meanfield[figures]'")
     if args.source:
         paths = figures.replot(args.source, None if args.out == "figures_out" else args.out)
     else:

@@ -19,8 +19,8 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from meanfield._results import to_json  # noqa: E402
-from meanfield._version import __version__  # noqa: E402
+from meanfield.results import to_json  # noqa: E402
+from meanfield import __version__  # noqa: E402
 
 COLORS = {"selu": "#4c72b0", "dselu": "#dd8452", "sselu": "#55a868", "lselu": "#c44e52"}
 LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU"}

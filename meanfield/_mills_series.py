@@ -227,7 +227,7 @@ def derivatives(u):
 # series there.  R = E f f' x = q Q' by Stein's identity.
 # ---------------------------------------------------------------------------
 
-#: Output columns of :func:`finite_width_into`.
+#: Output columns of :func:`finite_width_into` (functionals.FINITE_WIDTH_QUANTITIES, checked by a test).
 FINITE_WIDTH_QUANTITIES = ("Q", "Q4", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
 
 

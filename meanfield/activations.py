@@ -28,7 +28,9 @@ from scipy import special
 SELU_LAMBDA = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
 
-_DEFAULT_LEAKY_SLOPE = 0.01  # PyTorch's and TensorFlow's default negative slope
+_DEFAULT_LEAKY_SLOPE = 0.01
+#: Entry-point group of the packages that build a torch module from an activation.
+TORCH_MODULE_GROUP = "meanfield.torch_modules"  # PyTorch's and TensorFlow's default negative slope
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -61,10 +63,15 @@ class Activation:
         return 1.0
 
     def torch_module(self, **kwargs):
-        """The matching ``torch.nn.Module`` (from ``cuda_kernels``; needs torch)."""
-        from cuda_kernels.modules import module_for
+        """The matching ``torch.nn.Module``, from the package registered under the
+        ``meanfield.torch_modules`` entry point (``cuda_kernels``; needs torch)."""
+        from importlib.metadata import entry_points
 
-        return module_for(self, **kwargs)
+        providers = list(entry_points(group=TORCH_MODULE_GROUP))
+        if not providers:
+            raise ValueError(f"no torch module provider is installed for {self.name!r}: "
+                             "pip install 'meanfield[sim]' (cuda_kernels registers one)")
+        return providers[0].load()(self, **kwargs)
 
     def __repr__(self):
         if not getattr(self, "scalar", True):

@@ -2,6 +2,15 @@
 
 Every subcommand prints a readable table, or one JSON object with ``--json``.
 Bad input prints one line on stderr naming the problem and exits with 2.
+
+The theory's subcommands are defined here.  Packages built on ``meanfield``
+add theirs through the ``meanfield.commands`` entry-point group: each entry
+is a function ``register(command)`` that calls ``command(name, handler,
+help)`` and adds arguments to the parser it returns.  Registering imports
+only that light module; a handler imports what it needs (torch, matplotlib)
+when it runs.  Handlers may use the helpers below (:class:`UsageError`,
+:func:`parse_floats`, :func:`emit_json`, :func:`table`,
+:func:`check_output_path`), which are this module's public interface.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message}")
 
 
-def _floats(text: str, name: str) -> list[float]:
+def parse_floats(text: str, name: str) -> list[float]:
     try:
         values = [float(v) for v in text.replace(" ", ",").split(",") if v]
     except ValueError:
@@ -64,11 +73,11 @@ def _clean(value):
     return value
 
 
-def _emit_json(obj):
+def emit_json(obj):
     print(json.dumps(_clean(obj), default=_json_default, allow_nan=False))
 
 
-def _table(header, rows):
+def table(header, rows):
     cells = [list(map(str, header))] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
@@ -102,7 +111,7 @@ def cmd_solve(args):
         out.update(gamma1=sol.gamma1, epsilon=sol.epsilon, lambda_min=sol.lambda_min, central=sol.central,
                    q_star=sol.q_star, sigma_w2=sol.sigma_w2, residuals=sol.residuals)
     if args.json:
-        _emit_json(out)
+        emit_json(out)
         return EXIT_OK
     for key, value in out.items():
         if isinstance(value, dict):
@@ -114,16 +123,16 @@ def cmd_solve(args):
 def cmd_moments(args):
     from .functionals import moments
 
-    ds = moments(args.spec, _floats(args.q, "--q"))
+    ds = moments(args.spec, parse_floats(args.q, "--q"))
     names = ["Q", "dQ_dq", "phi", "dphi_dq", "explosion_factor", "delta", "gamma", "f_mean"]
     if args.json:
         out = {"activation": ds.attrs["activation"], "q": ds.q.values, "gamma1": ds.attrs["gamma1"]}
         out.update({n: ds[n].values for n in names})
-        _emit_json(out)
+        emit_json(out)
         return EXIT_OK
     print(f"{ds.attrs['activation']}   gamma1 = |phi'(1) + 1| = {ds.attrs['gamma1']:.10g}")
     rows = [[float(ds.q[i])] + [float(ds[n][i]) for n in names] for i in range(ds.sizes["q"])]
-    print(_table(["q"] + names, rows))
+    print(table(["q"] + names, rows))
     return EXIT_OK
 
 
@@ -131,22 +140,28 @@ def cmd_recursion(args):
     from .recursions import recursion
 
     depth = args.depth
-    q0 = _scalar_or_list(_floats(args.q0, "--q0"))
-    w = _scalar_or_list(_floats(args.sigma_w2, "--sigma-w2"))
-    b = _scalar_or_list(_floats(args.sigma_b2, "--sigma-b2"))
-    widths = None if args.widths is None else [int(v) for v in _floats(args.widths, "--widths")]
+    q0 = _scalar_or_list(parse_floats(args.q0, "--q0"))
+    w = _scalar_or_list(parse_floats(args.sigma_w2, "--sigma-w2"))
+    b = _scalar_or_list(parse_floats(args.sigma_b2, "--sigma-b2"))
+    widths = None if args.widths is None else [int(v) for v in parse_floats(args.widths, "--widths")]
     if args.out:
         check_output_path(args.out, ".nc")
     ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
     if args.out:
         ds.to_netcdf(args.out, engine="netcdf4")
+    return cmd_recursion_output(ds, args)
+
+
+def cmd_recursion_output(ds, args):
+    """Print a recursion Dataset (a table per configuration, or JSON)."""
+    depth = ds.sizes["layer"] - 1
     if args.json:
         out = {"activation": ds.attrs["activation"], "layer": ds.layer.values}
         for name in ("q", "chi", "explosion_factor", "grad", "log_grad", "prop31", "diverged_at"):
             out[name] = ds[name].values
         for name in ("q0", "sigma_w2", "sigma_b2"):
             out[name] = ds[name].values
-        _emit_json(out)
+        emit_json(out)
         return EXIT_OK
     flat = ds.stack(point=[d for d in ds.q.dims if d != "layer"]) if ds.q.ndim > 1 else ds.expand_dims(point=[0])
     step = max(1, depth // 10)
@@ -158,7 +173,54 @@ def cmd_recursion(args):
                                                      if int(sub.diverged_at) >= 0 else ""))
         rows = [[l, float(sub.q[l]), float(sub.chi[l]), float(sub.explosion_factor[l]), float(sub.grad[l]),
                  float(sub.prop31[l])] for l in layers]
-        print(_table(["layer", "q", "chi", "1+delta", "grad (1 at L)", "Prop 3.1"], rows))
+        print(table(["layer", "q", "chi", "1+delta", "grad (1 at L)", "Prop 3.1"], rows))
+    if args.out:
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_finite_width(args):
+    import warnings
+
+    from .finite_network import FiniteWidthWarning, finite_width
+
+    widths = [int(v) if float(v).is_integer() else v for v in parse_floats(args.width, "--width")]
+    widths = widths[0] if len(widths) == 1 else widths
+    if args.out:
+        check_output_path(args.out, ".nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FiniteWidthWarning)
+        ds = finite_width(args.spec, args.depth, q0=args.q0, widths=widths, sigma_w2=args.sigma_w2,
+                          sigma_b2=args.sigma_b2, order=args.order)
+    if args.order == 1 and not bool(ds.valid) and not args.force:
+        raise UsageError(
+            f"finite-width: outside the O(1/N) theory's validity range (max sigma_w2 Q' = "
+            f"{float(ds.saturation.max()):.3f}, max Var s/(E s)^2 = {float(ds.expansion.max()):.3f}; limits "
+            f"{float(ds.attrs['saturation_limit']):g} and {float(ds.attrs['expansion_limit']):g}): use a larger "
+            "width or a smaller depth, or --force to report it anyway")
+    if args.out:
+        ds.to_netcdf(args.out, engine="netcdf4")
+    if args.order == 0:
+        return cmd_recursion_output(ds, args)
+    names = ("q", "q_mean", "grad", "grad_mean", "chi_mean", "s_var", "grad_correction_jensen",
+             "grad_correction_correlation", "grad_correction_reuse", "saturation", "residual_q", "residual_grad")
+    if args.json:
+        out = {"activation": ds.attrs["activation"], "layer": ds.layer.values, "valid": bool(ds.valid)}
+        out.update({name: ds[name].values for name in names})
+        emit_json(out)
+        return EXIT_OK
+    step = max(1, args.depth // 16)
+    layers = sorted(set(range(0, args.depth + 1, step)) | {args.depth})
+    rows = [[l, float(ds.q[l]), float(ds.q_mean[l]), f"{float(ds.q_mean[l] / ds.q[l] - 1):+.3%}",
+             float(ds.grad[l]), float(ds.grad_mean[l]), f"{float(ds.grad_mean[l] / ds.grad[l] - 1):+.3%}",
+             f"{float(ds.residual_grad[l]):.2g}"] for l in layers]
+    print(f"{ds.attrs['activation']}  width {args.width}  q0={args.q0:g} sigma_w2={args.sigma_w2:g} "
+          f"sigma_b2={args.sigma_b2:g}" + ("" if bool(ds.valid) else "  (OUTSIDE the validity range: --force)"))
+    print(table(["layer", "q (N=inf)", "E q (N)", "shift", "grad (N=inf)", "E grad (N)", "shift", "residual"], rows))
+    g0 = {k: float(ds[f"grad_correction_{k}"][0]) for k in ("jensen", "correlation", "reuse")}
+    print(f"gradient correction at layer 0: Jensen {g0['jensen']:+.2%}, forward-backward correlation "
+          f"{g0['correlation']:+.2%}, weight reuse {g0['reuse']:+.2%}; max sigma_w2 Q' = "
+          f"{float(ds.saturation.max()):.3f}")
     if args.out:
         print(f"wrote {args.out}")
     return EXIT_OK
@@ -167,7 +229,7 @@ def cmd_recursion(args):
 def cmd_criticality(args):
     from .fixed_points import critical_sigma_w2
 
-    crit = critical_sigma_w2(args.spec, _floats(args.sigma_b2, "--sigma-b2"))
+    crit = critical_sigma_w2(args.spec, parse_floats(args.sigma_b2, "--sigma-b2"))
     rows, out = [], {"activation": crit.attrs["activation"], "sigma_b2": [], "sigma_w2": [], "q_star": []}
     for i in range(crit.sizes["sigma_b2"]):
         b, w, q = float(crit.sigma_b2[i]), float(crit.sigma_w2[i]), float(crit.q_star[i])
@@ -176,10 +238,10 @@ def cmd_criticality(args):
         out["sigma_w2"].append(w)
         out["q_star"].append(q)
     if args.json:
-        _emit_json(out)
+        emit_json(out)
         return EXIT_OK
     print(f"{crit.attrs['activation']}: order-to-chaos boundary chi_1 = sigma_w2 phi(q*) = 1")
-    print(_table(["sigma_b2", "critical sigma_w2", "q*"], rows))
+    print(table(["sigma_b2", "critical sigma_w2", "q*"], rows))
     return EXIT_OK
 
 
@@ -198,7 +260,7 @@ def cmd_fixedpoint(args):
         "attracting": bool(ds.attracting),
     }
     if args.json:
-        _emit_json(out)
+        emit_json(out)
         return EXIT_OK
     j = ds.jacobian.values
     print(f"{out['activation']}  omega={args.omega:g} tau={args.tau:g}")
@@ -209,13 +271,13 @@ def cmd_fixedpoint(args):
 
 
 def cmd_table5(args):
-    from .table5 import table5
+    from .tables import table5
 
     ds = table5()
     keys = ["label", "section", "epsilon", "paper_lambda", "lambda", "paper_alpha", "alpha", "paper_beta", "beta",
             "paper_gamma1", "gamma1", "paper_gamma_eval", "status"]
     if args.json:
-        _emit_json({"rows": [{k: ds[k].values[i] for k in keys} for i in range(ds.sizes["row"])]})
+        emit_json({"rows": [{k: ds[k].values[i] for k in keys} for i in range(ds.sizes["row"])]})
         return EXIT_OK
     rows = []
     for i in range(ds.sizes["row"]):
@@ -228,7 +290,7 @@ def cmd_table5(args):
                      f"{two(r['paper_alpha'])} / {two(r['alpha'])}", f"{two(r['paper_beta'])} / {two(r['beta'])}",
                      f"{r['paper_gamma1']:.3f} / {r['gamma1']:.4f}", r["status"]])
     print("Table 5: paper / ours (gamma_{q=1} = |phi'(1) + 1|)")
-    print(_table(["activation", "setting", "lambda", "alpha", "beta", "gamma1", "status"], rows))
+    print(table(["activation", "setting", "lambda", "alpha", "beta", "gamma1", "status"], rows))
     flagged = [i for i in range(ds.sizes["row"]) if ds.status.values[i] == "paper not optimal"]
     for i in flagged:
         print(f"note: {ds.label.values[i]}: the printed parameters are not the global optimum of eq 11; "
@@ -242,7 +304,7 @@ def cmd_validate(args):
 
     checks = run(monte_carlo=not args.theory_only, mc_size=args.size)
     if args.json:
-        _emit_json({"checks": [c.__dict__ for c in checks], "passed": all(c.passed for c in checks)})
+        emit_json({"checks": [c.__dict__ for c in checks], "passed": all(c.passed for c in checks)})
     else:
         print(format_table(checks))
     return EXIT_OK if all(c.passed for c in checks) else EXIT_FAIL
@@ -268,6 +330,10 @@ def check_output_path(path, suffix):
         raise UsageError(f"--out: directory {directory!r} is not writable")
 
 
+SPEC_HELP = "activation spec, e.g. 'selu', 'sselu:epsilon=0.03' ('meanfield activations' lists them)"
+JSON_HELP = "print one JSON object instead of a table"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="meanfield", description="Mean-field signal propagation: theory, Monte-Carlo and figures.")
     p.add_argument("--version", action="version", version=f"meanfield {__version__}")
@@ -279,59 +345,75 @@ def build_parser() -> argparse.ArgumentParser:
         return c
 
     c = command("solve", cmd_solve, "solve or report an activation's parameters, epsilon and gamma_{q=1}")
-    c.add_argument("spec", help="activation spec, e.g. 'sselu:epsilon=0.03'")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("spec", help=SPEC_HELP)
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("moments", cmd_moments, "Q, phi, dphi/dq, 1+delta_q, gamma_q at the given q")
-    c.add_argument("spec")
-    c.add_argument("--q", required=True, help="comma-separated list of q values")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("spec", help=SPEC_HELP)
+    c.add_argument("--q", required=True, help="comma-separated list of q values (second moments, > 0)")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("recursion", cmd_recursion, "forward q_l (Prop A.1), gradient norms (Prop A.2), Prop 3.1")
-    c.add_argument("spec")
-    c.add_argument("--depth", type=int, required=True)
-    c.add_argument("--q0", default="1", help="input second moment(s), comma-separated")
-    c.add_argument("--sigma-w2", default="1", help="weight variance gain(s)")
-    c.add_argument("--sigma-b2", default="0", help="bias variance(s)")
-    c.add_argument("--widths", default=None, help="N_0..N_L for per-unit gradient norms")
+    c.add_argument("spec", help=SPEC_HELP)
+    c.add_argument("--depth", type=int, required=True, help="number of layers L")
+    c.add_argument("--q0", default="1", help="input second moment(s), comma-separated (default 1)")
+    c.add_argument("--sigma-w2", default="1", help="weight variance gain(s) sigma_w^2, comma-separated (default 1)")
+    c.add_argument("--sigma-b2", default="0", help="bias variance(s) sigma_b^2, comma-separated (default 0)")
+    c.add_argument("--widths", default=None, help="N_0..N_L, comma-separated, for per-unit gradient norms")
     c.add_argument("--out", default=None, help="write the Dataset to this .nc file")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    c = command("finite-width", cmd_finite_width,
+                "what a network of width N measures: the O(1/N) corrections to Props A.1 and A.2")
+    c.add_argument("spec", help=SPEC_HELP)
+    c.add_argument("--depth", type=int, required=True, help="number of layers L")
+    c.add_argument("--width", required=True, help="one width N, or N_0..N_L comma-separated")
+    c.add_argument("--q0", type=float, default=1.0, help="input second moment (default 1)")
+    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
+    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
+    c.add_argument("--order", type=int, default=1, help="1: O(1/N) theory (default); 0: infinite width")
+    c.add_argument("--force", action="store_true",
+                   help="report even outside the theory's validity range (near criticality, L/N too large)")
+    c.add_argument("--out", default=None, help="write the Dataset to this .nc file")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("criticality", cmd_criticality, "critical sigma_w2 (chi_1 = 1) for given sigma_b2")
-    c.add_argument("spec")
+    c.add_argument("spec", help=SPEC_HELP)
     c.add_argument("--sigma-b2", required=True, help="comma-separated list of sigma_b2 values")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("fixedpoint", cmd_fixedpoint, "fixed point of Klambauer's (mu, nu) map, Jacobian, spectral norm")
-    c.add_argument("spec")
-    c.add_argument("--omega", type=float, default=0.0, help="sum of a unit's incoming weights")
-    c.add_argument("--tau", type=float, default=1.0, help="sum of their squares")
-    c.add_argument("--mu0", type=float, default=0.0, help="starting mean")
-    c.add_argument("--nu0", type=float, default=1.0, help="starting variance")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("spec", help=SPEC_HELP)
+    c.add_argument("--omega", type=float, default=0.0, help="sum of a unit's incoming weights (default 0)")
+    c.add_argument("--tau", type=float, default=1.0, help="sum of their squares (default 1)")
+    c.add_argument("--mu0", type=float, default=0.0, help="starting mean (default 0)")
+    c.add_argument("--nu0", type=float, default=1.0, help="starting variance (default 1)")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("table5", cmd_table5, "Table 5 beside the paper's values")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("validate", cmd_validate, "check the theory against itself, the paper and Monte-Carlo")
     c.add_argument("--theory-only", action="store_true", help="skip the Monte-Carlo section")
     c.add_argument("--size", choices=("quick", "default", "full"), default="default",
-                   help="Monte-Carlo size (default runs in under a minute on 2 cores)")
-    c.add_argument("--json", action="store_true")
+                   help="Monte-Carlo size: quick (seconds), default (about a minute on 2 cores), full (the "
+                        "reference size, minutes)")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     command("activations", cmd_activations, "list activation names and their spec keys")
     _register_extensions(sub, command)
     return p
 
 
+COMMAND_GROUP = "meanfield.commands"
+
+
 def _register_extensions(sub, command):
-    """Subcommands of the other packages (simulate, sweep, figure), when installed."""
-    for module in ("sim.cli", "figures.cli"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
-        mod.register(command)
+    """Subcommands registered by other installed packages (``meanfield.commands`` entry points)."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        entry.load()(command)
 
 
 def main(argv=None) -> int:

@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from . import _mills_series, quadrature
-from ._results import dataset_attrs
+from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import resolve
 from .recursions import _depth, _family_arrays, broadcast_inputs, recursion
@@ -299,5 +299,6 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
                            n if width_config is not None else np.asarray(width_list))
     attrs = dataset_attrs(act, "docs/finite-width.md sections 3-4 (O(1/N)); q, grad: Prop A.1 (eq 16), Prop A.2 "
                           "(eq 24)", depth=depth, order=order,
-                          residual="neglected terms are O(L/N^2) while both saturation factors are < 1")
+                          residual="neglected terms are O(L/N^2) while both saturation factors are < 1",
+                          saturation_limit=SATURATION_LIMIT, expansion_limit=EXPANSION_LIMIT)
     return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -17,7 +17,7 @@ import xarray as xr
 from scipy import optimize
 
 from . import closed_forms, quadrature
-from ._results import dataset_attrs
+from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import check_array, mean_map_all, resolve
 from .recursions import broadcast_inputs, _family_arrays

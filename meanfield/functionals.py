@@ -13,10 +13,9 @@ Notation: z ~ N(0, 1), q the second moment of the pre-activations.
 from __future__ import annotations
 
 import numpy as np
-import xarray as xr
 
-from . import _mills_series, closed_forms, quadrature
-from ._results import dataset_attrs
+from . import closed_forms, quadrature
+from .results import dataset_attrs
 from .activations import Activation, ExpLinear
 from .spec import activation as _activation
 
@@ -173,6 +172,8 @@ def moments(act, q, **kw) -> xr.Dataset:
     explosion_factor (1 + δ_q), gamma (eq 8) and f_mean (E[f(√q z)]); attribute
     gamma1 = |φ'(1) + 1|.
     """
+    import xarray as xr  # here, so that the command line's theory commands start without it
+
     act = resolve(act)
     q = np.atleast_1d(check_array("q", q, positive=True))
     if q.ndim != 1:
@@ -209,7 +210,7 @@ def moments(act, q, **kw) -> xr.Dataset:
 
 
 #: What :func:`finite_width_moments` returns, in order.
-FINITE_WIDTH_QUANTITIES = _mills_series.FINITE_WIDTH_QUANTITIES
+FINITE_WIDTH_QUANTITIES = ("Q", "Q4", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
 
 
 def finite_width_moments(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None) -> dict:
@@ -227,6 +228,8 @@ def finite_width_moments(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE,
     accuracy at large q, where Q'' ~ q^{-5/2} is the small difference of
     O(q) terms: 1e-9 relative at q = 1e4 for ELU).
     """
+    from . import _mills_series  # its exact series are built on first use (0.1 s)
+
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed":
         return _mills_series.finite_width_moments(q, *_family(act))

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from . import closed_forms, quadrature
-from ._results import dataset_attrs
+from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import check_array, resolve
 

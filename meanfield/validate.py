@@ -1,14 +1,15 @@
 """``meanfield validate``: the theory checked against itself and the paper.
 
 Each check measures a number, sets it beside a reference with a stated
-tolerance, and passes or fails.  The Monte-Carlo section (``sim``) adds its
-checks through :func:`run` when torch is installed.
+tolerance, and passes or fails.  Packages built on ``meanfield`` add their
+sections through the ``meanfield.checks`` entry-point group: each entry is a
+callable ``checks(size) -> list[Check]`` (``sim`` registers the Monte-Carlo
+section); this module never imports them by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 from typing import Callable
 
@@ -26,7 +27,7 @@ from .functionals import (
 )
 from .recursions import recursion
 from .solvers import solve
-from .table5 import table5
+from .tables import table5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,17 +143,29 @@ THEORY_CHECKS: tuple[Callable, ...] = (
 )
 
 
-def run(monte_carlo: bool = True, mc_size: str = "default") -> list[Check]:
-    """All checks; the Monte-Carlo section runs when ``sim`` (torch) is importable."""
-    checks = [c for group in THEORY_CHECKS for c in group()]
-    if monte_carlo:
-        if importlib.util.find_spec("torch") is None:
-            checks.append(Check("monte carlo", "skipped: torch is not installed", math.nan, "", "", True,
-                                "pip install 'meanfield[sim]' to run it"))
-        else:
-            from sim.validate import monte_carlo_checks
+CHECK_GROUP = "meanfield.checks"
+SIZES = ("quick", "default", "full")
 
-            checks.extend(monte_carlo_checks(mc_size))
+
+def run(monte_carlo: bool = True, mc_size: str = "default") -> list[Check]:
+    """The theory's checks, then those registered under ``meanfield.checks`` (the Monte-Carlo
+    section of ``sim``), run at ``mc_size``; a section whose dependencies are missing is reported
+    as skipped, with what to install."""
+    from importlib.metadata import entry_points
+
+    if mc_size not in SIZES:
+        raise ValueError(f"unknown Monte-Carlo size {mc_size!r}; valid sizes: {', '.join(SIZES)}")
+    checks = [c for group in THEORY_CHECKS for c in group()]
+    if not monte_carlo:
+        return checks
+    for entry in sorted(entry_points(group=CHECK_GROUP), key=lambda e: e.name):
+        try:
+            section = entry.load()
+        except ImportError as exc:
+            checks.append(Check(entry.name, f"skipped: {exc}", math.nan, "", "", True,
+                                "pip install 'meanfield[sim]' to run it"))
+            continue
+        checks.extend(section(mc_size))
     return checks
 
 

@@ -1,4 +1,6 @@
-"""``meanfield simulate``: registered into the ``meanfield`` command line."""
+"""``meanfield simulate``, ``reduced-chain`` and ``sweep``: registered into the ``meanfield`` command
+line through the ``meanfield.commands`` entry point (pyproject.toml).  This module imports nothing
+heavy; each handler imports torch or dask when it runs."""
 
 from __future__ import annotations
 
@@ -18,38 +20,111 @@ def register(command):
     c.add_argument("--quiet", action="store_true", help="no progress bar (batch jobs)")
 
     c = command("simulate", cmd_simulate, "Monte-Carlo network measured per layer beside the theory")
-    c.add_argument("--activation", required=True, help="activation spec")
-    c.add_argument("--depth", type=int, required=True)
-    c.add_argument("--width", required=True, help="one width, or N_0..N_L comma-separated")
-    c.add_argument("--batch", type=int, default=128)
-    c.add_argument("--seeds", type=int, default=1, help="independent network draws")
-    c.add_argument("--seed", type=int, default=0, help="root seed")
-    c.add_argument("--q0", type=float, default=1.0)
-    c.add_argument("--m0", type=float, default=0.0)
-    c.add_argument("--sigma-w2", type=float, default=1.0)
-    c.add_argument("--sigma-b2", type=float, default=0.0)
-    c.add_argument("--mean-weight", type=float, default=0.0)
-    c.add_argument("--dtype", choices=("float32", "float64"), default="float64")
-    c.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    _network_arguments(c)
+    c.add_argument("--batch", type=int, default=128, help="inputs per network draw (default 128)")
+    c.add_argument("--seeds", type=int, default=1, help="independent network draws (default 1)")
+    c.add_argument("--m0", type=float, default=0.0, help="mean of the input pre-activations h_0 (default 0)")
+    c.add_argument("--mean-weight", type=float, default=0.0, help="mean mu_w of the weights (Prop 3.2; default 0)")
+    c.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="float type (default float64)")
+    c.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
+    _output_arguments(c)
+
+    c = command("reduced-chain", cmd_reduced_chain,
+                "the exact single-input Monte-Carlo (backward pass integrated out) beside both theories")
+    _network_arguments(c)
+    c.add_argument("--chains", type=int, default=1000, help="independent networks, one input each (default 1000)")
+    c.add_argument("--threads", type=int, default=None, help="worker threads (default: the cores available)")
+    _output_arguments(c)
+
+
+def _network_arguments(c):
+    c.add_argument("--activation", required=True, help="activation spec, e.g. 'sselu:epsilon=0.017'")
+    c.add_argument("--depth", type=int, required=True, help="number of layers L")
+    c.add_argument("--width", required=True, help="one width N, or N_0..N_L comma-separated")
+    c.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    c.add_argument("--q0", type=float, default=1.0, help="second moment of the input pre-activations (default 1)")
+    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
+    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
+
+
+def _output_arguments(c):
     c.add_argument("--out", default=None, help="write the Dataset to this .nc file")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _widths_argument(text):
+    from meanfield.cli import parse_floats
+
+    widths = [int(v) if float(v).is_integer() else v for v in parse_floats(text, "--width")]
+    return widths[0] if len(widths) == 1 else widths
+
+
+def _comparison_rows(ds, depth):
+    """Per-layer rows: measured ± standard error, theory (infinite width), theory (width N), the errors."""
+    step = max(1, depth // 16)
+    layers = sorted(set(range(0, depth + 1, step)) | {depth})
+    rows = []
+    for l in layers:
+        row = [l]
+        for v in ("q", "grad"):
+            row += [f"{float(ds[f'{v}_measured_mean'][l]):.6g} ± {float(ds[f'{v}_measured_sem'][l]):.2g}",
+                    f"{float(ds[f'{v}_rel_error'][l]):+.2%}"]
+            if f"{v}_rel_error_fw" in ds:
+                row.append(f"{float(ds[f'{v}_rel_error_fw'][l]):+.2%}")
+        rows.append(row)
+    fw = "q_rel_error_fw" in ds
+    header = ["layer", "q measured", "vs N=inf"] + (["vs width N"] if fw else [])
+    header += ["grad measured", "vs N=inf"] + (["vs width N"] if fw else [])
+    return header, rows
+
+
+_JSON_KEYS = ("q_measured_mean", "q_measured_sem", "q_theory", "q_theory_fw", "q_rel_error", "q_rel_error_fw",
+              "grad_measured_mean", "grad_measured_sem", "grad_theory", "grad_theory_fw", "grad_rel_error",
+              "grad_rel_error_fw", "grad_chi_rel_error", "diverged_at")
+
+
+def cmd_reduced_chain(args):
+    from meanfield.cli import check_output_path, emit_json, table
+
+    widths = _widths_argument(args.width)
+    if args.out:
+        check_output_path(args.out, ".nc")
+    from .reduced import reduced_chain
+
+    bar = None if args.quiet or args.json else _progress_bar(args.chains, "chain")
+    ds = reduced_chain(args.activation, args.depth, width=widths, chains=args.chains, q0=args.q0,
+                       sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, seed=args.seed, threads=args.threads,
+                       progress=bar)
+    if bar is not None:
+        bar.close()
+    if args.out:
+        ds.to_netcdf(args.out, engine="netcdf4")
+    if args.json:
+        emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
+                   **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
+        return 0
+    print(f"{ds.attrs['activation']}  width {args.width}  {args.chains} chains  ({ds.attrs['seconds']:.1f} s, "
+          f"{ds.attrs['unit_layers'] / max(ds.attrs['seconds'], 1e-9) / 1e6:.0f} M unit-layers/s)")
+    print(table(*_comparison_rows(ds, args.depth)))
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
 
 
 def cmd_simulate(args):
     import numpy as np
 
-    from meanfield.cli import _emit_json, _floats, _table, check_output_path
+    from meanfield.cli import check_output_path, emit_json, table
 
-    widths = [int(v) if float(v).is_integer() else v for v in _floats(args.width, "--width")]
-    widths = widths[0] if len(widths) == 1 else widths
+    widths = _widths_argument(args.width)
     if args.out:
         check_output_path(args.out, ".nc")
     try:
         from .simulate import simulate
     except ImportError as exc:  # torch missing
         raise ValueError(f"simulate needs torch: pip install 'meanfield[sim]' ({exc})") from None
-    bar = None if args.quiet or args.json else _progress_bar(args.seeds)
+    bar = None if args.quiet or args.json else _progress_bar(args.seeds, "draw")
     ds = simulate(args.activation, depth=args.depth, width=widths, batch=args.batch, seeds=args.seeds,
                   q0=args.q0, m0=args.m0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
                   mean_weight=args.mean_weight, dtype=args.dtype, device=args.device, seed=args.seed,
@@ -59,23 +134,17 @@ def cmd_simulate(args):
     if args.out:
         ds.to_netcdf(args.out, engine="netcdf4")
     if args.json:
-        out = {"activation": ds.attrs["activation"], "layer": ds.layer.values}
-        for name in ("q_measured_mean", "q_theory", "q_rel_error", "grad_measured_mean", "grad_theory",
-                     "grad_rel_error", "grad_chi_rel_error", "diverged_at"):
-            if name in ds:
-                out[name] = ds[name].values
-        _emit_json(out)
+        emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
+                   **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
         return 0
-    step = max(1, args.depth // 16)
-    layers = sorted(set(range(0, args.depth + 1, step)) | {args.depth})
-    rows = [[l, float(ds.q_measured_mean[l]), float(ds.q_theory[l]), f"{float(ds.q_rel_error[l]):+.2%}",
-             float(ds.grad_measured_mean[l]), float(ds.grad_theory[l]), f"{float(ds.grad_rel_error[l]):+.2%}",
-             f"{float(ds.grad_chi_rel_error[l]):+.2%}"]
-            for l in layers]
+    header, rows = _comparison_rows(ds, args.depth)
+    layers = [row[0] for row in rows]
+    header.append("grad vs own chi")
+    for row, l in zip(rows, layers):
+        row.append(f"{float(ds.grad_chi_rel_error[l]):+.2%}")
     print(f"{ds.attrs['activation']}  widths {json.loads(ds.attrs['widths_json'])[0]}..  batch {args.batch}  "
           f"draws {args.seeds}  {args.dtype} on {args.device}  ({ds.attrs['seconds']:.1f} s)")
-    print(_table(["layer", "q measured", "q theory", "error", "grad measured", "grad theory", "error",
-                  "error vs own chi"], rows))
+    print(table(header, rows))
     div = ds.diverged_at.values
     if np.any(div >= 0):
         print(f"diverged: draws {np.flatnonzero(div >= 0).tolist()} at layers {div[div >= 0].tolist()}")
@@ -84,13 +153,13 @@ def cmd_simulate(args):
     return 0
 
 
-def _progress_bar(total):
+def _progress_bar(total, unit):
     try:
         from tqdm import tqdm
     except ImportError:
         return None
 
-    bar = tqdm(total=total, unit="draw", file=sys.stderr, disable=None)
+    bar = tqdm(total=total, unit=unit, file=sys.stderr, disable=None)
 
     class _Bar:
         def __call__(self, done, _total):

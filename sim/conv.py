@@ -23,7 +23,7 @@ from torch import nn
 
 import meanfield as mf
 from cuda_kernels.modules import module_for
-from meanfield._results import dataset_attrs
+from meanfield.results import dataset_attrs
 
 
 def pairs_for_depth(depth: int) -> int:

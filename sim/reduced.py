@@ -260,9 +260,7 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
 
 
 def _number(name, value, positive=False, nonnegative=False):
-    from meanfield._validate import check_number
-
-    return check_number(name, value, positive=positive, nonnegative=nonnegative)
+    return mf.check_number(name, value, positive=positive, nonnegative=nonnegative)
 
 
 def _available_bytes():

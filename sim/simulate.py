@@ -17,8 +17,8 @@ import torch
 import xarray as xr
 
 import meanfield as mf
-from meanfield._results import activation_attrs, dataset_attrs
-from meanfield._validate import check_number
+from meanfield.results import activation_attrs, dataset_attrs
+from meanfield import check_number
 from meanfield.functionals import explosion_factor
 
 from .compare import mean_and_sem, ratio_and_sem, theory_columns

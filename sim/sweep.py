@@ -49,7 +49,7 @@ import numpy as np
 import xarray as xr
 
 import meanfield as mf
-from meanfield._version import __version__
+from meanfield import __version__
 
 KINDS = ("simulate", "theory")
 

@@ -206,7 +206,7 @@ def test_simulate_command(tmp_path, capsys):
     code = main(["simulate", "--activation", "selu", "--depth", "4", "--width", "32", "--batch", "16", "--seeds",
                  "2", "--quiet", "--out", str(out)])
     assert code == 0 and out.exists()
-    assert "q theory" in capsys.readouterr().out
+    assert "vs width N" in capsys.readouterr().out
     code = main(["simulate", "--activation", "selu", "--depth", "4", "--width", "32", "--batch", "16", "--json"])
     assert code == 0 and len(json.loads(capsys.readouterr().out)["grad_chi_rel_error"]) == 5
     code = main(["simulate", "--activation", "selu", "--depth", "0", "--width", "32"])

@@ -6,7 +6,7 @@ import pytest
 import meanfield as mf
 from meanfield import closed_forms, paper
 from meanfield.solvers import _curve
-from meanfield.table5 import TOLERANCE, table5
+from meanfield.tables import TOLERANCE, table5
 
 
 def test_selu_constants():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._results import dataset_attrs
+from .results import dataset_attrs
 from .functionals import gamma_fixed_point, jacobian_second_moment, second_moment
 from .paper import TABLE5, TABLE5_NOT_OPTIMAL
 from .solvers import solve

@@ -1,0 +1,116 @@
+"""The direction of imports: figures -> sim -> meanfield, sim -> cuda_kernels -> meanfield, never back.
+
+Checked twice: statically (every import statement of every module, those inside functions too) and
+at run time (each package imported with the packages above it made unimportable).
+"""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: package -> the top-level modules it must never import
+FORBIDDEN = {
+    "meanfield": {"sim", "figures", "cuda_kernels", "torch", "matplotlib"},
+    "cuda_kernels": {"sim", "figures"},
+    "sim": {"figures"},
+    "figures": set(),
+}
+
+
+def _imports(path):
+    """(top-level module, full name, imported names) of every import in a file."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0], alias.name, ()
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0], node.module, tuple(a.name for a in node.names)
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_import_points_up(package):
+    bad = [(str(path.relative_to(ROOT)), full) for path in (ROOT / package).rglob("*.py")
+           for top, full, _ in _imports(path) if top in FORBIDDEN[package]]
+    assert not bad, bad
+
+
+def _private(name):
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+@pytest.mark.parametrize("package", ["sim", "figures", "cuda_kernels", "benchmarks"])
+def test_no_private_name_crosses_a_package_boundary(package):
+    bad = []
+    for path in (ROOT / package).rglob("*.py"):
+        for top, full, names in _imports(path):
+            if top != "meanfield":
+                continue
+            if any(map(_private, full.split(".")[1:])) or any(map(_private, names)):
+                bad.append((str(path.relative_to(ROOT)), full, names))
+    assert not bad, bad
+
+
+def _run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+_BLOCK = "import sys\nfor name in {names!r}: sys.modules[name] = None  # unimportable\n"
+
+
+@pytest.mark.parametrize("package,blocked", [
+    ("meanfield", ["sim", "figures", "cuda_kernels", "torch", "matplotlib"]),
+    ("cuda_kernels", ["sim", "figures"]),
+    ("sim", ["figures"]),
+])
+def test_each_package_imports_with_the_ones_above_it_blocked(package, blocked):
+    modules = sorted(p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__")
+    code = _BLOCK.format(names=blocked) + f"import {package}\n" + "".join(
+        f"import {package}.{m}\n" for m in modules)
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_importing_meanfield_imports_nothing_built_on_it():
+    code = ("import meanfield, sys; assert not any(m.split('.')[0] in "
+            "{'sim','figures','cuda_kernels','torch','matplotlib'} for m in sys.modules)")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_command_line_parser_imports_neither_torch_nor_matplotlib():
+    code = ("import sys, meanfield.cli as c\nc.build_parser()\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'dask', 'numba'})\n"
+            "assert not heavy, heavy\n")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_subcommands_come_from_entry_points():
+    from importlib.metadata import entry_points
+
+    names = {e.name for e in entry_points(group="meanfield.commands")}
+    assert {"sim", "figures"} <= names
+    assert {e.name for e in entry_points(group="meanfield.checks")} == {"monte-carlo"}
+
+
+def test_without_torch_simulate_prints_the_install_hint():
+    code = (_BLOCK.format(names=["torch"]) + "import meanfield.cli as c\n"
+            "sys.exit(c.main(['simulate', '--activation', 'selu', '--depth', '2', '--width', '8']))\n")
+    result = _run(code)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'meanfield[sim]'" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_torch_validate_reports_the_monte_carlo_section_as_skipped():
+    code = (_BLOCK.format(names=["torch"]) + "from meanfield import validate\n"
+            "rows = [c for c in validate.run(mc_size='quick') if c.section == 'monte-carlo']\n"
+            "assert len(rows) == 1 and rows[0].name.startswith('skipped'), rows\n")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-2000:]
