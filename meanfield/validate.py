@@ -39,6 +39,8 @@ class Check:
     tolerance: str
     passed: bool
     note: str = ""
+    #: the same comparison against the infinite-width theory, where one is made (NaN otherwise)
+    infinite_width: float = math.nan
 
 
 def _rel(a, b):
@@ -170,14 +172,19 @@ def run(monte_carlo: bool = True, mc_size: str = "default") -> list[Check]:
 
 
 def format_table(checks: list[Check]) -> str:
-    rows = [("section", "check", "value", "reference", "tolerance", "result", "note")]
+    """The checks as a table; a column 'N=inf' gives the infinite-width error beside finite-width rows."""
+    def number(x, fmt):
+        return "" if isinstance(x, float) and math.isnan(x) else format(x, fmt)
+
+    rows = [("section", "check", "value", "N=inf", "reference", "tolerance", "result", "note")]
     for c in checks:
-        value = "" if isinstance(c.value, float) and math.isnan(c.value) else f"{c.value:.3g}"
-        rows.append((c.section, c.name, value, c.reference, c.tolerance, "PASS" if c.passed else "FAIL", c.note))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        rows.append((c.section, c.name, number(c.value, ".3g"), number(c.infinite_width, ".2%"), c.reference,
+                     c.tolerance, "PASS" if c.passed else "FAIL", c.note))
+    cols = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(cols)]
     lines = []
     for j, r in enumerate(rows):
-        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(6)) + ("  " + r[6] if r[6] else ""))
+        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(cols)) + ("  " + r[cols] if r[cols] else ""))
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     passed = sum(c.passed for c in checks)
