@@ -53,7 +53,7 @@ THREADS = 256
 #: forward (256, 1) 0.272 ms, (256, 2) 0.276 ms;
 #: ∂L/∂x (256, 1) 0.405 ms, (256, 2) 0.408 ms;
 #: ∂L/∂x with ∂L/∂λ (128, 2) 0.404 ms (one block per 1024 elements: 100,352
-#: blocks here), (256, 2) 0.407 ms.  SPEC §7 (Appendix B) asks for "a few
+#: blocks here), (256, 2) 0.407 ms.  docs/theory.md §7 (Appendix B) asks for "a few
 #: thousand blocks", each thread summing many elements: 3168-4224 blocks of
 #: 256 took 0.425 ms, 2112 blocks 0.452-0.467 ms, so the default departs from
 #: it (``backward(..., threads=256, blocks=4224)`` gives that shape).

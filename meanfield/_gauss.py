@@ -7,7 +7,7 @@ Everything here is written in terms of the Mills ratio of the standard normal,
 because every Gaussian expectation of the exponential-linear family reduces to
 R and its first two derivatives (``R' = tR − 1``, ``R'' = (1 + t²)R − t``).
 Written this way, e^{a²/2}·Φ(−a) never appears as a product of an overflowing
-exponential and an underflowing tail (SPEC §1).
+exponential and an underflowing tail (docs/theory.md §1).
 
 The naive forms of R' and R'' cancel catastrophically for large t (relative
 error ~ ε t² and ~ ε t⁴), and R(2t) − 2R(t) + R(0) and R(0) − R(t) at small
@@ -33,6 +33,8 @@ import numba
 import numpy as np
 from numpy.polynomial import chebyshev
 from scipy import fft, special
+
+from . import compile_cache  # noqa: F401 - numba's cache goes to a per-user folder, before anything compiles
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
 SQRT_2PI = math.sqrt(2.0 * math.pi)

@@ -21,9 +21,9 @@ R and R' of ``_gauss`` and the recurrence R^{(k+1)} = u R^{(k)} + k R^{(k−1)}
 (it loses at most ~100ε there); from u = 4 on from Laplace's continued
 fraction, R^{(k)} = (−1)^k T₁⋯T_k R, which has no cancellation at large u.
 
-These functions are compiled without numba's on-disk cache: they inline
-``_gauss``'s compiled helpers, and numba's cache is keyed on this file alone,
-so a cached copy could silently keep stale coefficients of that file.
+These functions inline ``_gauss``'s compiled helpers (and the coefficients
+numba freezes into them); ``compile_cache`` keys their on-disk cache on that
+file too, so a change there recompiles them.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ SERIES_TERMS = 80
 FRACTION_FROM = 4.0
 _FRACTION_DEPTH = 60
 
-_COMPILE = {"nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
+_COMPILE = {"cache": True, "nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ when it runs.  Handlers may use the helpers below (:class:`UsageError`,
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -414,6 +415,30 @@ def _register_extensions(sub, command):
 
     for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         entry.load()(command)
+
+
+def reference_markdown() -> str:
+    """docs/cli.md: every command and option, from the parser itself.
+
+    Regenerate with ``python -c "import meanfield.cli as c; print(c.reference_markdown(), end='')" > docs/cli.md``;
+    a test checks that the file is current.
+    """
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    lines = ["# Command line reference", "",
+             "Generated from the parser (`meanfield.cli.reference_markdown`); every command prints a table, "
+             "or one JSON object with `--json`. Bad input prints one line on stderr and exits with 2.", ""]
+    for name, command in sub.choices.items():
+        command.formatter_class = functools.partial(argparse.HelpFormatter, width=100)  # not the terminal's
+        lines += [f"## `meanfield {name}`", "", command.description or "", "", "```", command.format_usage().strip(),
+                  "```", ""]
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flags = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest}`"
+            lines.append(f"* {flags}: {action.help}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

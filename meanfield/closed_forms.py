@@ -111,7 +111,7 @@ def mean_parts(q, alpha, rate, slope):
 
 
 def second_moment(q, lam, alpha, rate, slope):
-    """Q(q) = E[f²(√q z)] (SPEC §2)."""
+    """Q(q) = E[f²(√q z)] (docs/theory.md §2)."""
     return zero_mean(q, lam, alpha, rate, slope, ("Q",))["Q"]
 
 

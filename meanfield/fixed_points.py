@@ -1,4 +1,4 @@
-"""Fixed points and their stability (SPEC §4).
+"""Fixed points and their stability (docs/theory.md §4).
 
 * Poole et al. 2016, Schoenholz et al. 2016: the fixed point q* of
   q ↦ σ_b² + σ_w² Q(q), χ_1 = σ_w² φ(q*), the order-to-chaos boundary

@@ -1,4 +1,4 @@
-"""Single-layer Gaussian functionals (SPEC §2).
+"""Single-layer Gaussian functionals (docs/theory.md §2).
 
 Every function takes an activation (an :class:`Activation` or a spec string)
 and arrays that broadcast with each other and with the activation's
@@ -58,7 +58,7 @@ def _family(act):
 
 
 def second_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
-    """Q(q) = E[f²(√q z)], the second-moment map (SPEC §2)."""
+    """Q(q) = E[f²(√q z)], the second-moment map (docs/theory.md §2)."""
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed":
         return closed_forms.second_moment(q, *_family(act))

@@ -65,7 +65,7 @@ def _rows():
 TABLE5 = _rows()
 
 #: Rows whose printed parameters are not the global optimum of (eq 11): a
-#: global solver finds γ no larger than the table's (SPEC §3).
+#: global solver finds γ no larger than the table's (docs/theory.md §3).
 TABLE5_NOT_OPTIMAL = {("sselu", 0.03), ("sselu", 0.07)}
 
 #: Appendix A.4: λ of the central variants (eq 37) at ε = 0.03.

@@ -1,6 +1,6 @@
-"""Layer-to-layer recursions: Props A.1, A.2, 3.1 and 3.2 (SPEC §4).
+"""Layer-to-layer recursions: Props A.1, A.2, 3.1 and 3.2 (docs/theory.md §4).
 
-Network convention (SPEC §4): h_0 is the input pre-activation with second
+Network convention (docs/theory.md §4): h_0 is the input pre-activation with second
 moment q_0; layer l = 1..L computes h_l = W_l f(h_{l−1}) + b_l with
 W_l[i, j] ~ N(μ_w, σ_w²/N_{l−1}) (fan-in scaling) and b_l ~ N(0, σ_b²).
 

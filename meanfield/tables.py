@@ -11,7 +11,7 @@ from .paper import TABLE5, TABLE5_NOT_OPTIMAL
 from .solvers import solve
 from .spec import activation
 
-#: Table 5 prints λ, α, β to two decimals; SPEC §3 asks for agreement at that
+#: Table 5 prints λ, α, β to two decimals; docs/theory.md §3 asks for agreement at that
 #: precision (half a unit of the last digit, plus rounding slack).
 TOLERANCE = 0.0051
 

@@ -1,4 +1,4 @@
-"""Monte-Carlo deep networks measured layer by layer (SPEC §5).
+"""Monte-Carlo deep networks measured layer by layer (docs/theory.md §5).
 
 A fully connected network of depth L: h_0 is the input pre-activation, and
 layer l = 1..L computes h_l = W_l f(h_{l−1}) + b_l with
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import numpy as np
 import torch
 
 from cuda_kernels import torch_ops
+
+from .memory import available_memory  # noqa: F401 - re-exported for simulate
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -260,18 +261,3 @@ def estimate_memory(cfg: NetworkConfig) -> int:
     biggest = max(weights)
     work = 2 * biggest + 6 * cfg.batch * max(cfg.widths) * itemsize
     return acts + kept + work
-
-
-def available_memory(device: str) -> int:
-    """Free bytes on the device (CUDA: cudaMemGetInfo; CPU: MemAvailable)."""
-    if device.startswith("cuda"):
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -48,9 +48,11 @@ from numba.core import types
 from numba.core.extending import intrinsic
 
 import meanfield as mf
+from meanfield import compile_cache
 
 from .compare import mean_and_sem, theory_columns
 
+compile_cache.register(os.path.dirname(__file__))  # numba's cache in the user's cache folder, not site-packages
 _COMPILE = {"nogil": True, "fastmath": {"contract"}, "error_model": "numpy", "cache": True}
 #: The forward loop may reorder its sums (so that they vectorise): the
 #: numbers are then those of this machine's vector width, the same every run.
@@ -264,7 +266,7 @@ def _number(name, value, positive=False, nonnegative=False):
 
 
 def _available_bytes():
-    from .engine import available_memory
+    from .memory import available_memory
 
     return available_memory("cpu")
 

@@ -1,6 +1,6 @@
 """``sim.simulate``: Monte-Carlo networks beside the mean-field theory.
 
-The returned Dataset holds, per layer, the measured quantities of SPEC §5
+The returned Dataset holds, per layer, the measured quantities of docs/theory.md §5
 (dimension ``seed`` for the independent draws) and their ``*_theory`` twins
 from ``meanfield``, so that ``ds.q_measured_mean / ds.q_theory − 1`` is the
 error of Prop A.1 in one line.

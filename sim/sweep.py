@@ -3,7 +3,7 @@
 A sweep file (TOML) names the grid and the fixed settings::
 
     [sweep]
-    kind = "simulate"          # or "theory": meanfield.recursion per point
+    kind = "simulate"          # or "reduced_chain" (sim.reduced_chain), or "theory" (meanfield.recursion)
     [grid]
     depth = [16, 64]
     activation = ["selu", "sselu:epsilon=0.017"]
@@ -51,7 +51,7 @@ import xarray as xr
 import meanfield as mf
 from meanfield import __version__
 
-KINDS = ("simulate", "theory")
+KINDS = ("simulate", "reduced_chain", "theory")
 
 
 class SweepFileError(ValueError):
@@ -68,12 +68,16 @@ def _point_function(kind):
         from .simulate import simulate
 
         return simulate
+    if kind == "reduced_chain":
+        from .reduced import reduced_chain
+
+        return reduced_chain
     return theory
 
 
 def _parameters(kind):
     sig = inspect.signature(_point_function(kind))
-    names = [p for p in sig.parameters if p not in ("progress", "input", "loss")]
+    names = [p for p in sig.parameters if p not in ("progress", "input", "loss", "threads")]
     return names
 
 
@@ -95,25 +99,26 @@ def load_sweep(source) -> dict:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SweepFileError(f"sweep file is not valid TOML: {exc}") from None
-    unknown = set(raw) - {"sweep", "grid", "simulate", "theory"}
+    unknown = set(raw) - {"sweep", "grid", *KINDS}
     if unknown:
         raise SweepFileError(f"unknown section [{sorted(unknown)[0]}]; valid sections: [sweep], [grid], "
-                             "[simulate], [theory]")
+                             + ", ".join(f"[{k}]" for k in KINDS))
     meta = dict(raw.get("sweep", {}))
     kind = meta.pop("kind", "simulate")
     if kind not in KINDS:
         raise SweepFileError(f"[sweep] kind = {kind!r}; valid kinds: {', '.join(KINDS)}")
     if meta:
         raise SweepFileError(f"[sweep] unknown key {sorted(meta)[0]!r}; valid keys: kind")
-    other = "theory" if kind == "simulate" else "simulate"
-    if other in raw:
-        raise SweepFileError(f"[{other}] does not apply to kind = {kind!r}; put fixed settings under [{kind}]")
+    for other in KINDS:
+        if other != kind and other in raw:
+            raise SweepFileError(f"[{other}] does not apply to kind = {kind!r}; put fixed settings under [{kind}]")
     grid = raw.get("grid")
     if not grid:
         raise SweepFileError("the sweep file has no [grid] section (or it is empty)")
     fixed = dict(raw.get(kind, {}))
     valid = _parameters(kind)
-    where = "sim.simulate" if kind == "simulate" else "sim.sweep.theory (meanfield.recursion)"
+    where = {"simulate": "sim.simulate", "reduced_chain": "sim.reduced_chain",
+             "theory": "sim.sweep.theory (meanfield.recursion)"}[kind]
     for section, table in (("grid", grid), (kind, fixed)):
         for key in table:
             if key not in valid:
@@ -163,9 +168,10 @@ def point_seed(sweep: dict, point: dict) -> int:
 
 def run_point(sweep: dict, point: dict, out: str, threads: int = 1) -> dict:
     """Compute one point and write it atomically; returns a small status dict (runs on a worker)."""
-    import torch
+    if sweep["kind"] == "simulate":
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
     pid = point_id(sweep, point)
     final = os.path.join(out, "points", f"{pid}.nc")
     err_path = os.path.join(out, "points", f"{pid}.err.json")
@@ -177,6 +183,10 @@ def run_point(sweep: dict, point: dict, out: str, threads: int = 1) -> dict:
             kwargs["seed"] = point_seed(sweep, point)
             kwargs.setdefault("progress", None)
             ds = _point_function("simulate")(**kwargs).rename({"seed": "draw"})
+        elif sweep["kind"] == "reduced_chain":
+            kwargs.update(seed=point_seed(sweep, point), threads=threads, progress=None)
+            # per-chain values would make every point file chains x layers: keep the means and errors
+            ds = _point_function("reduced_chain")(**kwargs).drop_vars(["q_measured", "grad_measured", "diverged_at"])
         else:
             ds = theory(**kwargs)
         ds = ds.drop_vars([v for v in ds.coords if v not in ds.dims and v not in ("width",)], errors="ignore")

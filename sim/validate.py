@@ -83,7 +83,10 @@ def _check(section, name, error, sem, residual, k, infinite, label):
     passed = bool(np.all(np.abs(error[ok]) <= bound[ok]))
     tolerance = f"<= {k:.2f} SE + residual = {bound[worst]:.3g}"
     inf_text = f"N=inf error {np.nanmax(np.abs(infinite)):.2%}" if infinite is not None else ""
-    note = f"worst layer {worst} (SE {sem[worst]:.2g}, residual {residual[worst]:.1g}); {inf_text}"
+    with np.errstate(all="ignore"):
+        z = float(np.nanmax(np.where(ok, np.abs(error) / sem, np.nan)))
+    note = (f"worst layer {worst} (SE {sem[worst]:.2g}, residual {residual[worst]:.1g}); max |error|/SE "
+            f"{z:.2f}; {inf_text}")
     return Check(section, name, float(error[worst]), label, tolerance, passed, note,
                  infinite_width=float(np.nanmax(np.abs(infinite))) if infinite is not None else math.nan)
 
@@ -164,10 +167,10 @@ def _reduced_chain_checks(spec, size, q0, k, network):
     label = f"finite_width, N={size.width} L={size.depth}, {size.chains} chains, q0={q0:g}"
     with np.errstate(all="ignore"):
         return [
-            _check("reduced chain", f"Prop A.1 q_l, {spec}", ds.q_measured_mean.values / fw.q_mean.values - 1,
+            _check("reduced chain", f"Prop A.1 q_l, {spec}, q0={q0:g}", ds.q_measured_mean.values / fw.q_mean.values - 1,
                    ds.q_measured_sem.values / fw.q_mean.values, fw.residual_q.values, k,
                    ds.q_measured_mean.values / fw.q.values - 1, label),
-            _check("reduced chain", f"Prop A.2 gradient norms, {spec}",
+            _check("reduced chain", f"Prop A.2 gradient norms, {spec}, q0={q0:g}",
                    (ds.grad_measured_mean.values / fw.grad_mean.values - 1)[:-1],
                    (ds.grad_measured_sem.values / fw.grad_mean.values)[:-1], fw.residual_grad.values[:-1], k,
                    (ds.grad_measured_mean.values / fw.grad.values - 1)[:-1], label),
@@ -214,11 +217,21 @@ def monte_carlo_checks(size: str = "default", network: dict | None = None) -> li
     chain_scores = len(SPECS) * len(s.chain_q0s) * 2 * layers
     k_draws = critical_k(full_scores + chain_scores, s.draws - 1)
     k_chains = critical_k(full_scores + chain_scores, s.chains - 1)
+    try:
+        import torch  # noqa: F401 - full networks need it; the reduced chains do not
+        have_torch = True
+    except ImportError:
+        have_torch = False
     checks = []
     for spec in SPECS:
         for q0 in s.chain_q0s:
             checks.extend(_reduced_chain_checks(spec, s, q0, k_chains, network))
-        for q0 in s.q0s:
-            checks.extend(_full_network_checks(spec, s, q0, k_draws, network))
-    checks.extend(_prop32_checks(s, k_draws))
+        if have_torch:
+            for q0 in s.q0s:
+                checks.extend(_full_network_checks(spec, s, q0, k_draws, network))
+    if have_torch:
+        checks.extend(_prop32_checks(s, k_draws))
+    else:
+        checks.append(Check("monte carlo", "skipped: full networks need torch", math.nan, "", "", True,
+                            "pip install 'meanfield[sim]' to run them"))
     return checks

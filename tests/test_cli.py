@@ -21,7 +21,7 @@ def test_solve_json(capsys):
     assert code == 0
     data = json.loads(out)
     assert set(data) >= {"lambda", "alpha", "beta", "gamma1", "residuals"}
-    assert data["gamma1"] < 0.855  # better than Table 5's printed row (SPEC §3)
+    assert data["gamma1"] < 0.855  # better than Table 5's printed row (docs/theory.md §3)
 
 
 def test_solve_selu_text(capsys):

@@ -30,7 +30,7 @@ def test_table5_row(i):
     row = paper.TABLE5[i]
     sol = mf.solve(row.family, row.epsilon, central=row.central)
     if (row.family, row.epsilon) in paper.TABLE5_NOT_OPTIMAL:
-        # SPEC §3: the printed row is not the global optimum; ours is no worse.
+        # docs/theory.md §3: the printed row is not the global optimum; ours is no worse.
         assert sol.gamma1 <= row.gamma1 + 5e-4
         return
     assert abs(sol.lam - row.lam) <= TOLERANCE
