@@ -89,7 +89,7 @@ def _widths_array(widths, depth):
 def _check_widths(values):
     bad = ~np.isfinite(values) | (values < 1) | (values != np.round(values))
     if bad.any():
-        raise ValueError(f"widths must be integers >= 1, got {values[bad].ravel()[0]!r}")
+        raise ValueError(f"widths must be integers >= 1, got {float(values[bad].ravel()[0]):g}")
 
 
 def _moments(act, m, params):

@@ -1,6 +1,7 @@
 """The command line: every subcommand, JSON output, and bad input (exit 2, one line)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -88,3 +89,33 @@ def test_bad_input_one_line_exit_2(capsys, argv, match):
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and match in lines[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args,match", [
+    (["selu", "--depth", "64", "--width", "0"], "widths must be integers >= 1, got 0"),
+    (["selu", "--depth", "64", "--width", "64", "--q0", "-1"], "q0 must be finite and > 0"),
+    (["selu", "--depth", "64", "--width", "64", "--order", "3"], "order must be 0"),
+    (["dselu:epsilon=0.017", "--depth", "64", "--width", "64"], "validity range.*--force"),
+])
+def test_finite_width_bad_input_is_one_line_exit_2(args, match, capsys):
+    assert main(["finite-width", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(match, err[0]), err
+
+
+def test_finite_width_command_outputs(tmp_path, capsys):
+    out = tmp_path / "fw.nc"
+    assert main(["finite-width", "selu", "--depth", "8", "--width", "256", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Jensen" in text and out.exists()
+    assert main(["finite-width", "dselu:epsilon=0.017", "--depth", "64", "--width", "64", "--force", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["valid"] is False and len(data["grad_mean"]) == 65
+
+
+def test_reduced_chain_command(capsys):
+    assert main(["reduced-chain", "--activation", "selu", "--depth", "4", "--width", "32", "--chains", "50",
+                 "--quiet", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["q_measured_mean"]) == 5 and "grad_rel_error_fw" in data
+    assert main(["reduced-chain", "--activation", "selu", "--depth", "4", "--width", "32", "--chains", "0"]) == 2
