@@ -97,7 +97,15 @@ class ExpLinear(Activation):
 
     def __post_init__(self):
         for field in ("lam", "alpha", "rate", "slope"):
-            value = np.asarray(getattr(self, field), dtype=float)
+            try:
+                value = np.asarray(getattr(self, field), dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.name}: {field} must be a number or an array of numbers, "
+                                 f"got {getattr(self, field)!r}") from None
+            bad = ~np.isfinite(value)
+            if bad.any():
+                where = f"{field}[{', '.join(map(str, np.argwhere(bad)[0]))}]" if value.ndim else field
+                raise ValueError(f"{self.name}: {field} must be finite, got {where} = {float(value[bad].ravel()[0])!r}")
             object.__setattr__(self, field, value[()] if value.ndim == 0 else value)
 
     def f(self, x):
@@ -265,11 +273,38 @@ def custom(f: Callable, df: Callable | None = None, *, name: str = "custom", kin
         raise ValueError(f"custom activation: df must be callable or None, got {type(df).__name__}")
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"custom activation: scale must be a positive number, got {scale!r}")
-    probe = np.array([-1.0, 0.0, 1.0])
-    try:
-        out = np.asarray(f(probe), dtype=float)
-    except Exception as exc:  # a user's callable may raise anything
-        raise ValueError(f"custom activation {name!r}: f failed on a float array: {exc}") from exc
-    if out.shape != probe.shape:
-        raise ValueError(f"custom activation {name!r}: f must act elementwise, got shape {out.shape} for input (3,)")
-    return Elementwise(name=name, func=f, deriv=df, kinks=tuple(kinks), scale=scale)
+    kinks = _kinks(name, kinks)
+    # A probe over the Gaussian bulk: f (and df) must act elementwise and return finite values there.
+    probe = np.linspace(-8.0, 8.0, 33)
+    for label, fn in (("f", f), ("df", df)):
+        if fn is None:
+            continue
+        try:
+            out = np.asarray(fn(probe), dtype=float)
+        except Exception as exc:  # a user's callable may raise anything
+            raise ValueError(f"custom activation {name!r}: {label} failed on a float array: {exc}") from exc
+        if out.shape != probe.shape:
+            raise ValueError(f"custom activation {name!r}: {label} must act elementwise, got shape {out.shape} "
+                             f"for input {probe.shape}")
+        bad = ~np.isfinite(out)
+        if bad.any():
+            raise ValueError(f"custom activation {name!r}: {label} returned {float(out[bad][0])!r} at x = "
+                             f"{probe[bad][0]:g}; Gaussian expectations need finite values on the whole line")
+    return Elementwise(name=name, func=f, deriv=df, kinks=kinks, scale=scale)
+
+
+def _kinks(name, kinks):
+    """``kinks`` as a tuple of finite floats, or a ValueError naming the bad entry."""
+    if isinstance(kinks, (str, bytes)) or not np.iterable(kinks):
+        raise ValueError(f"custom activation {name!r}: kinks must be a sequence of numbers (x-locations), "
+                         f"got {kinks!r}")
+    out = []
+    for k in kinks:
+        try:
+            value = float(k)
+        except (TypeError, ValueError):
+            raise ValueError(f"custom activation {name!r}: kinks must be numbers, got {k!r}") from None
+        if not np.isfinite(value):
+            raise ValueError(f"custom activation {name!r}: kinks must be finite, got {k!r}")
+        out.append(value)
+    return tuple(out)

@@ -112,6 +112,9 @@ def cmd_solve(args):
     if sol is not None:
         out.update(gamma1=sol.gamma1, epsilon=sol.epsilon, lambda_min=sol.lambda_min, central=sol.central,
                    q_star=sol.q_star, sigma_w2=sol.sigma_w2, residuals=sol.residuals)
+        if sol.q_star != 1.0 or sol.sigma_w2 != 1.0:  # the constraints hold at q*, not at q = 1
+            out["phi_at_q_star"] = float(jacobian_second_moment(act, sol.q_star))
+            out["Q_at_q_star"] = float(second_moment(act, sol.q_star))
     if args.json:
         emit_json(out)
         return EXIT_OK
@@ -138,9 +141,15 @@ def cmd_moments(args):
     return EXIT_OK
 
 
-def cmd_recursion(args):
-    from .recursions import recursion
+def _precheck_layers(what, depth, *lists):
+    """Refuse a hopeless depth in a fraction of a second, before the theory (and numba) is imported."""
+    from .resources import require_layers
 
+    if depth >= 1:
+        require_layers(what, float(np.prod([np.size(v) for v in lists])), depth)
+
+
+def cmd_recursion(args):
     depth = args.depth
     q0 = _scalar_or_list(parse_floats(args.q0, "--q0"))
     w = _scalar_or_list(parse_floats(args.sigma_w2, "--sigma-w2"))
@@ -148,6 +157,9 @@ def cmd_recursion(args):
     widths = None if args.widths is None else [int(v) for v in parse_floats(args.widths, "--widths")]
     if args.out:
         check_output_path(args.out, ".nc")
+    _precheck_layers("recursion", depth, q0, w, b)
+    from .recursions import recursion
+
     ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
     if args.out:
         ds.to_netcdf(args.out, engine="netcdf4")
@@ -184,12 +196,13 @@ def cmd_recursion_output(ds, args):
 def cmd_finite_width(args):
     import warnings
 
-    from .finite_network import FiniteWidthWarning, finite_width
-
     widths = [int(v) if float(v).is_integer() else v for v in parse_floats(args.width, "--width")]
     widths = widths[0] if len(widths) == 1 else widths
     if args.out:
         check_output_path(args.out, ".nc")
+    _precheck_layers("finite_width", args.depth)
+    from .finite_network import FiniteWidthWarning, finite_width
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FiniteWidthWarning)
         ds = finite_width(args.spec, args.depth, q0=args.q0, widths=widths, sigma_w2=args.sigma_w2,
@@ -244,6 +257,11 @@ def cmd_criticality(args):
         return EXIT_OK
     print(f"{crit.attrs['activation']}: order-to-chaos boundary chi_1 = sigma_w2 phi(q*) = 1")
     print(table(["sigma_b2", "critical sigma_w2", "q*"], rows))
+    for b, w, _ in rows:
+        if math.isnan(w):
+            print(f"sigma_b2 = {b:g}: no critical sigma_w2: chi_1 - 1 does not change sign for sigma_w2 in "
+                  f"[{crit.attrs['bracket_low']:g}, {crit.attrs['bracket_high']:g}] (the order-to-chaos boundary "
+                  "does not cross this sigma_b2 there)")
     return EXIT_OK
 
 
@@ -260,6 +278,7 @@ def cmd_fixedpoint(args):
         "jacobian": ds.jacobian.values,
         "spectral_norm": float(ds.spectral_norm),
         "attracting": bool(ds.attracting),
+        "verdict": str(ds.verdict.values),
     }
     if args.json:
         emit_json(out)
@@ -268,7 +287,8 @@ def cmd_fixedpoint(args):
     print(f"{out['activation']}  omega={args.omega:g} tau={args.tau:g}")
     print(f"fixed point   mu* = {out['mu']:.12g}   nu* = {out['nu']:.12g}")
     print(f"Jacobian      [[{j[0, 0]:.6g}, {j[0, 1]:.6g}], [{j[1, 0]:.6g}, {j[1, 1]:.6g}]]")
-    print(f"spectral norm {out['spectral_norm']:.6g}  ({'attracting' if out['attracting'] else 'not attracting'})")
+    print(f"spectral norm {out['spectral_norm']:.16g}  ({out['verdict']}"
+          + (", within rounding of 1" if out["verdict"] == "marginal" else "") + ")")
     return EXIT_OK
 
 

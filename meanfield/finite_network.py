@@ -45,6 +45,7 @@ from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import resolve
 from .recursions import _depth, _family_arrays, broadcast_inputs, recursion
+from .resources import require_layers
 
 ORDERS = (0, 1)
 
@@ -182,6 +183,7 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
         raise ValueError(f"order must be 0 (infinite width) or 1 (O(1/N)), got {order!r}")
     act = resolve(act)
     depth = _depth(depth)
+    require_layers("finite_width", 1, depth)  # before anything of size depth is built
     width_config, width_list = _widths_array(widths, depth)
     if order == 0:
         return recursion(act, depth, q0=q0, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
@@ -192,6 +194,7 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
                             else width_config.isel(layer=0, drop=True), True, False)
     dims, v, coords = broadcast_inputs(act, **inputs)
     shape = v["q0"].shape
+    require_layers("finite_width", np.prod(shape, dtype=float), depth)
     if width_config is None:
         n = np.broadcast_to(width_list, shape + (depth + 1,))
     elif "layer" in width_config.dims:

@@ -26,6 +26,9 @@ _TINY_Q = 1e-300  # φ and Q at q* = 0 are taken at this q (their q -> 0⁺ limi
 _ITERATIONS = 300  # plain iterations of the q map before Newton
 _NEWTON_STEPS = 200
 _RTOL = 4 * np.finfo(float).eps
+#: A spectral norm within this of 1 is "marginal": the fixed point is found to a residual of 1e-10
+#: (mu_nu_fixed_point), which moves the Jacobian by about as much, so rounding cannot decide.
+MARGINAL = 1e-8
 
 
 def _maps(act, q, params):
@@ -86,23 +89,28 @@ def fixed_point(act, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
 
     ``q_star`` solves q = σ_b² + σ_w² Q(q) and is the one reached by iterating
     from q = 1: 0 when the signal dies out (σ_b² = 0), inf when it grows
-    without bound.  ``phase`` is 'ordered' (χ_1 < 1), 'chaotic' (χ_1 > 1) or
-    'critical' (|χ_1 − 1| < 1e-12).  Inputs broadcast as in ``recursions``.
+    without bound (χ_1 and χ_q are then their limits).  ``phase`` is 'ordered'
+    (χ_1 < 1), 'chaotic' (χ_1 > 1), 'critical' (|χ_1 − 1| < 1e-12) or
+    'divergent' (q* = inf).  ``converged`` is False where the search stopped
+    without meeting the map to 1e-10; callers in this module treat such
+    points as undefined.  Inputs broadcast as in ``recursions``.
     """
     act = resolve(act)
     dims, v, coords = broadcast_inputs(act, sigma_w2=(sigma_w2, True, False), sigma_b2=(sigma_b2, True, True))
     params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
     q, converged = _solve_q_star(act, v["sigma_w2"], v["sigma_b2"], params)
     with np.errstate(all="ignore"):
+        # at q* = 0 or inf, φ and dQ/dq are taken at 1e-300 or 1e300: their limits there
         _, d_q, phi = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
-        chi1 = np.where(np.isfinite(q), v["sigma_w2"] * phi, np.nan)
-        chi_q = np.where(np.isfinite(q), v["sigma_w2"] * d_q, np.nan)
+        chi1 = v["sigma_w2"] * phi
+        chi_q = v["sigma_w2"] * d_q
     phase = np.where(np.abs(chi1 - 1) < 1e-12, "critical", np.where(chi1 < 1, "ordered", "chaotic"))
-    phase = np.where(np.isnan(chi1), "divergent", phase)
+    phase = np.where(np.isinf(q), "divergent", phase)
     return xr.Dataset(
         {
             "q_star": (dims, q, {"long_name": "fixed point of q -> sigma_b2 + sigma_w2 Q(q)"}),
-            "chi1": (dims, chi1, {"long_name": "chi_1 = sigma_w2 phi(q*)", "equation": "Poole et al. 2016"}),
+            "chi1": (dims, chi1, {"long_name": "chi_1 = sigma_w2 phi(q*) (its limit where q* is 0 or inf)",
+                                  "equation": "Poole et al. 2016"}),
             "chi_q": (dims, chi_q, {"long_name": "chi_q = sigma_w2 dQ/dq(q*)"}),
             "converged": (dims, converged),
             "phase": (dims, phase.astype(str)),
@@ -130,8 +138,9 @@ def critical_sigma_w2(act, sigma_b2=0.0, bracket=(1e-2, 1e2), points=97) -> xr.D
     out = np.full(sb.shape, np.nan)
     q_out = np.full(sb.shape, np.nan)
     for i, b in enumerate(sb):
-        chi = fixed_point(act, grid, b).chi1.values - 1.0
-        ok = np.isfinite(chi)
+        fp = fixed_point(act, grid, b)
+        chi = fp.chi1.values - 1.0
+        ok = np.isfinite(chi) & fp.converged.values
         hits = np.flatnonzero(ok[:-1] & ok[1:] & (chi[:-1] * chi[1:] <= 0))
         if hits.size == 0:
             continue
@@ -147,7 +156,8 @@ def critical_sigma_w2(act, sigma_b2=0.0, bracket=(1e-2, 1e2), points=97) -> xr.D
             "q_star": (dims, q_out, {"long_name": "fixed point q* on the critical line"}),
         },
         coords={"sigma_b2": sb},
-        attrs=dataset_attrs(act, "order-to-chaos boundary chi_1 = 1 (Poole et al. 2016)"),
+        attrs=dataset_attrs(act, "order-to-chaos boundary chi_1 = 1 (Poole et al. 2016)", bracket_low=bracket[0],
+                            bracket_high=bracket[1]),
     )
 
 
@@ -323,6 +333,7 @@ def mu_nu_fixed_point(act, omega=0.0, tau=1.0, start=(0.0, 1.0)) -> xr.Dataset:
     j = mu_nu_jacobian(act, mu, nu, omega, tau)
     norm = float(np.linalg.norm(j, 2))
     eig = np.linalg.eigvals(j)
+    verdict = "attracting" if norm < 1.0 - MARGINAL else "repelling" if norm > 1.0 + MARGINAL else "marginal"
     return xr.Dataset(
         {
             "mu": ((), mu, {"long_name": "fixed-point mean mu*"}),
@@ -330,7 +341,8 @@ def mu_nu_fixed_point(act, omega=0.0, tau=1.0, start=(0.0, 1.0)) -> xr.Dataset:
             "jacobian": (("row", "column"), j, {"long_name": "d(mu~, nu~)/d(mu, nu) at the fixed point"}),
             "eigenvalues_abs": (("eigen",), np.sort(np.abs(eig))[::-1]),
             "spectral_norm": ((), norm, {"long_name": "largest singular value of the Jacobian"}),
-            "attracting": ((), bool(norm < 1)),
+            "attracting": ((), verdict == "attracting"),
+            "verdict": ((), verdict, {"long_name": f"attracting / marginal (|norm - 1| <= {MARGINAL:g}) / repelling"}),
         },
         coords={"row": ["mu", "nu"], "column": ["mu", "nu"], "omega": float(omega), "tau": float(tau)},
         attrs=dataset_attrs(act, "Klambauer et al. 2017, Definition 1 and Theorem 1"),

@@ -25,6 +25,7 @@ from . import closed_forms, quadrature
 from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import check_array, resolve
+from .resources import require_layers
 
 _PARAM_NAMES = {"lam": "lambda", "alpha": "alpha", "rate": "rate", "slope": "slope"}
 
@@ -125,6 +126,7 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
     """
     act = resolve(act)
     depth = _depth(depth)
+    require_layers("recursion", 1, depth)  # before anything of size depth is built
     widths = _widths(widths, depth)
     dims, v, coords = broadcast_inputs(
         act,
@@ -134,6 +136,7 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
     )
     params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
     shape = v["q0"].shape
+    require_layers("recursion", np.prod(shape, dtype=float), depth)
     q = np.empty(shape + (depth + 1,))
     phi = np.empty_like(q)
     big_q = np.empty_like(q)
@@ -203,6 +206,7 @@ def mean_recursion(act, depth, q0=1.0, m0=0.0, mean_weight=0.0, widths=1, sigma_
     """
     act = resolve(act)
     depth = _depth(depth)
+    require_layers("mean_recursion", 1, depth)
     widths = _widths(widths, depth)
     dims, v, coords = broadcast_inputs(
         act,
@@ -215,6 +219,7 @@ def mean_recursion(act, depth, q0=1.0, m0=0.0, mean_weight=0.0, widths=1, sigma_
     if np.any(v["q0"] <= np.square(v["m0"])):
         raise ValueError("q0 must exceed m0**2 (q0 is the second moment, q0 - m0**2 the variance of h_0)")
     shape = v["q0"].shape
+    require_layers("mean_recursion", np.prod(shape, dtype=float), depth)
     m = np.empty(shape + (depth + 1,))
     var = np.empty_like(m)
     mean_x = np.full_like(m, np.nan)

@@ -41,7 +41,27 @@ _XTOL = 1e-14
 
 
 class InfeasibleError(ValueError):
-    """The constrained program has no feasible point."""
+    """The constrained program has no feasible point (or none that double precision can represent)."""
+
+
+#: A solution's constraint residuals, relative to the constraint's scale (1 + ε for φ, q* for Q,
+#: λ√q* for the mean), must be at most this.  The solvers meet them to ~1e-15 (Brent's method at
+#: _XTOL on a closed-form curve); a larger residual means the problem left double precision
+#: (q* = 1e300 overflows Q), and the parameters are not a solution.
+RESIDUAL_TOLERANCE = 1e-9
+
+
+def _check_residuals(sol):
+    scale = {"phi": 1.0 + (sol.epsilon or 0.0), "second_moment": sol.q_star,
+             "mean": max(abs(sol.lam), 1.0) * math.sqrt(sol.q_star)}
+    bad = {k: v for k, v in sol.residuals.items() if not abs(v) <= RESIDUAL_TOLERANCE * scale[k]}
+    if bad:
+        text = ", ".join(f"{k} = {v:.3g}" for k, v in bad.items())
+        raise InfeasibleError(
+            f"{sol.family}: the solver's parameters miss their constraints ({text}; relative tolerance "
+            f"{RESIDUAL_TOLERANCE:g}) at epsilon={sol.epsilon!r}, q_star={sol.q_star!r}, sigma_w2={sol.sigma_w2!r}: "
+            "the problem is outside what double precision can solve; use a q_star nearer 1")
+    return sol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,8 +156,7 @@ def _finish(family, theta, epsilon, q_star, sigma_w2, lambda_min, central):
     alpha, rate, slope = (float(v[0]) for v in _shape(family, np.array([theta])))
     act_alpha = r * alpha
     beta = {"sselu": rate, "lselu": r * slope}.get(family)
-    sol = _report(family, lam, act_alpha, beta, epsilon, q_star, sigma_w2, lambda_min, central)
-    return sol
+    return _check_residuals(_report(family, lam, act_alpha, beta, epsilon, q_star, sigma_w2, lambda_min, central))
 
 
 def _report(family, lam, alpha, beta, epsilon, q_star, sigma_w2, lambda_min, central):
@@ -178,7 +197,7 @@ def solve_selu(q_star: float = 1.0, sigma_w2: float = 1.0) -> Solution:
     m_pos, m_neg = closed_forms.mean_parts(q, one, one, 0 * one)
     alpha = float(-m_pos[0] / m_neg[0])
     lam = math.sqrt(q_star / (sigma_w2 * float(q_pos[0] + alpha**2 * q_neg[0])))
-    return _report("selu", lam, alpha, None, None, q_star, sigma_w2, None, False)
+    return _check_residuals(_report("selu", lam, alpha, None, None, q_star, sigma_w2, None, False))
 
 
 def solve_dselu(epsilon: float, q_star: float = 1.0, sigma_w2: float = 1.0) -> Solution:
@@ -245,11 +264,16 @@ def solve(
     c = _curve(family, grid, epsilon, q_star, sigma_w2)
     ok = c["feasible"] & (c["lam"] >= lambda_min)
     if not ok.any():
-        lam_max = np.nanmax(np.where(c["feasible"], c["lam"], np.nan)) if c["feasible"].any() else float("nan")
+        where = (f"for epsilon={epsilon!r}, lambda_min={lambda_min!r} (q_star={q_star!r}, sigma_w2={sigma_w2!r})")
+        if not c["feasible"].any():
+            shape = "beta" if family == "sselu" else "the direction of (alpha, beta)"
+            raise InfeasibleError(
+                f"{family}: no {shape} on the search grid gives real parameters with phi(q*) = 1 + epsilon and "
+                f"Q(q*) = q* {where}; epsilon is too small or too large for this family")
+        lam_max = float(np.nanmax(np.where(c["feasible"], c["lam"], np.nan)))
         raise InfeasibleError(
-            f"{family}: no parameters meet phi(q*) = 1 + epsilon, Q(q*) = q* and lambda >= lambda_min "
-            f"for epsilon={epsilon!r}, lambda_min={lambda_min!r} (q_star={q_star!r}, sigma_w2={sigma_w2!r}); "
-            f"the largest feasible lambda is {lam_max:.6g}"
+            f"{family}: no parameters meet phi(q*) = 1 + epsilon, Q(q*) = q* and lambda >= lambda_min {where}; "
+            f"the largest feasible lambda is {lam_max:.6g}: lower lambda_min below it"
         )
     if central:
         theta = _central_root(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min)

@@ -115,11 +115,18 @@ def cmd_reduced_chain(args):
 def cmd_simulate(args):
     import numpy as np
 
-    from meanfield.cli import check_output_path, emit_json, table
+    from meanfield.cli import UsageError, check_output_path, emit_json, table
 
     widths = _widths_argument(args.width)
     if args.out:
         check_output_path(args.out, ".nc")
+    from .memory import require_simulation_memory
+
+    for name in ("depth", "batch", "seeds"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be an integer >= 1, got {getattr(args, name)}")
+    if isinstance(widths, int) and widths >= 1 and args.device == "cpu":  # refuse before torch loads (seconds)
+        require_simulation_memory(args.depth, widths, args.batch, args.seeds, args.dtype, "cpu")
     try:
         from .simulate import simulate
     except ImportError as exc:  # torch missing

@@ -31,7 +31,6 @@ import torch
 
 from cuda_kernels import torch_ops
 
-from .memory import available_memory  # noqa: F401 - re-exported for simulate
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -246,18 +245,3 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             jacobians[layer - 1] = xs[layer] = None  # free as we go
         out["grad_sq"][0] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
     return out
-
-
-def estimate_memory(cfg: NetworkConfig) -> int:
-    """Bytes a draw needs: stored pre-activations and activations, kept weights, working tensors."""
-    itemsize = 4 if cfg.dtype == "float32" else 8
-    acts = 2 * sum(cfg.batch * n for n in cfg.widths) * itemsize
-    weights = [cfg.widths[l] * cfg.widths[l - 1] * itemsize for l in range(1, cfg.depth + 1)]
-    kept, budget = 0, cfg.weight_memory
-    for nbytes in weights:
-        if nbytes <= budget:
-            kept += nbytes
-            budget -= nbytes
-    biggest = max(weights)
-    work = 2 * biggest + 6 * cfg.batch * max(cfg.widths) * itemsize
-    return acts + kept + work

@@ -22,7 +22,8 @@ from meanfield import check_number
 from meanfield.functionals import explosion_factor
 
 from .compare import mean_and_sem, ratio_and_sem, theory_columns
-from .engine import DTYPES, NetworkConfig, Probes, available_memory, estimate_memory, flops_per_draw, run_draw
+from .engine import DTYPES, NetworkConfig, Probes, flops_per_draw, run_draw
+from .memory import require_simulation_memory
 
 DEFAULT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 DEFAULT_BIN_EDGES = np.linspace(-4.0, 6.0, 201)
@@ -32,6 +33,10 @@ def _positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _is_count(value):
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
 
 
 def _widths(width, depth):
@@ -157,9 +162,12 @@ def simulate(
     none).  Divergence is recorded, never raised.
     """
     act = mf.activation(activation)
+    seeds = _positive_int("seeds", seeds)
+    if dtype in DTYPES and device == "cpu" and all(_is_count(v) for v in (depth, width, batch)):
+        # a hopeless size is refused before anything of size depth exists (bad values: _config says why)
+        require_simulation_memory(int(depth), int(width), int(batch), seeds, dtype, "cpu", weight_memory)
     cfg = _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
                   weight_memory, input)
-    seeds = _positive_int("seeds", seeds)
     inputs = _check_inputs(input, cfg)
     probes = Probes(
         layers=_probe_layers(stat_layers, cfg.depth),
@@ -171,15 +179,12 @@ def simulate(
     if probes.bin_edges is not None and (probes.bin_edges.ndim != 1 or probes.bin_edges.size < 2
                                          or np.any(np.diff(probes.bin_edges) <= 0)):
         raise ValueError("bin_edges must be an increasing 1-D array of at least 2 edges")
-    need, have = estimate_memory(cfg), available_memory(cfg.device)
-    if need > have:
-        raise ValueError(
-            f"this network needs about {need / 2**30:.1f} GiB on {cfg.device} (pre-activations of "
-            f"{cfg.depth + 1} layers x batch {cfg.batch}) but {have / 2**30:.1f} GiB is free; "
-            "reduce batch, width or depth, or lower weight_memory"
-        )
+    require_simulation_memory(cfg.depth, cfg.widths, cfg.batch, seeds, cfg.dtype, cfg.device, cfg.weight_memory)
     if progress is not None and not callable(progress):
         raise ValueError("progress must be a callable progress(done, total) or None")
+    if loss is not None and not callable(loss):
+        raise ValueError(f"loss must be a callable h_L -> scalar tensor, or None for a Gaussian cotangent; "
+                         f"got {loss!r}")
 
     started = time.perf_counter()
     draws = [run_draw(cfg, act, k, probes, inputs, loss) for k in _with_progress(range(seeds), progress, seeds)]
@@ -232,7 +237,10 @@ def _theory(act, cfg, q0, m0):
     else:
         h_mean = np.zeros(cfg.depth + 1)
         h_mean[0] = m0
-        out.update(h_mean=h_mean, x_mean=np.asarray(mf.mean_map(act, 0.0, np.maximum(out["q"], 1e-300))))
+        x_mean = np.full(out["q"].shape, np.nan)  # NaN where the theory's q has diverged or vanished
+        finite = np.isfinite(out["q"]) & (out["q"] > 0)
+        x_mean[finite] = mf.mean_map(act, 0.0, out["q"][finite])
+        out.update(h_mean=h_mean, x_mean=x_mean)
     return out
 
 
