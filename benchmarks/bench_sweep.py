@@ -50,7 +50,7 @@ def _warm_cluster(workers):
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR)
     client = Client(cluster)
-    client.run(lambda: __import__("sim.simulate") and None)
+    client.run(lambda: __import__("sim.simulation") and None)
     return cluster, client, time.perf_counter() - t
 
 

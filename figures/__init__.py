@@ -34,8 +34,9 @@ def make(name: str, out: str, quick: bool = False, **options) -> dict:
     return render(name, ds, plot, out)
 
 
-def replot(path: str, out: str | None = None) -> dict:
-    """Redraw a figure from its .nc file without recomputing."""
+def replot(path: str, out: str | None = None, expected: str | None = None) -> dict:
+    """Redraw a figure from its .nc file without recomputing; ``expected`` (a figure name) must be the
+    figure that wrote the file."""
     import os
 
     import xarray as xr
@@ -49,6 +50,9 @@ def replot(path: str, out: str | None = None) -> dict:
     name = ds.attrs.get("figure")
     if name not in FIGURES:
         raise ValueError(f"--from: {path!r} was not written by 'meanfield figure' (figure attribute {name!r})")
+    if expected is not None and name != expected:
+        raise ValueError(f"--from: {path!r} holds figure {name}, not figure {expected}: "
+                         f"use 'meanfield figure {name} --from {path}'")
     from .common import redraw
 
     return redraw(ds, functions(name)[1], out or os.path.dirname(os.path.abspath(path)))

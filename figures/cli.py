@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
-
 def register(command):
     c = command("figure", cmd_figure, "make a figure of the paper: PNG, PDF and the Dataset behind it")
     c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7, table5 or finite-width")
@@ -23,22 +20,23 @@ def register(command):
 
 
 def cmd_figure(args):
-    from meanfield.cli import UsageError
-
     import importlib.util
+
+    from meanfield.cli import UsageError, check_output_folder
 
     import figures
 
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("figures need matplotlib: pip install 'meanfield[figures]'")
+    if args.name not in figures.FIGURES:
+        raise UsageError(f"unknown figure {args.name!r}; valid names: {', '.join(figures.FIGURES)}")
     if args.source:
-        paths = figures.replot(args.source, None if args.out == "figures_out" else args.out)
+        out = None if args.out == "figures_out" else args.out
+        if out is not None:
+            check_output_folder(out)
+        paths = figures.replot(args.source, out, expected=args.name)
     else:
-        if args.name not in figures.FIGURES:
-            raise UsageError(f"unknown figure {args.name!r}; valid names: {', '.join(figures.FIGURES)}")
-        parent = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(parent):
-            raise UsageError(f"--out: parent folder {parent!r} does not exist")
+        check_output_folder(args.out)  # before any computation
         if args.data_root and not os.path.isdir(args.data_root):
             raise ValueError(f"--data-root {args.data_root!r} is not a folder; expected the CIFAR-10 python version "
                              "(cifar-10-batches-py)")

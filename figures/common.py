@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from meanfield.results import to_json  # noqa: E402
+from meanfield.results import to_json, write_netcdf  # noqa: E402
 from meanfield import __version__  # noqa: E402
 
 COLORS = {"selu": "#4c72b0", "dselu": "#dd8452", "sselu": "#55a868", "lselu": "#c44e52"}
@@ -55,9 +55,7 @@ def render(name: str, ds: xr.Dataset, plot, out: str) -> dict:
     """Write figNAME.png/.pdf/.nc into ``out``; returns their paths."""
     os.makedirs(out, exist_ok=True)
     paths = {ext: os.path.join(out, f"fig{name}.{ext}") for ext in ("png", "pdf", "nc")}
-    tmp = paths["nc"] + ".tmp"
-    ds.to_netcdf(tmp, engine="netcdf4")
-    os.replace(tmp, paths["nc"])
+    write_netcdf(ds, paths["nc"])
     fig = plot(ds)
     fig.savefig(paths["png"], dpi=150, bbox_inches="tight")
     fig.savefig(paths["pdf"], bbox_inches="tight")

@@ -118,8 +118,8 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
         path = os.path.join(checkpoint_dir, f"{cfg.key(data.name)}.pt")
-        if os.path.exists(path):
-            state = torch.load(path, weights_only=False)
+        state = _load_checkpoint(path, cfg)
+        if state is not None:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
@@ -166,8 +166,16 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
         record["lam"].append(_mean_lambda(model))
         if path:
             tmp = path + ".tmp"
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                        "record": record, "epoch": epoch, "config": dataclasses.asdict(cfg)}, tmp)
+            try:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "generator": gen.get_state(), "record": record, "epoch": epoch,
+                            "config": dataclasses.asdict(cfg)}, tmp)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+                raise
+            if os.path.exists(path):
+                os.replace(path, path + PREVIOUS)  # the last good one stays until the new one is in place
             os.replace(tmp, path)
     return TrainRecord(
         q=np.array(record["q"]),
@@ -177,6 +185,37 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
         test_accuracy=np.array(record["test_accuracy"]),
         lam=np.array(record["lam"]),
     )
+
+
+#: suffix of the checkpoint kept from the epoch before (the fallback when the latest does not load)
+PREVIOUS = ".previous"
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint did not load; it was set aside and training resumed from an earlier one."""
+
+
+def _load_checkpoint(path, cfg):
+    """The newest checkpoint of ``cfg`` that loads: ``path``, else the one before it; a damaged file
+    is renamed ``*.corrupt`` (kept for inspection) with a warning.  None: start from epoch 0."""
+    import warnings
+
+    for candidate in (path, path + PREVIOUS):
+        if not os.path.exists(candidate):
+            continue
+        try:
+            state = torch.load(candidate, weights_only=False)
+            if state.get("config") != dataclasses.asdict(cfg) or not {"model", "optimizer", "generator", "record",
+                                                                      "epoch"} <= set(state):
+                raise ValueError("it belongs to another configuration or misses entries")
+            return state
+        except Exception as exc:  # torch raises many kinds for a truncated or foreign file
+            aside = candidate + ".corrupt"
+            os.replace(candidate, aside)
+            warnings.warn(f"checkpoint {candidate} does not load ({type(exc).__name__}: {str(exc)[:80]}); set aside "
+                          f"as {aside}; resuming from the one before it, or from the start", CheckpointWarning,
+                          stacklevel=3)
+    return None
 
 
 def beta_sample(a: float, gen: torch.Generator) -> float:

@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from . import __version__
+from .results import write_netcdf
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -162,7 +163,7 @@ def cmd_recursion(args):
 
     ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
     if args.out:
-        ds.to_netcdf(args.out, engine="netcdf4")
+        write_netcdf(ds, args.out)
     return cmd_recursion_output(ds, args)
 
 
@@ -214,7 +215,7 @@ def cmd_finite_width(args):
             f"{float(ds.attrs['saturation_limit']):g} and {float(ds.attrs['expansion_limit']):g}): use a larger "
             "width or a smaller depth, or --force to report it anyway")
     if args.out:
-        ds.to_netcdf(args.out, engine="netcdf4")
+        write_netcdf(ds, args.out)
     if args.order == 0:
         return cmd_recursion_output(ds, args)
     names = ("q", "q_mean", "grad", "grad_mean", "chi_mean", "s_var", "grad_correction_jensen",
@@ -337,6 +338,23 @@ def cmd_activations(args):
 
     print(describe())
     return EXIT_OK
+
+
+def check_output_folder(path, option="--out"):
+    """Fail before any work if ``path`` cannot be the output folder: a file, a missing parent, or not
+    writable (exit code 2).  The folder is created when its parent exists."""
+    import tempfile
+
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a file; name a folder")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise UsageError(f"{option}: parent folder {os.path.dirname(path)!r} does not exist")
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r} is not writable ({exc.strerror}); choose a folder you can write") from None
 
 
 def check_output_path(path, suffix):
@@ -462,7 +480,16 @@ def reference_markdown() -> str:
     return "\n".join(lines)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"meanfield: warning: {message}\n"
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit code: 0 done, 1 a check failed or a fault during
+    the work (disk full, a lost scheduler: one line naming the path or address), 2 bad input."""
+    import warnings
+
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -484,6 +511,12 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
+    except OSError as exc:  # a fault of the filesystem or the network during the work
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"meanfield: error: {where}{exc.strerror or exc}; nothing partial was left behind", file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

@@ -55,3 +55,28 @@ def dataset_attrs(act=None, equation: str = "", **extra) -> dict:
         else:
             attrs[key] = _plain(value)
     return attrs
+
+
+def write_netcdf(ds, path: str) -> str:
+    """Write ``ds`` to ``path`` atomically: a temporary file beside it, then a rename.
+
+    A failure mid-write (a full disk) leaves neither a partial ``path`` nor the temporary file;
+    the OSError names ``path``.
+    """
+    import os
+    import uuid
+
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

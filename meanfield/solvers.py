@@ -129,7 +129,9 @@ def _curve(family, theta, epsilon, q_star, sigma_w2):
     p_pos, p_neg = closed_forms.jacobian_second_moment_parts(q, alpha, rate, slope)
     _, d_neg = closed_forms.jacobian_second_moment_derivative_parts(q, alpha, rate, slope)
     m_pos, m_neg = closed_forms.mean_parts(q, alpha, rate, slope)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Extreme q* overflow here; the shapes where they do are infeasible (NaN/inf fail `feasible`), and a
+    # solution whose constraints then fail to hold is refused by _check_residuals.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         denom = q_star * p_neg - (1.0 + epsilon) * q_neg
         r2 = ((1.0 + epsilon) * q_pos - q_star * p_pos) / denom
         feasible = (denom > 0) & (r2 > 0) & np.isfinite(r2)
@@ -279,6 +281,12 @@ def solve(
         theta = _central_root(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min)
     else:
         theta = _global_minimum(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min)
+        if family == "sselu" and theta in (grid[0], grid[-1]):
+            # sSELU's β range truncates (0, inf): a minimum on its edge is the edge, not eq 11's optimum
+            raise InfeasibleError(
+                f"sselu: the least |phi'(q*) + 1| on the searched beta range [{grid[0]:g}, {grid[-1]:g}] lies at "
+                f"its edge, beta = {theta:g}, for epsilon={epsilon!r}, q_star={q_star!r}, sigma_w2={sigma_w2!r}: "
+                "the optimum of eq 11 is outside the range (or does not exist)")
     return _finish(family, theta, epsilon, q_star, sigma_w2, lambda_min, central)
 
 

@@ -7,7 +7,7 @@ so that the reduced chain works without torch.
 
 __all__ = ["reduced_chain", "simulate"]
 
-_LAZY = {"simulate": ".simulate", "reduced_chain": ".reduced"}
+_LAZY = {"simulate": ".simulation", "reduced_chain": ".reduced"}
 
 
 def __getattr__(name):
@@ -16,5 +16,5 @@ def __getattr__(name):
     import importlib
 
     value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value  # importing sim.simulate bound the submodule to this name; the function wins
+    globals()[name] = value
     return value

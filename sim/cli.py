@@ -86,6 +86,7 @@ _JSON_KEYS = ("q_measured_mean", "q_measured_sem", "q_theory", "q_theory_fw", "q
 
 def cmd_reduced_chain(args):
     from meanfield.cli import check_output_path, emit_json, table
+    from meanfield.results import write_netcdf
 
     widths = _widths_argument(args.width)
     if args.out:
@@ -99,7 +100,7 @@ def cmd_reduced_chain(args):
     if bar is not None:
         bar.close()
     if args.out:
-        ds.to_netcdf(args.out, engine="netcdf4")
+        write_netcdf(ds, args.out)
     if args.json:
         emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
                    **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
@@ -116,6 +117,7 @@ def cmd_simulate(args):
     import numpy as np
 
     from meanfield.cli import UsageError, check_output_path, emit_json, table
+    from meanfield.results import write_netcdf
 
     widths = _widths_argument(args.width)
     if args.out:
@@ -128,7 +130,7 @@ def cmd_simulate(args):
     if isinstance(widths, int) and widths >= 1 and args.device == "cpu":  # refuse before torch loads (seconds)
         require_simulation_memory(args.depth, widths, args.batch, args.seeds, args.dtype, "cpu")
     try:
-        from .simulate import simulate
+        from .simulation import simulate
     except ImportError as exc:  # torch missing
         raise ValueError(f"simulate needs torch: pip install 'meanfield[sim]' ({exc})") from None
     bar = None if args.quiet or args.json else _progress_bar(args.seeds, "draw")
@@ -139,7 +141,7 @@ def cmd_simulate(args):
     if bar is not None:
         bar.close()
     if args.out:
-        ds.to_netcdf(args.out, engine="netcdf4")
+        write_netcdf(ds, args.out)
     if args.json:
         emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
                    **{k: ds[k].values for k in _JSON_KEYS if k in ds}})

@@ -30,13 +30,17 @@ they finish in.  Killing the driver at any moment loses no finished point.
 from __future__ import annotations
 
 import datetime
+import errno
+import fcntl
 import glob
 import hashlib
 import inspect
 import itertools
 import json
 import logging
+import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,18 +48,56 @@ import time
 import tomllib
 import traceback
 import uuid
+import warnings
 
 import numpy as np
 import xarray as xr
 
 import meanfield as mf
 from meanfield import __version__
+from meanfield.results import write_netcdf
 
 KINDS = ("simulate", "reduced_chain", "theory")
 
 
 class SweepFileError(ValueError):
     """The sweep file is invalid; raised before any work starts."""
+
+
+class SweepWarning(UserWarning):
+    """Something in the output folder was not trusted and is redone (a damaged or copied point file)."""
+
+
+#: Parameters whose every grid value is checked before any point runs: name -> (check, what is valid).
+_RULES = {
+    "depth": (lambda v: _count(v), "an integer >= 1"),
+    "batch": (lambda v: _count(v), "an integer >= 1"),
+    "seeds": (lambda v: _count(v), "an integer >= 1"),
+    "chains": (lambda v: _count(v), "an integer >= 1"),
+    "seed": (lambda v: _count(v, 0), "an integer >= 0"),
+    "width": (lambda v: _count(v) or (isinstance(v, list) and bool(v) and all(_count(n) for n in v)),
+              "an integer >= 1 or a list of them (N_0..N_L)"),
+    "widths": (lambda v: v is None or _count(v) or (isinstance(v, list) and all(_count(n) for n in v)),
+               "an integer >= 1 or a list of them"),
+    "q0": (lambda v: _real(v) and v > 0, "a number > 0"),
+    "sigma_w2": (lambda v: _real(v) and v > 0, "a number > 0"),
+    "sigma_b2": (lambda v: _real(v) and v >= 0, "a number >= 0"),
+    "m0": (lambda v: _real(v), "a finite number"),
+    "mean_weight": (lambda v: _real(v), "a finite number"),
+    "dtype": (lambda v: v in ("float32", "float64"), "'float32' or 'float64'"),
+    "device": (lambda v: isinstance(v, str) and (v in ("cpu", "cuda") or v.startswith("cuda:")), "'cpu' or 'cuda'"),
+}
+#: floats per layer a point file holds, by kind (every per-layer variable, draws or not): sizes the
+#: memory and disk a sweep needs before it starts.
+_FLOATS_PER_LAYER = {"simulate": 40, "reduced_chain": 30, "theory": 14}
+
+
+def _count(value, minimum=1):
+    return not isinstance(value, bool) and isinstance(value, int) and value >= minimum
+
+
+def _real(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and np.isfinite(value)
 
 
 def theory(activation, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None):
@@ -65,7 +107,7 @@ def theory(activation, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None):
 
 def _point_function(kind):
     if kind == "simulate":
-        from .simulate import simulate
+        from .simulation import simulate
 
         return simulate
     if kind == "reduced_chain":
@@ -146,7 +188,48 @@ def load_sweep(source) -> dict:
             pass  # a solver that finds no parameters fails that point only
         except ValueError as exc:
             raise SweepFileError(f"{where_key}: {exc}") from None
+    for section, table in (("grid", grid), (kind, fixed)):
+        for key, values in table.items():
+            rule = _RULES.get(key)
+            for value in (values if section == "grid" else [values]):
+                if rule is not None and not rule[0](value):
+                    raise SweepFileError(f"[{section}] {key} = {value!r}: {key} must be {rule[1]}")
     return {"kind": kind, "grid": grid, "fixed": fixed, "text": text or json.dumps(raw, sort_keys=True)}
+
+
+def _largest(sweep, key, default):
+    """The largest value a parameter takes in the sweep (for estimates)."""
+    values = sweep["grid"].get(key, [sweep["fixed"].get(key, default)])
+    return max(max(v) if isinstance(v, list) else v for v in values)
+
+
+def _require_resources(sweep, out):
+    """Refuse, before any point runs, a sweep whose results cannot fit in memory or on disk."""
+    from meanfield.resources import gib, require_layers, require_memory
+
+    from .memory import require_simulation_memory
+
+    n_points = math.prod(len(v) for v in sweep["grid"].values())
+    depth = _largest(sweep, "depth", 1)
+    kind = sweep["kind"]
+    if kind == "simulate":
+        require_simulation_memory(depth, _largest(sweep, "width", 256), _largest(sweep, "batch", 128),
+                                  _largest(sweep, "seeds", 1), sweep["fixed"].get("dtype", "float64"), "cpu")
+    elif kind == "reduced_chain":
+        require_memory(2 * 8 * _largest(sweep, "chains", 1000) * (depth + 1), f"a point of depth {depth}",
+                       "use fewer chains or layers")
+        require_layers("finite_width", 1, depth)
+    else:
+        require_layers("recursion", 1, depth)
+    draws = _largest(sweep, "seeds", 1) if kind == "simulate" else 1
+    total = float(n_points) * (depth + 1) * _FLOATS_PER_LAYER[kind] * 8 * draws
+    require_memory(total, f"collecting {n_points} points of up to {depth + 1} layers",
+                   "use a smaller grid, or fewer layers or draws")
+    free = shutil.disk_usage(out).free
+    if total > free:
+        raise ValueError(f"the sweep's {n_points} point files need about {gib(total)} on disk but {out!r} has "
+                         f"{gib(free)} free; use a smaller grid or another --out")
+    return n_points
 
 
 def points(sweep: dict) -> list[dict]:
@@ -155,9 +238,13 @@ def points(sweep: dict) -> list[dict]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*(sweep["grid"][a] for a in axes))]
 
 
+def point_json(sweep: dict, point: dict) -> str:
+    """The canonical JSON of a point's configuration: what its file name hashes and its file records."""
+    return json.dumps({"kind": sweep["kind"], "fixed": sweep["fixed"], "point": point}, sort_keys=True)
+
+
 def point_id(sweep: dict, point: dict) -> str:
-    canonical = json.dumps({"kind": sweep["kind"], "fixed": sweep["fixed"], "point": point}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    return hashlib.sha256(point_json(sweep, point).encode()).hexdigest()[:24]
 
 
 def point_seed(sweep: dict, point: dict) -> int:
@@ -190,8 +277,10 @@ def run_point(sweep: dict, point: dict, out: str, threads: int = 1) -> dict:
         else:
             ds = theory(**kwargs)
         ds = ds.drop_vars([v for v in ds.coords if v not in ds.dims and v not in ("width",)], errors="ignore")
-        ds.attrs = {}
         ds["seconds"] = ((), time.perf_counter() - started)
+        # the file records what it is and a checksum of what it holds: a copy under another point's
+        # name, a truncated file, flipped bits or lost attributes are detected and recomputed
+        ds.attrs = {"point_id": pid, "point_json": point_json(sweep, point), "content_sha256": _content_hash(ds)}
         _write_private(ds, tmp)
         os.replace(tmp, final)
         if os.path.exists(err_path):
@@ -203,9 +292,13 @@ def run_point(sweep: dict, point: dict, out: str, threads: int = 1) -> dict:
         record = {"id": pid, "ok": False, "point": point, "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc(limit=5)}
         tmp_err = err_path + f".tmp-{uuid.uuid4().hex}"
-        with open(tmp_err, "w") as fh:
-            json.dump(record, fh)
-        os.replace(tmp_err, err_path)
+        try:
+            with open(tmp_err, "w") as fh:
+                json.dump(record, fh)
+            os.replace(tmp_err, err_path)
+        except OSError:  # the disk is full too: leave nothing behind; the point stays missing
+            if os.path.exists(tmp_err):
+                os.remove(tmp_err)
         return {"id": pid, "ok": False, "error": record["error"], "point": point}
 
 
@@ -223,25 +316,53 @@ def _write_private(ds: xr.Dataset, path: str):
         ds.to_netcdf(path, engine="netcdf4")
 
 
-def _valid_point_file(path) -> bool:
+def _content_hash(ds: xr.Dataset) -> str:
+    """SHA-256 of every variable's name, dimensions and values (bit-exact through netCDF)."""
+    digest = hashlib.sha256()
+    for name in sorted(ds.variables):
+        var = ds.variables[name]
+        digest.update(f"{name}{var.dims}{var.dtype}".encode())
+        digest.update(np.ascontiguousarray(var.values).tobytes() if var.dtype.kind != "O"
+                      else json.dumps(var.values.tolist()).encode())
+    return digest.hexdigest()
+
+
+def _point_file_problem(path, sweep, point) -> str | None:
+    """Why the point file at ``path`` cannot be trusted (None when it can): it does not read, is
+    incomplete, or records another configuration than its name says."""
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
-            return "seconds" in ds
-    except Exception:
-        return False
+            if "seconds" not in ds:
+                return "incomplete"
+            recorded = ds.attrs.get("point_json"), ds.attrs.get("point_id")
+            checksum = ds.attrs.get("content_sha256")
+            content = _content_hash(ds.load())
+    except Exception as exc:  # netCDF/HDF5 raise many kinds for a damaged file
+        return f"does not read ({type(exc).__name__})"
+    if recorded != (point_json(sweep, point), point_id(sweep, point)):
+        return "records another configuration (copied, renamed, or its attributes lost)"
+    if checksum != content:
+        return "does not match its checksum (damaged)"
+    return None
 
 
-def _scan(sweep, out, pts):
-    """(ids still to compute); removes stale temporaries and unreadable point files."""
+def _scan(sweep, out, pts, quiet=True):
+    """The points still to compute.  Removes stale temporaries (of points and of sweep.nc) and point
+    files that cannot be trusted, saying which and why."""
     folder = os.path.join(out, "points")
     os.makedirs(folder, exist_ok=True)
-    for stale in glob.glob(os.path.join(folder, ".tmp-*")) + glob.glob(os.path.join(folder, "*.err.json.tmp-*")):
-        os.remove(stale)
+    stale = (glob.glob(os.path.join(folder, ".tmp-*")) + glob.glob(os.path.join(folder, "*.err.json.tmp-*"))
+             + glob.glob(os.path.join(out, ".sweep.nc.tmp-*")))
+    for path in stale:
+        os.remove(path)
     todo = []
     for p in pts:
         path = os.path.join(folder, f"{point_id(sweep, p)}.nc")
-        if os.path.exists(path) and not _valid_point_file(path):
-            os.remove(path)  # half-written by a killed run: recompute
+        if os.path.exists(path):
+            problem = _point_file_problem(path, sweep, p)
+            if problem is not None:
+                warnings.warn(f"sweep: recomputing {path}: the file {problem}", SweepWarning, stacklevel=3)
+                os.remove(path)
         if not os.path.exists(path):
             todo.append(p)
     return todo
@@ -320,31 +441,107 @@ def sweep(source, out: str, scheduler: str | None = None, workers: int | None = 
     spec = load_sweep(source)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise ValueError(f"workers must be an integer >= 0, got {workers!r}")
-    os.makedirs(out, exist_ok=True)
-    pts = points(spec)
-    started = datetime.datetime.now(datetime.timezone.utc)
-    todo = _scan(spec, out, pts)
-    _execute(spec, out, todo, scheduler, workers, quiet, threads_per_worker, len(pts))
-    ended = datetime.datetime.now(datetime.timezone.utc)
-    ds, errors = collect(spec, out, pts)
-    ds.attrs.update({
-        "sweep_file": spec["text"],
-        "kind": spec["kind"],
-        "meanfield_version": __version__,
-        "git_commit": _git_commit(),
-        "started": started.isoformat(),
-        "ended": ended.isoformat(),
-        "devices_json": json.dumps(_devices()),
-        "host": socket.gethostname(),
-        "scheduler": scheduler or ("in-process" if workers == 0 else "LocalCluster"),
-        "points": len(pts),
-        "computed_this_run": len(todo),
-        "failed_points_json": json.dumps([{"point": p, "error": e} for p, e in errors]),
-    })
-    tmp = os.path.join(out, f".sweep.nc.tmp-{uuid.uuid4().hex}")
-    ds.to_netcdf(tmp, engine="netcdf4")
-    os.replace(tmp, os.path.join(out, "sweep.nc"))
+    _prepare_output(out)
+    if scheduler is not None:
+        _check_scheduler(scheduler)
+    _require_resources(spec, out)
+    with _exclusive(out):
+        pts = points(spec)
+        started = datetime.datetime.now(datetime.timezone.utc)
+        todo = _scan(spec, out, pts)
+        _execute(spec, out, todo, scheduler, workers, quiet, threads_per_worker, len(pts))
+        ended = datetime.datetime.now(datetime.timezone.utc)
+        ds, errors = collect(spec, out, pts)
+        ds.attrs.update({
+            "sweep_file": spec["text"],
+            "kind": spec["kind"],
+            "meanfield_version": __version__,
+            "git_commit": _git_commit(),
+            "started": started.isoformat(),
+            "ended": ended.isoformat(),
+            "devices_json": json.dumps(_devices()),
+            "host": socket.gethostname(),
+            "scheduler": scheduler or ("in-process" if workers == 0 else "LocalCluster"),
+            "points": len(pts),
+            "computed_this_run": len(todo),
+            "failed_points_json": json.dumps([{"point": p, "error": e} for p, e in errors]),
+        })
+        write_netcdf(ds, os.path.join(out, "sweep.nc"))
     return ds
+
+
+def _prepare_output(out):
+    """The output folder exists (made if its parent does), is a folder, and is writable: else ValueError."""
+    path = os.path.abspath(out)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--out {out!r} is a file; the sweep writes a folder (points/ and sweep.nc): name a folder")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out {out!r}: its parent folder {parent!r} does not exist")
+    try:
+        os.makedirs(os.path.join(path, "points"), exist_ok=True)
+        probe = os.path.join(path, f".write-test-{uuid.uuid4().hex}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError(f"--out {out!r} is not writable ({exc.strerror}); choose a folder you can write") from None
+
+
+def _check_scheduler(address):
+    """A scheduler that does not answer fails here, in seconds, with its address (not after dask's retries)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address)
+    if parsed.scheme not in ("tcp", "tls") or not parsed.hostname or not parsed.port:
+        raise ValueError(f"--scheduler {address!r} must look like tcp://host:port")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=SCHEDULER_TIMEOUT).close()
+    except OSError as exc:
+        raise ValueError(f"no dask scheduler answers at {address} ({exc.strerror or exc}); start one "
+                         f"(dask scheduler) or leave out --scheduler to use an embedded cluster") from None
+
+
+#: seconds to wait for a scheduler's port to answer before refusing
+SCHEDULER_TIMEOUT = 5.0
+
+
+class _exclusive:
+    """An advisory lock on ``out/.lock``: a second sweep into the same folder refuses at once with one
+    line, so no point is computed twice.  The kernel drops the lock when a process dies (kill -9)."""
+
+    def __init__(self, out):
+        self.path = os.path.join(out, ".lock")
+        self.fh = None
+
+    def __enter__(self):
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "another process"
+            self.fh.close()
+            raise SweepLockedError(f"another sweep is writing into {os.path.dirname(self.path)!r} ({holder}); "
+                                   "wait for it to finish (rerunning then computes only what is missing) or use "
+                                   "another --out") from None
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                      f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+        return False
+
+
+class SweepLockedError(ValueError):
+    """Another sweep holds the output folder's lock."""
 
 
 def _bar(total, done, quiet):

@@ -125,7 +125,7 @@ def _jackknife(statistic, *replicas):
 
 
 def _full_network_checks(spec, size, q0, k, network):
-    from .simulate import simulate
+    from .simulation import simulate
 
     act = mf.activation(spec)
     fw = _theory(act, size, q0)
@@ -180,7 +180,7 @@ def _reduced_chain_checks(spec, size, q0, k, network):
 def _prop32_checks(size, k_draws):
     """Prop 3.2 (eq 36) through one weight matrix, with the draws' realised mean weight, and the
     mean recursion (eq 36 with eq 12) at the nominal one; both against the SE of their draws."""
-    from .simulate import simulate
+    from .simulation import simulate
 
     mu = 0.5 / size.width
     ds = simulate("dselu:epsilon=0.017", depth=8, width=size.width, batch=size.batch, seeds=size.draws, q0=1.5,

@@ -50,7 +50,7 @@ def _assert_same(a, b):
     ("[grid]\ndepth = [3, 3]\nactivation = ['selu']\n", "repeats a value"),
     ("[grid\ndepth = [3]\n", "not valid TOML"),
     ("[grids]\ndepth = [3]\n", r"unknown section \[grids\]"),
-    ("[sweep]\nkind = 'train'\n[grid]\ndepth = [3]\n", "valid kinds: simulate, theory"),
+    ("[sweep]\nkind = 'train'\n[grid]\ndepth = [3]\n", "valid kinds: simulate, reduced_chain, theory"),
     ("[grid]\ndepth = [3]\n[simulate]\ndepth = 4\nactivation = 'selu'\n", "both a \\[grid\\] axis and a fixed"),
     ("[grid]\ndepth = [3]\n", "no activation"),
 ])
