@@ -12,12 +12,12 @@ Each returns (f, f') as functions of a tensor, built from an activation of
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 
 import numpy as np
 import torch
 
+from meanfield import registry
 from meanfield.activations import Elementwise, ExpLinear
 
 
@@ -53,40 +53,14 @@ def exp_linear_derivative(x, lam, alpha, rate, slope):
     return d
 
 
-def _gelu(x):
-    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
-
-
-def _gelu_deriv(x):
-    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
-_SMOOTH = {
-    "tanh": (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2),
-    "erf": (torch.erf, lambda x: (2.0 / math.sqrt(math.pi)) * torch.exp(-x * x)),
-    "gelu": (_gelu, _gelu_deriv),
-    "softplus": (torch.nn.functional.softplus, torch.sigmoid),
-}
-
-
 def torch_pair(act):
     """(f, f') acting on torch tensors for a ``meanfield`` activation."""
     if isinstance(act, ExpLinear):
         params = _scalar(act)
         return (lambda x: exp_linear_forward(x, *params)), (lambda x: exp_linear_derivative(x, *params))
-    if isinstance(act, Elementwise) and act.name in _SMOOTH:
-        return _SMOOTH[act.name]
-    if isinstance(act, Elementwise) and act.name == "swish":
-        beta = float(act.params.get("beta", 1.0))
-
-        def f(x):
-            return x * torch.sigmoid(beta * x)
-
-        def df(x):
-            s = torch.sigmoid(beta * x)
-            return s * (1.0 + beta * x * (1.0 - s))
-
-        return f, df
+    entry = registry.entry(act.name)
+    if isinstance(act, Elementwise) and entry is not None and entry.torch is not None:
+        return entry.torch(torch, act.params)  # the registry's torch math, given torch
     if isinstance(act, Elementwise):
         # A user's numpy callable: through numpy on the CPU.
         def via_numpy(fn):

@@ -21,6 +21,7 @@ def register(command):
 
 def cmd_figure(args):
     import importlib.util
+    import os
 
     from meanfield.cli import UsageError, check_output_folder
 

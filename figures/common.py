@@ -22,24 +22,7 @@ import xarray as xr  # noqa: E402
 from meanfield.results import to_json, write_netcdf  # noqa: E402
 from meanfield import __version__  # noqa: E402
 
-COLORS = {"selu": "#4c72b0", "dselu": "#dd8452", "sselu": "#55a868", "lselu": "#c44e52"}
-LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU"}
-
-
-def family(spec: str) -> str:
-    return spec.split(":", 1)[0].strip().lower()
-
-
-def label(spec: str) -> str:
-    name = family(spec)
-    text = LABELS.get(name, name)
-    if "epsilon=" in spec:
-        text += f" (eps={spec.split('epsilon=')[1].split(',')[0]})"
-    return text
-
-
-def color(spec: str, default="#333333"):
-    return COLORS.get(family(spec), default)
+from meanfield.registry import color, label  # noqa: E402, F401 - the activation table's labels and colours
 
 
 def stamp(ds: xr.Dataset, name: str, mode: str, data: str, settings: dict) -> xr.Dataset:

@@ -22,13 +22,9 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
-#: Klambauer et al. 2017, eq. (14): the SELU constants to double precision.
-SELU_LAMBDA = 1.0507009873554804934193349852946
-SELU_ALPHA = 1.6732632423543772848170429916717
-
-_DEFAULT_LEAKY_SLOPE = 0.01
+from . import registry
+from .registry import SELU_ALPHA, SELU_LAMBDA  # noqa: F401 - the package's public constants
 #: Entry-point group of the packages that build a torch module from an activation.
 TORCH_MODULE_GROUP = "meanfield.torch_modules"  # PyTorch's and TensorFlow's default negative slope
 
@@ -124,10 +120,8 @@ class ExpLinear(Activation):
 
     @property
     def params(self) -> dict:
-        """Parameters under the paper's names for this activation."""
-        names = _FAMILY_PARAMS[self.name]
-        values = {"lam": self.lam, "alpha": self.alpha, "rate": self.rate, "slope": self.slope}
-        return {public: values[field] for public, field in names}
+        """Parameters under the spec keys of this activation's registry entry (the paper's names)."""
+        return registry.public_parameters(self)
 
     @property
     def spec(self) -> str:
@@ -146,21 +140,10 @@ def explicit_spec(act: ExpLinear) -> str:
     if not act.scalar:
         raise ValueError("an activation with array parameters has no single spec string")
     items = [f"{k}={float(v)!r}" for k, v in act.params.items()]
-    if act.name in ("selu", "relu"):
+    entry = registry.entry(act.name)
+    if entry is not None and not entry.keys:
         return act.name
     return act.name + (":" + ",".join(items) if items else "")
-
-
-# public parameter name -> ExpLinear field, per family
-_FAMILY_PARAMS = {
-    "relu": (),
-    "leaky_relu": (("a", "slope"),),
-    "elu": (("a", "alpha"),),
-    "selu": (("lambda", "lam"), ("alpha", "alpha")),
-    "dselu": (("lambda", "lam"), ("alpha", "alpha")),
-    "sselu": (("lambda", "lam"), ("alpha", "alpha"), ("beta", "rate")),
-    "lselu": (("lambda", "lam"), ("alpha", "alpha"), ("beta", "slope")),
-}
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -172,6 +155,8 @@ class Elementwise(Activation):
     for smooth f); pass it explicitly for full precision.  ``kinks`` lists
     the x-locations where f or f' is not smooth, so that quadrature splits
     there; ``scale`` is the x-scale of f's structure (default 1).
+    ``closed`` (a :class:`meanfield.registry.ClosedForms`) holds closed-form
+    functionals where they exist (erf, GELU); they replace quadrature.
     """
 
     func: Callable = None
@@ -180,6 +165,7 @@ class Elementwise(Activation):
     scale: float = 1.0
     spec_string: str | None = None
     params: dict = dataclasses.field(default_factory=dict)
+    closed: object = None
 
     def f(self, x):
         return np.asarray(self.func(np.asarray(x, dtype=float)), dtype=float)
@@ -228,35 +214,6 @@ def _finite_difference(f, x, kinks=()):
     d = side * h
     one_sided = (-25.0 * f(x) + 48.0 * f(x + d) - 36.0 * f(x + 2 * d) + 16.0 * f(x + 3 * d) - 3.0 * f(x + 4 * d)) / (12.0 * d)
     return np.where(near, one_sided, central)
-
-
-def _gelu(x):
-    return x * special.ndtr(x)
-
-
-def _gelu_deriv(x):
-    return special.ndtr(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-def _swish(beta):
-    return (
-        lambda x: x * special.expit(beta * x),
-        lambda x: special.expit(beta * x) * (1.0 + beta * x * special.expit(-beta * x)),
-    )
-
-
-def _sech2(x):
-    """sech²(x) = 4e^{−2|x|}/(1 + e^{−2|x|})², free of cosh overflow."""
-    e = np.exp(-2.0 * np.abs(x))
-    return 4.0 * e / np.square(1.0 + e)
-
-
-_SMOOTH = {
-    "tanh": (np.tanh, _sech2),
-    "erf": (special.erf, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x)),
-    "gelu": (_gelu, _gelu_deriv),
-    "softplus": (lambda x: np.logaddexp(0.0, x), special.expit),
-}
 
 
 def custom(f: Callable, df: Callable | None = None, *, name: str = "custom", kinks=(), scale: float = 1.0):

@@ -19,7 +19,7 @@ from scipy import optimize
 from . import closed_forms, quadrature
 from .results import dataset_attrs
 from .activations import ExpLinear
-from .functionals import check_array, mean_map_all, resolve
+from .functionals import check_array, mean_map_all, resolve, second_moment, smooth_closed
 from .recursions import broadcast_inputs, _family_arrays
 
 _TINY_Q = 1e-300  # φ and Q at q* = 0 are taken at this q (their q -> 0⁺ limits)
@@ -32,10 +32,13 @@ MARGINAL = 1e-8
 
 
 def _maps(act, q, params):
-    """Q, dQ/dq, φ at q (closed form or quadrature)."""
+    """Q, dQ/dq, φ at q (closed forms, or quadrature)."""
     if isinstance(act, ExpLinear):
         m = closed_forms.moments(q, *params)
         return m["Q"], m["dQ"], m["phi"]
+    smooth = smooth_closed(act)
+    if smooth is not None:
+        return smooth.second_moment(q), smooth.second_moment_derivative(q), smooth.jacobian(q)
     big_q, _, d_q, phi = quadrature.expectation_and_gradient(act, "f2", 0.0, q, also=("df2",))
     return big_q, d_q, phi
 
@@ -169,12 +172,19 @@ def critical_sigma_w2(act, sigma_b2=0.0, bracket=(1e-2, 1e2), points=97) -> xr.D
 def _pair_expectation(act, c, q, derivative=False, order=16):
     """E[g(u₁) g(u₂)], (u₁, u₂) ~ N(0, q [[1, c], [c, 1]]), g = f or f'.
 
-    Written as E_{z₁}[g(√q z₁) · E[g(√q c z₁ + √(q(1−c²)) z₂)]]: the inner
-    expectation is the mean map of g (closed form for the exp-linear family),
-    the outer one graded quadrature in z₁, split at g's kink.
+    In closed form for the ReLU family (the arc-cosine kernel, Cho & Saul 2009) and for
+    activations whose registry entry has it (erf: the arcsine kernel; GELU).  Otherwise written
+    as E_{z₁}[g(√q z₁) · E[g(√q c z₁ + √(q(1−c²)) z₂)]]: the inner expectation is the mean map of
+    g (closed form for the exp-linear family), the outer one graded quadrature in z₁, split at
+    g's kink.
     """
     c = np.asarray(c, dtype=float)
     q = np.broadcast_to(np.asarray(q, dtype=float), c.shape)
+    smooth = smooth_closed(act)
+    if smooth is not None and smooth.pair is not None:
+        return (smooth.derivative_pair if derivative else smooth.pair)(c * q, q)
+    if isinstance(act, ExpLinear) and act.scalar and float(act.alpha) == 0.0:
+        return _arc_cosine(act, c, q, derivative)
     s = np.sqrt(q)
     x, w, z = quadrature.nodes(act, np.zeros_like(c), s, "graded", order)
     inner_m = s[..., None] * c[..., None] * z
@@ -194,6 +204,22 @@ def _pair_expectation(act, c, q, derivative=False, order=16):
     return np.sum(w * g(x) * inner, axis=-1)
 
 
+def _arc_cosine(act, c, q, derivative):
+    """The ReLU family, f = b x (x > 0), a x (x <= 0) with b = λ, a = λκ (the arc-cosine kernel of
+    Cho & Saul 2009, for two slopes): with θ = arccos c,
+
+    E f(u₁) f(u₂) = (a − b)²/(2π) q √(1 − c²) + ((a² + b²)/2 − (a − b)² θ/(2π)) q c,
+    E f'(u₁) f'(u₂) = (a² + b²)/2 − (a − b)² θ/(2π).
+    """
+    b, a = float(act.lam), float(act.lam * act.slope)
+    theta = np.arccos(np.clip(c, -1.0, 1.0))
+    spread = np.square(a - b) / (2.0 * math.pi)
+    slope = 0.5 * (a * a + b * b) - spread * theta
+    if derivative:
+        return slope
+    return spread * q * np.sqrt(np.maximum(1.0 - np.square(c), 0.0)) + slope * q * c
+
+
 def correlation_map(act, c, q, sigma_w2=1.0, sigma_b2=0.0):
     """c' = (σ_w² E[f(u₁) f(u₂)] + σ_b²) / q', q' = σ_b² + σ_w² Q(q) (Poole et al. 2016).
 
@@ -205,8 +231,7 @@ def correlation_map(act, c, q, sigma_w2=1.0, sigma_b2=0.0):
     if np.any(np.abs(c) > 1):
         raise ValueError(f"correlations must lie in [-1, 1], got {c[np.abs(c) > 1][0]!r}")
     q = check_array("q", q, positive=True)
-    big_q = quadrature.expectation(act, "f2", 0.0, q) if not isinstance(act, ExpLinear) else \
-        closed_forms.second_moment(q, act.lam, act.alpha, act.rate, act.slope)
+    big_q = second_moment(act, q)
     q_next = sigma_b2 + sigma_w2 * big_q
     return (sigma_w2 * _pair_expectation(act, c, q) + sigma_b2) / q_next
 

@@ -45,12 +45,20 @@ def check_array(name, value, *, positive=False, allow_zero=False):
 
 
 def _route(act, method):
+    """'closed' (the exponential-linear family, or an activation whose registry entry has closed
+    forms: erf, GELU) or 'quadrature'."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    closed = isinstance(act, ExpLinear)
+    closed = isinstance(act, ExpLinear) or getattr(act, "closed", None) is not None
     if method == "closed" and not closed:
         raise ValueError(f"{act.spec!r} has no closed form; use method='quadrature' or 'auto'")
     return "closed" if closed and method != "quadrature" else "quadrature"
+
+
+def smooth_closed(act):
+    """The :class:`~meanfield.registry.ClosedForms` of an elementwise activation, None for the
+    exponential-linear family (``closed_forms``) and for activations without them."""
+    return None if isinstance(act, ExpLinear) else getattr(act, "closed", None)
 
 
 def _family(act):
@@ -61,7 +69,8 @@ def second_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=
     """Q(q) = E[f²(√q z)], the second-moment map (docs/theory.md §2)."""
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed":
-        return closed_forms.second_moment(q, *_family(act))
+        smooth = smooth_closed(act)
+        return smooth.second_moment(q) if smooth else closed_forms.second_moment(q, *_family(act))
     return quadrature.expectation(act, "f2", 0.0, q, rule, order)
 
 
@@ -69,7 +78,8 @@ def second_moment_derivative(act, q, *, method="auto", rule=quadrature.DEFAULT_R
     """dQ/dq, the slope of the second-moment map (χ_q = σ_w² dQ/dq at q*)."""
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed":
-        return closed_forms.second_moment_derivative(q, *_family(act))
+        smooth = smooth_closed(act)
+        return smooth.second_moment_derivative(q) if smooth else closed_forms.second_moment_derivative(q, *_family(act))
     return quadrature.expectation_and_gradient(act, "f2", 0.0, q, rule, order)[2]
 
 
@@ -77,7 +87,8 @@ def jacobian_second_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RUL
     """φ(q) = E[f'(√q z)²] (eq 6): second moment of the activation's Jacobian."""
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed":
-        return closed_forms.jacobian_second_moment(q, *_family(act))
+        smooth = smooth_closed(act)
+        return smooth.jacobian(q) if smooth else closed_forms.jacobian_second_moment(q, *_family(act))
     return quadrature.expectation(act, "df2", 0.0, q, rule, order)
 
 
@@ -85,7 +96,9 @@ def jacobian_second_moment_derivative(act, q, *, method="auto", rule=quadrature.
     """dφ/dq; its value at q = 1 sets γ_{q=1} (Prop 3.1)."""
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed":
-        return closed_forms.jacobian_second_moment_derivative(q, *_family(act))
+        smooth = smooth_closed(act)
+        return smooth.jacobian_derivative(q) if smooth else \
+            closed_forms.jacobian_second_moment_derivative(q, *_family(act))
     return quadrature.expectation_and_gradient(act, "df2", 0.0, q, rule, order)[2]
 
 
@@ -97,7 +110,11 @@ def mean_map(act, m, s2, *, method="auto", rule=quadrature.DEFAULT_RULE, order=N
     act = resolve(act)
     m, s2 = check_array("m", m), check_array("s2", s2, positive=True)
     if _route(act, method) == "closed":
-        return closed_forms.mean_map(m, s2, *_family(act))
+        smooth = smooth_closed(act)
+        if smooth is None:
+            return closed_forms.mean_map(m, s2, *_family(act))
+        if smooth.mean_map is not None:
+            return smooth.mean_map(m, s2)
     return quadrature.expectation(act, "f", m, s2, rule, order)
 
 
@@ -109,7 +126,7 @@ def mean_map_all(act, m, s2, *, method="auto", rule=quadrature.DEFAULT_RULE, ord
     """
     act = resolve(act)
     m, s2 = check_array("m", m), check_array("s2", s2, positive=True)
-    if _route(act, method) == "closed":
+    if _route(act, method) == "closed" and smooth_closed(act) is None:
         return closed_forms.mean_map_all(m, s2, *_family(act))
     mean, d_mean_dm, d_mean_dv = quadrature.expectation_and_gradient(act, "f", m, s2, rule, order)
     second, d_second_dm, d_second_dv = quadrature.expectation_and_gradient(act, "f2", m, s2, rule, order)
@@ -128,7 +145,11 @@ def derivative_mean_map(act, m, s2, *, method="auto", rule=quadrature.DEFAULT_RU
     act = resolve(act)
     m, s2 = check_array("m", m), check_array("s2", s2, positive=True)
     if _route(act, method) == "closed":
-        return closed_forms.derivative_mean_map(m, s2, *_family(act))
+        smooth = smooth_closed(act)
+        if smooth is None:
+            return closed_forms.derivative_mean_map(m, s2, *_family(act))
+        if smooth.derivative_mean_map is not None:
+            return smooth.derivative_mean_map(m, s2)
     return quadrature.expectation(act, "df", m, s2, rule, order)
 
 
@@ -178,15 +199,15 @@ def moments(act, q, **kw) -> xr.Dataset:
     q = np.atleast_1d(check_array("q", q, positive=True))
     if q.ndim != 1:
         raise ValueError(f"q must be a scalar or a 1-D list of values, got shape {q.shape}")
-    if _route(act, kw.get("method", "auto")) == "closed":
+    if _route(act, kw.get("method", "auto")) == "closed" and smooth_closed(act) is None:
         m = closed_forms.moments(q, *_family(act))
-    else:
+    else:  # closed forms of a smooth activation, or quadrature: each with the caller's rule and order
         m = {
             "Q": second_moment(act, q, **kw),
             "dQ": second_moment_derivative(act, q, **kw),
             "phi": jacobian_second_moment(act, q, **kw),
             "dphi": jacobian_second_moment_derivative(act, q, **kw),
-            "mean": quadrature.expectation(act, "f", 0.0, q),
+            "mean": mean_map(act, 0.0, q, **kw),
         }
     factor = q * m["phi"] / m["Q"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -231,6 +252,6 @@ def finite_width_moments(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE,
     from . import _mills_series  # its exact series are built on first use (0.1 s)
 
     act, q = resolve(act), check_array("q", q, positive=True)
-    if _route(act, method) == "closed":
+    if _route(act, method) == "closed" and smooth_closed(act) is None:
         return _mills_series.finite_width_moments(q, *_family(act))
     return quadrature.finite_width_moments(act, q, rule, order)

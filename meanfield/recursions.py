@@ -24,7 +24,7 @@ import xarray as xr
 from . import closed_forms, quadrature
 from .results import dataset_attrs
 from .activations import ExpLinear
-from .functionals import check_array, resolve
+from .functionals import check_array, resolve, smooth_closed
 from .resources import require_layers
 
 _PARAM_NAMES = {"lam": "lambda", "alpha": "alpha", "rate": "rate", "slope": "slope"}
@@ -72,9 +72,12 @@ def _family_arrays(act, values):
 
 
 def layer_maps(act, q, params=None):
-    """Q(q) and φ(q) for the layer loop (closed form or quadrature)."""
+    """Q(q) and φ(q) for the layer loop (closed forms, or quadrature)."""
     if isinstance(act, ExpLinear):
         return closed_forms.second_moment_and_jacobian(q, *params)
+    smooth = smooth_closed(act)
+    if smooth is not None:
+        return smooth.second_moment(q), smooth.jacobian(q)
     return quadrature.expectation(act, ("f2", "df2"), 0.0, q)
 
 

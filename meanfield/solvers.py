@@ -29,7 +29,7 @@ import math
 import numpy as np
 from scipy import optimize
 
-from . import closed_forms
+from . import closed_forms, registry
 from ._validate import check_number
 
 FAMILIES = ("selu", "dselu", "sselu", "lselu")
@@ -85,15 +85,18 @@ class Solution:
     q_star: float = 1.0
     sigma_w2: float = 1.0
 
+    def fields(self) -> dict:
+        """(lam, alpha, rate, slope) of the solution, through the registry's key -> field map."""
+        public = {"lambda": self.lam, "alpha": self.alpha}
+        if self.beta is not None:
+            public["beta"] = self.beta
+        return {"lam": 1.0, "alpha": 0.0, "rate": 1.0, "slope": 0.0, **registry.exp_linear_fields(self.family, public)}
+
     def activation(self):
         """The :class:`~meanfield.activations.ExpLinear` with these parameters."""
         from .activations import ExpLinear
 
-        rate = self.beta if self.family == "sselu" else 1.0
-        slope = self.beta if self.family == "lselu" else 0.0
-        return ExpLinear(
-            name=self.family, lam=self.lam, alpha=self.alpha, rate=rate, slope=slope, solution=self
-        )
+        return ExpLinear(name=self.family, solution=self, **self.fields())
 
     def as_dict(self) -> dict:
         out = {"family": self.family, "lambda": self.lam, "alpha": self.alpha}
@@ -157,15 +160,16 @@ def _finish(family, theta, epsilon, q_star, sigma_w2, lambda_min, central):
     lam, r = float(c["lam"][0]), float(c["r"][0])
     alpha, rate, slope = (float(v[0]) for v in _shape(family, np.array([theta])))
     act_alpha = r * alpha
+    # the unit-amplitude shape (α, b, κ) scaled by r: sSELU's β is the rate b, lSELU's the slope r κ
     beta = {"sselu": rate, "lselu": r * slope}.get(family)
     return _check_residuals(_report(family, lam, act_alpha, beta, epsilon, q_star, sigma_w2, lambda_min, central))
 
 
 def _report(family, lam, alpha, beta, epsilon, q_star, sigma_w2, lambda_min, central):
     """Evaluate γ* and the constraint residuals from the final parameters."""
-    rate = beta if family == "sselu" else 1.0
-    slope = beta if family == "lselu" else 0.0
-    m = closed_forms.moments(q_star, lam, alpha, rate, slope)
+    public = {"lambda": lam, "alpha": alpha, **({} if beta is None else {"beta": beta})}
+    fields = {"rate": 1.0, "slope": 0.0, **registry.exp_linear_fields(family, public)}
+    m = closed_forms.moments(q_star, fields["lam"], fields["alpha"], fields["rate"], fields["slope"])
     residuals = {
         "phi": float(sigma_w2 * m["phi"] - (1.0 + (epsilon or 0.0))) if epsilon is not None else None,
         "second_moment": float(sigma_w2 * m["Q"] - q_star),
