@@ -172,7 +172,7 @@ def cmd_recursion_output(ds, args):
     depth = ds.sizes["layer"] - 1
     if args.json:
         out = {"activation": ds.attrs["activation"], "layer": ds.layer.values}
-        for name in ("q", "chi", "explosion_factor", "grad", "log_grad", "prop31", "diverged_at"):
+        for name in ("q", "chi", "explosion_factor", "grad", "log_grad", "prop31", "diverged_at", "vanished_at"):
             out[name] = ds[name].values
         for name in ("q0", "sigma_w2", "sigma_b2"):
             out[name] = ds[name].values
@@ -184,8 +184,9 @@ def cmd_recursion_output(ds, args):
     for p in range(flat.sizes["point"]):
         sub = flat.isel(point=p)
         print(f"{ds.attrs['activation']}  q0={float(sub.q0):g} sigma_w2={float(sub.sigma_w2):g} "
-              f"sigma_b2={float(sub.sigma_b2):g}" + (f"  diverged at layer {int(sub.diverged_at)}"
-                                                     if int(sub.diverged_at) >= 0 else ""))
+              f"sigma_b2={float(sub.sigma_b2):g}"
+              + (f"  diverged at layer {int(sub.diverged_at)}" if int(sub.diverged_at) >= 0 else "")
+              + (f"  vanished (q underflowed to 0) at layer {int(sub.vanished_at)}" if int(sub.vanished_at) >= 0 else ""))
         rows = [[l, float(sub.q[l]), float(sub.chi[l]), float(sub.explosion_factor[l]), float(sub.grad[l]),
                  float(sub.prop31[l])] for l in layers]
         print(table(["layer", "q", "chi", "1+delta", "grad (1 at L)", "Prop 3.1"], rows))

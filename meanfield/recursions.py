@@ -13,7 +13,10 @@ dimension names; a 1-D numpy array gets the dimension ``config``, an N-D one
 the package version.  1,000 configurations × 1,000 layers is one call.
 
 Divergence is data: once q_l overflows, the following layers hold inf/NaN,
-and ``diverged_at`` gives the first non-finite layer (−1 if none).
+and ``diverged_at`` gives the first non-finite layer (−1 if none).  So is a
+vanishing signal: q_l that underflows is 0 there and after (the activation's
+Q(0) = f(0)² and φ(0) = f'(0)² carry the recursion on), with ``vanished_at``
+its first layer.
 """
 
 from __future__ import annotations
@@ -101,6 +104,11 @@ def _widths(widths, depth):
     return arr.astype(int)
 
 
+def _first_zero(x, axis=-1):
+    zero = x == 0
+    return np.where(zero.any(axis=axis), np.argmax(zero, axis=axis), -1)
+
+
 def _first_nonfinite(x, axis=-1):
     bad = ~np.isfinite(x)
     return np.where(bad.any(axis=axis), np.argmax(bad, axis=axis), -1)
@@ -157,10 +165,16 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
                     sub = [None if p is None else np.broadcast_to(p, shape)[finite] for p in (params or ())]
                     bq[finite], ph[finite] = layer_maps(act, cur[finite], tuple(sub) if params else None)
                 bq[np.isposinf(cur)] = np.inf
+                zero = cur == 0  # vanished (underflowed): x = 0 exactly, so Q = f(0)², φ = f'(0)²
+                if zero.any():
+                    bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
+                    ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
                 big_q[..., layer], phi[..., layer] = bq, ph
             if layer < depth:
                 q[..., layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[..., layer]
         factor = q * phi / big_q
+        # at q = 0 with f(0) = 0, 1 + δ_q -> q f'(0)² / (q f'(0)²) = 1, its limit
+        factor = np.where((q == 0) & (big_q == 0), 1.0, factor)
         chi = np.concatenate([np.full(shape + (1,), np.nan), v["sigma_w2"][..., None] * phi[..., :-1]], axis=-1)
         log_chi = np.log(chi[..., 1:])
         # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
@@ -180,6 +194,8 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
         "prop31": (layer_dims, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0); 1 when sigma_b2 = 0",
                                         "equation": "Prop 3.1, eq 27"}),
         "diverged_at": (dims, _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
+        "vanished_at": (dims, _first_zero(q), {"long_name": "first layer where q underflows to 0, -1 if none; "
+                                                             "q is 0 there and after, not NaN"}),
     }
     if widths is not None:
         data["grad_per_unit"] = (layer_dims, grad * widths[-1] / widths,

@@ -114,3 +114,14 @@ def test_mean_recursion_prop32():
     np.testing.assert_allclose(zero.q.values, mf.recursion("selu", 6, q0=1.0).q.values, rtol=1e-14)
     with pytest.raises(ValueError, match="q0 must exceed m0"):
         mf.mean_recursion("selu", 3, q0=0.1, m0=1.0)
+
+
+def test_vanishing_signal_is_data_not_divergence():
+    """GELU at sigma_w2 = 1 shrinks q by ~1/2 a layer; it underflows to 0 by layer ~540 (the true value
+    is ~1e-600): recorded as 0 with vanished_at, while the gradient's log stays finite."""
+    ds = mf.recursion("gelu", 1000, q0=1.0)
+    at = int(ds.vanished_at)
+    assert 400 < at < 700 and int(ds.diverged_at) == -1
+    assert np.all(ds.q.values[at:] == 0) and np.all(ds.q.values[:at] > 0)
+    assert np.all(np.isfinite(ds.log_grad.values)) and np.all(np.isfinite(ds.chi.values[1:]))
+    assert int(mf.recursion("selu", 50).vanished_at) == -1
