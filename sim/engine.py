@@ -76,12 +76,10 @@ def _generator(cfg, *key):
 def weight(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor:
     """W_l of draw ``draw``: N(μ_w, σ_w²/N_{l−1}), shape (N_l, N_{l−1}); regenerable."""
     n_out, n_in = cfg.widths[layer], cfg.widths[layer - 1]
-    w = torch.randn(n_out, n_in, generator=_generator(cfg, draw, layer, _STREAM_WEIGHT),
-                    dtype=cfg.torch_dtype, device=cfg.device)
-    w.mul_(math.sqrt(cfg.sigma_w2 / n_in))
-    if cfg.mean_weight:
-        w.add_(cfg.mean_weight)
-    return w
+    w = torch.empty(n_out, n_in, dtype=cfg.torch_dtype, device=cfg.device)
+    # one pass: normal_ scales and shifts as it draws (randn, then mul_ and add_, would be three)
+    return w.normal_(cfg.mean_weight, math.sqrt(cfg.sigma_w2 / n_in),
+                     generator=_generator(cfg, draw, layer, _STREAM_WEIGHT))
 
 
 def bias(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor | None:
@@ -114,18 +112,39 @@ class Probes:
 
 
 def _quantiles(x: torch.Tensor, qs) -> np.ndarray:
+    """The quantiles of every element of x (linear interpolation, as numpy and torch define them).
+
+    On the CPU numpy's selection (one partial sort for all of them) is 3x faster than torch's
+    full sort (40 against 120 ms for 10⁶ values, measured); on a GPU torch's sort is the fast one.
+    """
     flat = x.reshape(-1)
     if not torch.isfinite(flat).all():
         return np.full(len(qs), np.nan)
+    if flat.device.type == "cpu":
+        return np.quantile(flat.numpy(), qs).astype(float)
     if flat.numel() > 2**24:  # torch.quantile's input limit: a fixed, evenly strided subsample
         flat = flat[:: math.ceil(flat.numel() / 2**24)]
     q = torch.tensor(qs, dtype=flat.dtype, device=flat.device)
     return torch.quantile(flat, q).cpu().numpy().astype(float)
 
 
+def _uniform(edges) -> bool:
+    steps = np.diff(edges)
+    return bool(np.allclose(steps, steps[0], rtol=1e-12, atol=0.0))
+
+
 def _histogram(x: torch.Tensor, edges: np.ndarray):
-    """Counts in the fixed bins, plus the counts below and above them (NaN excluded)."""
+    """Counts in the fixed bins, plus the counts below and above them (NaN excluded).
+
+    Bin i holds e[i] <= v < e[i+1], the last bin also v = e[-1].  Equally spaced edges (the default)
+    take torch.histc, one pass (5 against 25 ms for 10⁶ values); others a bucketize.
+    """
     flat = x.reshape(-1)
+    if _uniform(edges):
+        lo, hi = float(edges[0]), float(edges[-1])
+        finite = flat[torch.isfinite(flat)]
+        counts = torch.histc(finite, bins=len(edges) - 1, min=lo, max=hi).to(torch.int64).cpu().numpy()
+        return counts, int((finite < lo).sum()), int((finite > hi).sum())
     e = torch.as_tensor(edges, dtype=flat.dtype, device=flat.device)
     finite = torch.isfinite(flat)
     vals = flat[finite]
@@ -173,8 +192,13 @@ def flops_per_draw(cfg: NetworkConfig) -> float:
     return total
 
 
-def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None) -> dict:
-    """One network draw: forward, backward, and every per-layer statistic (numpy)."""
+#: Measurements beyond q_l and the gradient norms that sim.simulate(skip=...) can switch off by name.
+OPTIONAL = ("weight_grad_norm", "x_batch_correlation", "traces", "mean_gain")
+
+
+def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, loss=None, skip=frozenset()) -> dict:
+    """One network draw: forward, backward, and every per-layer statistic (numpy); the names in
+    ``skip`` (of OPTIONAL) are not measured and stay NaN."""
     f, df = torch_ops(act)
     depth = cfg.depth
     out = {key: np.full(depth + 1, np.nan) for key in
@@ -197,8 +221,10 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
         for layer in range(depth + 1):
             if layer > 0:
                 w = weight(cfg, draw, layer)
-                out["mean_gain"][layer] = float(w.mean()) * cfg.fan_in(layer)
-                out["weight_trace"][layer] = float(torch.linalg.vector_norm(w)) ** 2 / w.shape[0]
+                if "mean_gain" not in skip:
+                    out["mean_gain"][layer] = float(w.mean()) * cfg.fan_in(layer)
+                if "traces" not in skip:
+                    out["weight_trace"][layer] = float(torch.linalg.vector_norm(w)) ** 2 / w.shape[0]
                 h = x @ w.T  # noqa: F821 - x is set at the end of the previous iteration
                 b = bias(cfg, draw, layer)
                 if b is not None:
@@ -215,10 +241,12 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             out["h_mean"][layer] = float(torch.mean(h))
             out["x_mean"][layer] = float(torch.mean(x))
             out["x_second"][layer] = float(torch.linalg.vector_norm(x)) ** 2 / numel
-            out["x_correlation"][layer] = _batch_correlation(x)
+            if "x_batch_correlation" not in skip:
+                out["x_correlation"][layer] = _batch_correlation(x)
             if layer < depth:
                 jacobians.append(df(h))
-                out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(jacobians[-1])) ** 2 / numel
+                if "traces" not in skip:
+                    out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(jacobians[-1])) ** 2 / numel
             if layer in probe_index:
                 i = probe_index[layer]
                 if probes.quantiles:
@@ -238,7 +266,8 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
     with torch.no_grad():
         for layer in range(depth, 0, -1):
             out["grad_sq"][layer] = float(torch.linalg.vector_norm(delta)) ** 2 / cfg.batch
-            out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, xs[layer - 1])
+            if "weight_grad_norm" not in skip:
+                out["weight_grad_norm"][layer] = _frobenius_of_outer(delta, xs[layer - 1])
             w = kept.pop(layer) if layer in kept else weight(cfg, draw, layer)
             delta = (delta @ w).mul_(jacobians[layer - 1])
             del w

@@ -22,7 +22,7 @@ from meanfield import check_number
 from meanfield.functionals import explosion_factor
 
 from .compare import mean_and_sem, ratio_and_sem, theory_columns
-from .engine import DTYPES, NetworkConfig, Probes, flops_per_draw, run_draw
+from .engine import DTYPES, OPTIONAL, NetworkConfig, Probes, flops_per_draw, run_draw
 from .memory import require_simulation_memory
 
 DEFAULT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
@@ -129,6 +129,7 @@ def simulate(
     bin_edges=DEFAULT_BIN_EDGES,
     weight_memory: int = 2 * 1024**3,
     progress=None,
+    skip=(),
 ) -> xr.Dataset:
     """Measure a deep random network per layer and set the theory beside it.
 
@@ -150,6 +151,10 @@ def simulate(
     weight_memory : bytes of weights kept for the backward pass; the rest are
         regenerated from their seeds.
     progress : a callable ``progress(done, total)`` called after each draw.
+    skip : measurements not to take, by name (their variables are NaN): any of
+        ``weight_grad_norm`` (the ‖∂L/∂W‖_F product), ``x_batch_correlation``,
+        ``traces`` (χ_l of eq 24 and its product) and ``mean_gain``; quantiles and
+        histograms are switched off with ``stat_layers=[]`` or ``bin_edges=None``.
 
     Returns an ``xarray.Dataset`` with dimensions ``seed`` and ``layer``
     (0..L): ``q_measured``, ``q_theory``, ``grad_measured``, ``grad_theory``
@@ -182,12 +187,16 @@ def simulate(
     require_simulation_memory(cfg.depth, cfg.widths, cfg.batch, seeds, cfg.dtype, cfg.device, cfg.weight_memory)
     if progress is not None and not callable(progress):
         raise ValueError("progress must be a callable progress(done, total) or None")
+    skip = frozenset([skip] if isinstance(skip, str) else skip)
+    unknown = sorted(skip - set(OPTIONAL))
+    if unknown:
+        raise ValueError(f"skip names measurements; {unknown[0]!r} is not one of {', '.join(OPTIONAL)}")
     if loss is not None and not callable(loss):
         raise ValueError(f"loss must be a callable h_L -> scalar tensor, or None for a Gaussian cotangent; "
                          f"got {loss!r}")
 
     started = time.perf_counter()
-    draws = [run_draw(cfg, act, k, probes, inputs, loss) for k in _with_progress(range(seeds), progress, seeds)]
+    draws = [run_draw(cfg, act, k, probes, inputs, loss, skip) for k in _with_progress(range(seeds), progress, seeds)]
     elapsed = time.perf_counter() - started
     return _assemble(act, cfg, draws, probes, inputs, loss, elapsed)
 
