@@ -191,7 +191,10 @@ def moments(act, q, **kw) -> xr.Dataset:
 
     Variables: Q (second-moment map), dQ_dq, phi (eq 6), dphi_dq, delta (eq 2),
     explosion_factor (1 + δ_q), gamma (eq 8) and f_mean (E[f(√q z)]); attribute
-    gamma1 = |φ'(1) + 1|.
+    gamma1 = |φ'(1) + 1| (of the first parameter set).  ``method``, ``rule`` and
+    ``order`` apply to every variable.  Array-valued activation parameters
+    broadcast: they become leading dimensions (``config``, or ``config_0``, ...)
+    before ``q``, with the parameters as coordinates.
     """
     import xarray as xr  # here, so that the command line's theory commands start without it
 
@@ -199,20 +202,32 @@ def moments(act, q, **kw) -> xr.Dataset:
     q = np.atleast_1d(check_array("q", q, positive=True))
     if q.ndim != 1:
         raise ValueError(f"q must be a scalar or a 1-D list of values, got shape {q.shape}")
+    param_shape = () if not isinstance(act, ExpLinear) else np.broadcast_shapes(*(np.shape(p) for p in _family(act)))
+    grid = q.reshape((1,) * len(param_shape) + q.shape)
+    if param_shape:
+        act = ExpLinear(name=act.name, **{f: np.asarray(getattr(act, f))[..., None]
+                                          for f in ("lam", "alpha", "rate", "slope")})
     if _route(act, kw.get("method", "auto")) == "closed" and smooth_closed(act) is None:
-        m = closed_forms.moments(q, *_family(act))
+        m = closed_forms.moments(grid, *_family(act))
     else:  # closed forms of a smooth activation, or quadrature: each with the caller's rule and order
         m = {
-            "Q": second_moment(act, q, **kw),
-            "dQ": second_moment_derivative(act, q, **kw),
-            "phi": jacobian_second_moment(act, q, **kw),
-            "dphi": jacobian_second_moment_derivative(act, q, **kw),
-            "mean": mean_map(act, 0.0, q, **kw),
+            "Q": second_moment(act, grid, **kw),
+            "dQ": second_moment_derivative(act, grid, **kw),
+            "phi": jacobian_second_moment(act, grid, **kw),
+            "dphi": jacobian_second_moment_derivative(act, grid, **kw),
+            "mean": mean_map(act, 0.0, grid, **kw),
         }
-    factor = q * m["phi"] / m["Q"]
+    m = {k: np.broadcast_to(v, param_shape + q.shape) for k, v in m.items()}
+    factor = grid * m["phi"] / m["Q"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        gam = np.where(q == 1.0, np.nan, (1.0 - q * m["phi"]) / (1.0 - q))
-    dims = ("q",)
+        gam = np.where(grid == 1.0, np.nan, (1.0 - grid * m["phi"]) / (1.0 - grid))
+    config = ("config",) if len(param_shape) == 1 else tuple(f"config_{i}" for i in range(len(param_shape)))
+    dims = config + ("q",)
+    coords = {"q": (("q",), q, {"long_name": "second moment of the pre-activations"})}
+    if param_shape:
+        for public, field in (("lambda", "lam"), ("alpha", "alpha"), ("rate", "rate"), ("slope", "slope")):
+            coords[public] = (config, np.broadcast_to(np.asarray(getattr(act, field))[..., 0], param_shape))
+    gamma1 = gamma_fixed_point(act, **kw)
     ds = xr.Dataset(
         {
             "Q": (dims, m["Q"], {"long_name": "second-moment map Q(q) = E[f^2(sqrt(q) z)]"}),
@@ -224,9 +239,12 @@ def moments(act, q, **kw) -> xr.Dataset:
             "gamma": (dims, gam, {"long_name": "gamma_q (NaN at q = 1)", "equation": "eq 8"}),
             "f_mean": (dims, m["mean"], {"long_name": "E[f(sqrt(q) z)]", "equation": "eq 12"}),
         },
-        coords={"q": (dims, q, {"long_name": "second moment of the pre-activations"})},
-        attrs=dataset_attrs(act, "eq 2, eq 6, eq 8, eq 12", gamma1=float(np.ravel(gamma_fixed_point(act, **kw))[0])),
+        coords=coords,
+        attrs=dataset_attrs(act, "eq 2, eq 6, eq 8, eq 12", gamma1=float(np.ravel(gamma1)[0])),
     )
+    if param_shape:
+        ds["gamma1"] = (config, np.broadcast_to(gamma1, param_shape + (1,))[..., 0],
+                        {"long_name": "|phi'(1) + 1| per parameter set"})
     return ds
 
 

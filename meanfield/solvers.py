@@ -370,4 +370,8 @@ def solve_fixed_lambda(family: str, epsilon: float, lam: float, *, q_star: float
                               f"for epsilon={epsilon!r}; feasible lambda lies in [{lo:.4g}, {hi:.4g}]")
     theta = min(roots, key=lambda th: abs(signed(th)))
     sol = _finish(family, theta, epsilon, q_star, sigma_w2, None, False)
-    return dataclasses.replace(sol, lam=lam) if abs(sol.lam - lam) < 1e-12 * lam else sol
+    # Brent's root of λ(θ) = λ at _XTOL meets λ to ~1e-15; report exactly the λ asked for, or refuse
+    if not abs(sol.lam - lam) <= 1e-12 * lam:
+        raise InfeasibleError(f"{family}: the shape solving lambda(theta) = {lam!r} gives lambda = {sol.lam!r} "
+                              f"(epsilon={epsilon!r}): the root was not resolved; no solution is returned")
+    return dataclasses.replace(sol, lam=lam)

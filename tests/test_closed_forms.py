@@ -115,3 +115,22 @@ def test_broadcasting_over_parameters_and_q():
     for i, a in enumerate([1.0, 2.0, 3.0]):
         single = mf.second_moment(mf.ExpLinear(name="sselu", lam=1.0, alpha=a, rate=0.5), q)
         np.testing.assert_allclose(out[i], single, rtol=1e-15, atol=0)
+
+
+def test_moments_broadcast_over_array_parameters():
+    """The README says everything broadcasts over array-valued parameters: moments puts them first."""
+    arr = mf.ExpLinear(name="sselu", lam=1.0, alpha=[2.0, 3.0], rate=0.5)
+    ds = mf.moments(arr, [0.5, 1.0, 2.0])
+    assert ds.Q.dims == ("config", "q") and ds.Q.shape == (2, 3)
+    for i, a in enumerate([2.0, 3.0]):
+        one = mf.moments(mf.ExpLinear(name="sselu", lam=1.0, alpha=a, rate=0.5), [0.5, 1.0, 2.0])
+        np.testing.assert_array_equal(ds.Q.values[i], one.Q.values)
+        assert float(ds.gamma1[i]) == pytest.approx(one.attrs["gamma1"], rel=1e-15)
+
+
+def test_moments_honour_rule_and_order_for_every_variable():
+    # Hermite order 3 is a poor rule for softplus's mean: the Dataset must show the rule asked for.
+    coarse = mf.moments("softplus", [1.0], method="quadrature", rule="hermite", order=3)
+    np.testing.assert_allclose(coarse.f_mean, mf.mean_map("softplus", 0.0, 1.0, rule="hermite", order=3),
+                               rtol=1e-15)
+    assert abs(float(coarse.f_mean[0]) - float(mf.mean_map("softplus", 0.0, 1.0))) > 1e-4
