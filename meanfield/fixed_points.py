@@ -22,9 +22,24 @@ from .activations import ExpLinear
 from .functionals import check_array, mean_map_all, resolve, second_moment, smooth_closed
 from .recursions import broadcast_inputs, _family_arrays
 
-_TINY_Q = 1e-300  # φ and Q at q* = 0 are taken at this q (their q -> 0⁺ limits)
-_ITERATIONS = 300  # plain iterations of the q map before Newton
+_TINY_Q = 1e-300  # φ and Q at q* = 0 are taken at this q (their q -> 0⁺ limits; any q below ~1e-30 gives them)
+#: Plain iterations of the q map before Newton: they contract by χ_q per step, 0.9^300 = 2e-14
+#: of the start's distance for χ_q <= 0.9; slower cases are left to Newton, which needs no contraction.
+_ITERATIONS = 300
+#: Newton steps in u = log q: quadratic near a root; far from one each step moves |Δu| <= 5, so
+#: 200 steps cross the whole range |u| <= 575 (below) twice over.
 _NEWTON_STEPS = 200
+#: Largest Newton step in log q: e^5 ≈ 150x per step, a bound that keeps Newton from jumping past
+#: a root of G on its flat parts (G' -> 0 as q -> 0 or inf) while crossing the range fast.
+_MAX_LOG_STEP = 5.0
+#: q is called infinite above 1e250 and zero below 1e-250: σ_w² Q(q) for the exponential-linear
+#: family is O(q), and beyond these the next step would leave float64 (1.8e308) or reach subnormals.
+_INFINITE_Q = 1e250
+#: log(1e250) = 575.6: the u range Newton works in, |u| < 575.
+_LOG_RANGE = 575.0
+#: a fixed point is accepted when |σ_b² + σ_w² Q(q*) − q*| <= this · q*: 1e6 ε, room for the
+#: closed forms' (~1e-15) and quadrature's (~1e-13) rounding of Q, far below any physical effect.
+_FIXED_POINT_RTOL = 1e-10
 _RTOL = 4 * np.finfo(float).eps
 #: A spectral norm within this of 1 is "marginal": the fixed point is found to a residual of 1e-10
 #: (mu_nu_fixed_point), which moves the Jacobian by about as much, so rounding cannot decide.
@@ -58,9 +73,9 @@ def _solve_q_star(act, sigma_w2, sigma_b2, params):
             big_q, _, _ = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
             new = sigma_b2 + sigma_w2 * big_q
             q = np.where(np.isfinite(new), new, np.inf)
-            if np.all((q > 1e250) | (q < 1e-250)):
+            if np.all((q > _INFINITE_Q) | (q < 1.0 / _INFINITE_Q)):
                 break
-        inner = np.isfinite(q) & (q > 1e-250) & (q < 1e250)
+        inner = np.isfinite(q) & (q > 1.0 / _INFINITE_Q) & (q < _INFINITE_Q)
         u = np.log(np.where(inner, q, 1.0))
         for _ in range(_NEWTON_STEPS):
             qq = np.exp(u)
@@ -73,17 +88,17 @@ def _solve_q_star(act, sigma_w2, sigma_b2, params):
             # nearby) move 5 units of log q the way the map pushes q.
             attracting = dg < -1e-12
             newton = g / np.where(attracting, dg, -1.0)
-            step = np.where(attracting, np.clip(newton, -5.0, 5.0), -5.0 * np.sign(g))
+            step = np.where(attracting, np.clip(newton, -_MAX_LOG_STEP, _MAX_LOG_STEP), -_MAX_LOG_STEP * np.sign(g))
             u = np.where(inner, u - step, u)
-            inner &= (u > -575.0) & (u < 575.0)
+            inner &= (u > -_LOG_RANGE) & (u < _LOG_RANGE)
             if np.all(~inner | (np.abs(step) <= _RTOL)):
                 break
-        newton_range = np.isfinite(q) & (q > 1e-250) & (q < 1e250)
-        q = np.where(newton_range, np.where(u >= 575.0, np.inf, np.where(u <= -575.0, 0.0, np.exp(u))), q)
-    q = np.where(q > 1e250, np.inf, np.where(q < 1e-250, 0.0, q))
+        newton_range = np.isfinite(q) & (q > 1.0 / _INFINITE_Q) & (q < _INFINITE_Q)
+        q = np.where(newton_range, np.where(u >= _LOG_RANGE, np.inf, np.where(u <= -_LOG_RANGE, 0.0, np.exp(u))), q)
+    q = np.where(q > _INFINITE_Q, np.inf, np.where(q < 1.0 / _INFINITE_Q, 0.0, q))
     big_q, _, _ = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
     residual = np.abs(sigma_b2 + sigma_w2 * big_q - q)
-    converged = ~np.isfinite(q) | (q == 0) | (residual <= 1e-10 * np.maximum(q, 1e-300))
+    converged = ~np.isfinite(q) | (q == 0) | (residual <= _FIXED_POINT_RTOL * np.maximum(q, _TINY_Q))
     return q, converged
 
 
@@ -352,7 +367,7 @@ def mu_nu_fixed_point(act, omega=0.0, tau=1.0, start=(0.0, 1.0)) -> xr.Dataset:
     res = residual(sol.x)
     # Judged by the residual: at tol=1e-15 hybr stops "not making good progress"
     # once the residual is down to the map's rounding (~1e-16), which is success.
-    if not all(abs(r) <= 1e-10 for r in res):  # NaN fails too
+    if not all(abs(r) <= _FIXED_POINT_RTOL for r in res):  # NaN fails too
         raise ValueError(f"no fixed point of the (mu, nu) map found from {start} for omega={omega!r}, "
                          f"tau={tau!r}: {sol.message}")
     j = mu_nu_jacobian(act, mu, nu, omega, tau)
