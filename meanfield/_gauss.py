@@ -19,9 +19,11 @@ R = 1/(t + T₁), T_n = n/(t + T_{n+1}) with R' = −T₁R and R'' = T₁T₂R, 
 series), never typed in.  R'' takes the fraction itself at large t.
 
 These are compiled (numba) scalar functions with no branch, inside array
-loops that vectorise: the Mills-ratio maps below and the zero-mean moments of
-the exponential-linear family (:func:`exp_linear_into`), which evaluate every
-functional of ``closed_forms`` in one pass over the points.
+loops that vectorise: the Mills-ratio maps below; ``closed_forms`` inlines the
+scalar functions into its one-pass loop of the zero-mean moments, and
+``_mills_series`` into its finite-width functionals (``compile_cache`` keys
+their cached machine code on this file too).  The quadrature rules live in
+``quadrature``.
 """
 
 from __future__ import annotations
@@ -187,8 +189,9 @@ def _fit(values, power):
 
 # Module globals, which numba freezes into the compiled code: its on-disk
 # cache is keyed on this file, and the coefficients are a deterministic
-# function of this file (and of scipy's erfcx, to ~1 ulp).  Every compiled
-# function that reads them lives here, so no other file's cache can hold them.
+# function of this file (and of scipy's erfcx, to ~1 ulp).  Compiled code of
+# other files of the package that inlines them is keyed on this file as well
+# (``compile_cache``), so no cache can keep stale coefficients.
 _R_POLY = _fit(_mills_by_erfcx, 1)
 _D1_POLY = _fit(_d1_values, 2)
 _DIFFERENCE_POLY = _fit(_difference_over_square, 2)
@@ -364,76 +367,8 @@ def mills_second_difference(t, *, scale=1.0, out=None):
 
 
 # ---------------------------------------------------------------------------
-# Zero-mean moments of the exponential-linear family (see ``closed_forms``),
-# any subset of them in one pass over the points.
+# Half-line moments of a Gaussian, for the general-mean functionals of ``closed_forms``.
 # ---------------------------------------------------------------------------
-
-
-@functools.cache
-def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, linear):
-    """The compiled loop for the chosen subset of Q, dQ/dq, φ, dφ/dq and E[f] of
-    f = λx (x > 0), λ(α(e^{bx} − 1) + κx) (x <= 0) at x = √q z, after the
-    formulas of ``closed_forms`` (there with their derivations).
-
-    The flags are constants of the compiled code (numba caches one loop per
-    combination), so each loop computes only the values its outputs need:
-    R(2t) for φ, R'(2t) for dφ/dq, the second difference for Q, R(0) − R(t)
-    for E[f], and R(t), R'(t) besides with ``linear`` (some κ ≠ 0: lSELU's
-    slope); with ``uniform`` the parameters are read once.  (A flag tested
-    per point need not save the work: LLVM may compute both sides and
-    select.)  Every access has unit stride and the body no branch, so the loop
-    vectorises.  Arguments as for :func:`exp_linear_into`.
-    """
-
-    @numba.njit(**_COMPILE)
-    def loop(q, lam, alpha, rate, slope, positive, out_q, out_dq, out_phi, out_dphi, out_mean):
-        rho = INV_SQRT_2PI
-        lam_i = a = b = k = 0.0
-        if uniform:  # one set of parameters for every point, read once
-            lam_i, a, b, k = lam[0], alpha[0], rate[0], slope[0]
-        for i in range(q.size):  # unit strides only, so that the loop vectorises
-            qi = q[i]
-            s = math.sqrt(qi)
-            if not uniform:
-                lam_i, a, b, k = lam[i], alpha[i], rate[i], slope[i]
-            t = b * s
-            ab = a * b
-            lam2 = lam_i * lam_i
-            r1 = _r_nonneg(t) if want_dq or (linear and (want_q or want_phi)) else 0.0
-            r2 = _r_nonneg(2.0 * t) if want_phi or want_dq else 0.0
-            d1 = _r_d1_nonneg(t) if linear and (want_dq or want_dphi) else 0.0
-            phi = lam2 * (0.5 * positive + rho * (ab * ab * r2 + 2.0 * ab * k * r1) + 0.5 * k * k)
-            if want_phi:
-                out_phi[i] = phi
-            if want_q:
-                cross = qi * (2.0 * a * k * b * rho * r1 + 0.5 * k * k)
-                out_q[i] = lam2 * (0.5 * qi * positive + a * a * rho * _second_difference_nonneg(t) + cross)
-            if want_dphi:
-                slope_of_t = b / s if s > 0.0 else math.inf  # dt/dq = t/(2q); q = 0 is the −∞ limit
-                out_dphi[i] = lam2 * slope_of_t * rho * (ab * ab * _r_d1_nonneg(2.0 * t) + ab * k * d1)
-            if want_dq:
-                out_dq[i] = phi + lam2 * a * b * b * rho * (a * (r2 - r1) + k * s * d1)
-            if want_mean:
-                out_mean[i] = lam_i * rho * (positive * s - a * _drop_nonneg(t) - k * s)
-
-    return loop
-
-
-def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
-    """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass.
-
-    ``q`` and the outputs are 1-D float64 arrays of one element per point; the
-    four parameters are all of one element (shared by every point) or all of
-    one per point; ``positive`` (1 or 0) weights the positive branch's part.
-    An output of size 0 is skipped, with all work only it needs.  No output may
-    share memory with an input: LLVM checks that at run time and would run the
-    scalar loop, 10× slower.  t = b√q must be >= 0 (b > 0), as every activation
-    of the family has.
-    """
-    if q.size == 0:
-        return
-    loop = _exp_linear_loop(*(out.size > 0 for out in outputs), lam.size == 1, bool(np.any(slope)))
-    loop(q, lam, alpha, rate, slope, float(positive), *outputs)
 
 
 def tilted_half_moments(a, m, s):
@@ -480,85 +415,3 @@ def positive_half_moments(m, s):
     """E[x^k 1{x > 0}] for k = 0, 1, 2 and x ~ N(m, s²), by reflection x → −x."""
     e0, e1, e2 = tilted_half_moments(0.0, -np.asarray(m, dtype=float), s)
     return e0, -e1, e2
-
-
-# ---------------------------------------------------------------------------
-# Quadrature: composite Gauss–Legendre in z, graded toward the activation's
-# breakpoints.
-# ---------------------------------------------------------------------------
-
-#: Truncation of the z-line: n(13) ≈ 1.8e-37, far below double precision
-#: relative to any integrand of polynomial growth.
-Z_MAX = 13.0
-
-
-#: Grading depth cap: panels down to Z_MAX·2^-64, i.e. features resolved for s up to ~1e18.
-_MAX_LEVELS = 64
-
-#: Fixed panels over the Gaussian bulk in z, so the density itself is resolved
-#: even when every breakpoint maps far outside [−Z_MAX, Z_MAX] (|m| >> s).
-_BULK_EDGES = Z_MAX * np.array([-1.0, -0.5, -0.25, -0.125, 0.0, 0.125, 0.25, 0.5, 1.0])
-
-
-@functools.lru_cache(maxsize=32)
-def _legendre(order):
-    nodes, weights = np.polynomial.legendre.leggauss(order)
-    return nodes, weights
-
-
-@functools.lru_cache(maxsize=32)
-def _hermite(order):
-    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
-    return nodes, weights / math.sqrt(2.0 * math.pi)
-
-
-def hermite_rule(order, m, s):
-    """Probabilists' Gauss–Hermite nodes x = m + s z and weights (summing to 1).
-
-    Returns arrays of shape ``broadcast(m, s).shape + (order,)``.  Exact for
-    polynomials of degree < 2·order; appropriate for smooth activations whose
-    features are resolved at the scale s.
-    """
-    z, w = _hermite(order)
-    m = np.asarray(m, dtype=float)[..., None]
-    s = np.asarray(s, dtype=float)[..., None]
-    x = m + s * z
-    return x, np.broadcast_to(w, x.shape)
-
-
-def graded_rule(order, m, s, breakpoints=(0.0,), feature_scale=1.0):
-    """Composite Gauss–Legendre nodes and weights for E[g(x)], x ~ N(m, s²).
-
-    The z-line [−Z_MAX, Z_MAX] is cut at fixed panels over the Gaussian bulk,
-    at every breakpoint c = (x_b − m)/s of the integrand (kinks of f or f') and
-    at c ± Z_MAX·2^{−k}, k = 0..K−1, so the panels shrink geometrically toward
-    each breakpoint.  K is chosen from the
-    largest s so that the finest panel is below ``feature_scale/s``: features of
-    the activation at x-scale ``feature_scale`` stay resolved for q up to 1e8
-    and beyond, and each panel holds a smooth integrand on which ``order``-point
-    Gauss–Legendre converges exponentially.  Returns ``(x, w)`` of shape
-    ``broadcast(m, s).shape + (n_nodes,)``, with w including the normal density.
-    """
-    m = np.asarray(m, dtype=float)
-    s = np.asarray(s, dtype=float)
-    m, s = np.broadcast_arrays(m, s)
-    finite = s[np.isfinite(s)]
-    s_max = float(np.max(finite)) if finite.size else 1.0
-    levels = max(4, int(math.ceil(math.log2(Z_MAX * max(s_max, 1.0) / feature_scale))) + 3)
-    levels = min(levels, _MAX_LEVELS)
-    offsets = Z_MAX * 2.0 ** -np.arange(levels)
-    offsets = np.concatenate([-offsets, [0.0], offsets[::-1]])
-    centres = [(b - m) / s for b in breakpoints]
-    edges = np.concatenate(
-        [np.clip(c[..., None] + offsets, -Z_MAX, Z_MAX) for c in centres]
-        + [np.broadcast_to(_BULK_EDGES, m.shape + _BULK_EDGES.shape)],
-        axis=-1,
-    )
-    edges = np.sort(edges, axis=-1)
-    lo, hi = edges[..., :-1], edges[..., 1:]
-    half = 0.5 * (hi - lo)
-    mid = 0.5 * (hi + lo)
-    t, wt = _legendre(order)
-    z = (mid[..., None] + half[..., None] * t).reshape(m.shape + (-1,))
-    w = (half[..., None] * wt).reshape(m.shape + (-1,)) * normal_pdf(z)
-    return m[..., None] + s[..., None] * z, w

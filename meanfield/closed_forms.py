@@ -20,9 +20,14 @@ moments.  All arguments broadcast.
 
 from __future__ import annotations
 
+import functools
+import math
+
+import numba
 import numpy as np
 
 from . import _gauss
+from ._gauss import _COMPILE, INV_SQRT_2PI, _drop_nonneg, _r_d1_nonneg, _r_nonneg, _second_difference_nonneg
 from ._gauss import INV_SQRT_2PI as RHO
 
 
@@ -33,11 +38,78 @@ def _f(x):
 # ---------------------------------------------------------------------------
 # Zero mean: x = √q z, t = b√q.  The formulas are written out below; they are
 # evaluated, all of them or any subset, by one compiled pass over the points
-# (``_gauss.exp_linear_into``), so each needs one or two Mills ratios per
+# (:func:`exp_linear_into`, below), so each needs one or two Mills ratios per
 # point and no temporary arrays.  The ``*_parts`` functions return (positive-
 # branch part, negative-branch part) per unit λ² (λ for the mean): the
 # solvers use the split, the public functionals add them and multiply by λ².
 # ---------------------------------------------------------------------------
+
+@functools.cache
+def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, linear):
+    """The compiled loop for the chosen subset of Q, dQ/dq, φ, dφ/dq and E[f] of
+    f = λx (x > 0), λ(α(e^{bx} − 1) + κx) (x <= 0) at x = √q z, after the
+    formulas of the ``*_parts`` functions below (with their derivations).
+
+    The flags are constants of the compiled code (numba caches one loop per
+    combination), so each loop computes only the values its outputs need:
+    R(2t) for φ, R'(2t) for dφ/dq, the second difference for Q, R(0) − R(t)
+    for E[f], and R(t), R'(t) besides with ``linear`` (some κ ≠ 0: lSELU's
+    slope); with ``uniform`` the parameters are read once.  (A flag tested
+    per point need not save the work: LLVM may compute both sides and
+    select.)  Every access has unit stride and the body no branch, so the loop
+    vectorises.  Arguments as for :func:`exp_linear_into`.
+    """
+
+    @numba.njit(**_COMPILE)
+    def loop(q, lam, alpha, rate, slope, positive, out_q, out_dq, out_phi, out_dphi, out_mean):
+        rho = INV_SQRT_2PI
+        lam_i = a = b = k = 0.0
+        if uniform:  # one set of parameters for every point, read once
+            lam_i, a, b, k = lam[0], alpha[0], rate[0], slope[0]
+        for i in range(q.size):  # unit strides only, so that the loop vectorises
+            qi = q[i]
+            s = math.sqrt(qi)
+            if not uniform:
+                lam_i, a, b, k = lam[i], alpha[i], rate[i], slope[i]
+            t = b * s
+            ab = a * b
+            lam2 = lam_i * lam_i
+            r1 = _r_nonneg(t) if want_dq or (linear and (want_q or want_phi)) else 0.0
+            r2 = _r_nonneg(2.0 * t) if want_phi or want_dq else 0.0
+            d1 = _r_d1_nonneg(t) if linear and (want_dq or want_dphi) else 0.0
+            phi = lam2 * (0.5 * positive + rho * (ab * ab * r2 + 2.0 * ab * k * r1) + 0.5 * k * k)
+            if want_phi:
+                out_phi[i] = phi
+            if want_q:
+                cross = qi * (2.0 * a * k * b * rho * r1 + 0.5 * k * k)
+                out_q[i] = lam2 * (0.5 * qi * positive + a * a * rho * _second_difference_nonneg(t) + cross)
+            if want_dphi:
+                slope_of_t = b / s if s > 0.0 else math.inf  # dt/dq = t/(2q); q = 0 is the −∞ limit
+                out_dphi[i] = lam2 * slope_of_t * rho * (ab * ab * _r_d1_nonneg(2.0 * t) + ab * k * d1)
+            if want_dq:
+                out_dq[i] = phi + lam2 * a * b * b * rho * (a * (r2 - r1) + k * s * d1)
+            if want_mean:
+                out_mean[i] = lam_i * rho * (positive * s - a * _drop_nonneg(t) - k * s)
+
+    return loop
+
+
+def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
+    """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass.
+
+    ``q`` and the outputs are 1-D float64 arrays of one element per point; the
+    four parameters are all of one element (shared by every point) or all of
+    one per point; ``positive`` (1 or 0) weights the positive branch's part.
+    An output of size 0 is skipped, with all work only it needs.  No output may
+    share memory with an input: LLVM checks that at run time and would run the
+    scalar loop, 10× slower.  t = b√q must be >= 0 (b > 0), as every activation
+    of the family has.
+    """
+    if q.size == 0:
+        return
+    loop = _exp_linear_loop(*(out.size > 0 for out in outputs), lam.size == 1, bool(np.any(slope)))
+    loop(q, lam, alpha, rate, slope, float(positive), *outputs)
+
 
 #: The zero-mean functionals, in the order :func:`zero_mean` evaluates them.
 QUANTITIES = ("Q", "dQ", "phi", "dphi", "mean")
@@ -63,7 +135,7 @@ def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=Tru
     shared = all(p.size == 1 for p in params)  # one set of parameters: the loop reads it once
     params = [p.reshape(1) if shared else per_point(p) for p in params]
     outputs = {name: np.empty(shape) if name in quantities else _SKIPPED for name in QUANTITIES}
-    _gauss.exp_linear_into(per_point(q), *params, positive, [outputs[name].reshape(-1) for name in QUANTITIES])
+    exp_linear_into(per_point(q), *params, positive, [outputs[name].reshape(-1) for name in QUANTITIES])
     return {name: _gauss.value(outputs[name]) for name in quantities}
 
 

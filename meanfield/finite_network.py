@@ -153,6 +153,65 @@ def _residual_estimates(m, var, fn, w2l, transfer):
     return residual_q, residual_grad
 
 
+def _per_layer_widths(width_config, width_list, v, dims, shape, depth):
+    """N_l of every configuration, shape config + (L + 1,)."""
+    if width_config is None:
+        return np.broadcast_to(width_list, shape + (depth + 1,))
+    if "layer" in width_config.dims:
+        per_layer = width_config.broadcast_like(xr.DataArray(np.zeros(shape), dims=dims)).transpose(*dims, "layer")
+        return np.asarray(per_layer.values, dtype=float)
+    return np.broadcast_to(v["widths"][..., None], shape + (depth + 1,))
+
+
+def _forward_closure(act, params, q0, w2, b2, n):
+    """m_l, v_l (docs/finite-width.md §3) and the functionals at m_k, k = 0..L−1 (§2)."""
+    shape, depth = q0.shape, n.shape[-1] - 1
+    m = np.empty(shape + (depth + 1,))
+    var = np.zeros_like(m)
+    names = _mills_series.FINITE_WIDTH_QUANTITIES
+    fn = {name: np.full(shape + (depth,), np.nan) for name in names}
+    m[..., 0] = q0
+    w4 = np.square(w2)
+    for k in range(depth):
+        mk, vk, nk = m[..., k], var[..., k], n[..., k]
+        ok = np.isfinite(mk) & (mk > 0)
+        if not ok.any():
+            m[..., k + 1] = var[..., k + 1] = np.nan
+            continue
+        values = _moments(act, np.where(ok, mk, 1.0), params)
+        for name in names:
+            fn[name][..., k] = np.where(ok, values[name], np.nan)
+        big_q, q4, dq, d2q = (fn[name][..., k] for name in ("Q", "Q4", "dQ", "d2Q"))
+        m[..., k + 1] = b2 + w2 * (big_q + 0.5 * d2q * vk)
+        var[..., k + 1] = w4 * (np.square(dq) * vk + (q4 - np.square(big_q)) / nk)
+    return m, var, fn
+
+
+def _transfer_matrices(m, var, n, fn, w2l):
+    """The entries (00, 01, 02, 10, 11, 20, 22) of T_k, k = 0..L−1 (docs/finite-width.md §4)."""
+    a, vk, nk = m[..., :-1], var[..., :-1], n[..., :-1]
+    phi, dphi, d2phi, dq = fn["phi"], fn["dphi"], fn["d2phi"], fn["dQ"]
+    w4l = np.square(w2l)
+    return (w2l * (phi + 0.5 * d2phi * vk),
+            w2l * dphi,
+            w2l * (fn["P"] / np.square(a) - phi / a),
+            w4l * (dq * dphi * vk + (fn["S"] - fn["Q"] * phi) / nk),
+            w4l * dq * phi,
+            w4l * fn["S"] / nk,
+            w4l * np.square(dq))
+
+
+def _warn_outside(valid):
+    if np.all(valid):
+        return
+    warnings.warn(
+        f"finite_width: {int(np.size(valid) - np.count_nonzero(valid))} of {np.size(valid)} configurations are "
+        f"outside the O(1/N) theory's validity range (near criticality: a saturation factor sigma_w2 Q' or "
+        f"sigma_w2 Q'^2/phi >= {SATURATION_LIMIT}; or fluctuations too large: Var s / (E s)^2 >= "
+        f"{EXPANSION_LIMIT}, i.e. L/N too large; or a non-finite q); see 'valid', 'residual_q' and "
+        "'residual_grad'", FiniteWidthWarning, stacklevel=3)
+
+
 def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, order=1) -> xr.Dataset:
     """What a network of finite width measures, to O(1/N) (docs/finite-width.md §3, §4).
 
@@ -195,74 +254,48 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     dims, v, coords = broadcast_inputs(act, **inputs)
     shape = v["q0"].shape
     require_layers("finite_width", np.prod(shape, dtype=float), depth)
-    if width_config is None:
-        n = np.broadcast_to(width_list, shape + (depth + 1,))
-    elif "layer" in width_config.dims:
-        per_layer = width_config.broadcast_like(xr.DataArray(np.zeros(shape), dims=dims)).transpose(*dims, "layer")
-        n = np.asarray(per_layer.values, dtype=float)
-        coords.pop("widths", None)
-    else:
-        n = np.broadcast_to(v["widths"][..., None], shape + (depth + 1,))
-        coords.pop("widths", None)
+    n = _per_layer_widths(width_config, width_list, v, dims, shape, depth)
+    coords.pop("widths", None)
     params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
     params = None if params is None else tuple(np.broadcast_to(p, shape) for p in params)
-    infinite = recursion(act, depth, q0=xr.DataArray(v["q0"], dims=dims) if dims else float(v["q0"]),
-                         sigma_w2=xr.DataArray(v["sigma_w2"], dims=dims) if dims else float(v["sigma_w2"]),
-                         sigma_b2=xr.DataArray(v["sigma_b2"], dims=dims) if dims else float(v["sigma_b2"]),
-                         widths=None)
+    infinite = recursion(act, depth, **{k: xr.DataArray(v[k], dims=dims) if dims else float(v[k])
+                                        for k in ("q0", "sigma_w2", "sigma_b2")})
     w2, b2 = v["sigma_w2"], v["sigma_b2"]
-    w4 = np.square(w2)
-
-    m = np.empty(shape + (depth + 1,))
-    var = np.zeros_like(m)
-    names = _mills_series.FINITE_WIDTH_QUANTITIES
-    fn = {name: np.full(shape + (depth,), np.nan) for name in names}
-    m[..., 0] = v["q0"]
     with np.errstate(all="ignore"):
-        for k in range(depth):
-            mk, vk, nk = m[..., k], var[..., k], n[..., k]
-            ok = np.isfinite(mk) & (mk > 0)
-            if not ok.any():
-                m[..., k + 1] = var[..., k + 1] = np.nan
-                continue
-            values = _moments(act, np.where(ok, mk, 1.0), params)
-            for name in names:
-                fn[name][..., k] = np.where(ok, values[name], np.nan)
-            big_q, q4, dq, d2q = (fn[name][..., k] for name in ("Q", "Q4", "dQ", "d2Q"))
-            m[..., k + 1] = b2 + w2 * (big_q + 0.5 * d2q * vk)
-            var[..., k + 1] = w4 * (np.square(dq) * vk + (q4 - np.square(big_q)) / nk)
-
-        a, vk, nk = m[..., :-1], var[..., :-1], n[..., :-1]
-        phi, dphi, d2phi, dq = fn["phi"], fn["dphi"], fn["d2phi"], fn["dQ"]
-        w2l, w4l = w2[..., None], w4[..., None]
-        t00 = w2l * (phi + 0.5 * d2phi * vk)
-        t01 = w2l * dphi
-        t02 = w2l * (fn["P"] / np.square(a) - phi / a)
-        t10 = w4l * (dq * dphi * vk + (fn["S"] - fn["Q"] * phi) / nk)
-        t11 = w4l * dq * phi
-        t20 = w4l * fn["S"] / nk
-        t22 = w4l * np.square(dq)
+        m, var, fn = _forward_closure(act, params, v["q0"], w2, b2, n)
+        transfer = _transfer_matrices(m, var, n, fn, w2[..., None])
+        t00, t01, t02, t10, t11, t20, t22 = transfer
         zero = np.zeros_like(t00)
-        log_full = _adjoint(t00, t01, t02, t10, t11, t20, t22)
+        log_full = _adjoint(*transfer)
         log_jensen = _adjoint(t00, zero, zero, t10, t11, t20, t22)
         log_correlation = _adjoint(t00, t01, zero, t10, t11, t20, t22)
         log_infinite = infinite.log_grad.values
-        saturation = np.concatenate([w2l * dq, np.full(shape + (1,), np.nan)], axis=-1)
-        reuse = np.concatenate([w2l * np.square(dq) / phi, np.full(shape + (1,), np.nan)], axis=-1)
+        w2l = w2[..., None]
+        saturation = np.concatenate([w2l * fn["dQ"], np.full(shape + (1,), np.nan)], axis=-1)
+        reuse = np.concatenate([w2l * np.square(fn["dQ"]) / fn["phi"], np.full(shape + (1,), np.nan)], axis=-1)
         chi_mean = np.concatenate([np.full(shape + (1,), np.nan), t00], axis=-1)
         sample_var = var + 2.0 * (np.square(m) + var) / n
         expansion = var / np.square(m)
-        residual_q, residual_grad = _residual_estimates(m, var, fn, w2l, (t00, t01, t02, t10, t11, t20, t22))
+        residual_q, residual_grad = _residual_estimates(m, var, fn, w2l, transfer)
     valid = ((np.nanmax(saturation, axis=-1) < SATURATION_LIMIT) & (np.nanmax(reuse, axis=-1) < SATURATION_LIMIT)
              & (np.max(expansion, axis=-1) < EXPANSION_LIMIT) & np.all(np.isfinite(m), axis=-1))
-    if not np.all(valid):
-        warnings.warn(
-            f"finite_width: {int(np.size(valid) - np.count_nonzero(valid))} of {np.size(valid)} configurations are "
-            f"outside the O(1/N) theory's validity range (near criticality: a saturation factor sigma_w2 Q' or "
-            f"sigma_w2 Q'^2/phi >= {SATURATION_LIMIT}; or fluctuations too large: Var s / (E s)^2 >= "
-            f"{EXPANSION_LIMIT}, i.e. L/N too large; or a non-finite q); see 'valid', 'residual_q' and "
-            "'residual_grad'", FiniteWidthWarning, stacklevel=2)
+    _warn_outside(valid)
 
+    variables = dict(m=m, var=var, sample_var=sample_var, log_full=log_full, log_jensen=log_jensen,
+                     log_correlation=log_correlation, log_infinite=log_infinite, chi_mean=chi_mean,
+                     saturation=saturation, reuse=reuse, expansion=expansion, residual_q=residual_q,
+                     residual_grad=residual_grad, valid=valid)
+    return _dataset(act, depth, order, infinite, dims, coords, v, n, width_config, width_list, variables)
+
+
+def _dataset(act, depth, order, infinite, dims, coords, v, n, width_config, width_list, variables):
+    """The result: the infinite-width variables beside the finite-width ones, with coordinates."""
+    m, var, sample_var = variables["m"], variables["var"], variables["sample_var"]
+    log_full, log_jensen = variables["log_full"], variables["log_jensen"]
+    log_correlation, log_infinite = variables["log_correlation"], variables["log_infinite"]
+    chi_mean, saturation, reuse = variables["chi_mean"], variables["saturation"], variables["reuse"]
+    expansion, residual_q, residual_grad = variables["expansion"], variables["residual_q"], variables["residual_grad"]
+    valid = variables["valid"]
     layer_dims = dims + ("layer",)
     data = {name: infinite[name] for name in ("q", "grad", "log_grad", "chi", "diverged_at")}
     data.update({

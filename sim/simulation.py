@@ -339,21 +339,33 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
         data.update({k: v for k, v in columns.items() if k not in ("q_theory", "grad_theory", "q_rel_error",
                                                                    "grad_rel_error")})
     coords = {"layer": layer, "seed": np.arange(seeds), "width": (l, np.asarray(cfg.widths))}
-    if probes.layers:
-        coords["stat_layer"] = np.asarray(probes.layers)
-        if probes.quantiles:
-            coords["quantile"] = np.asarray(probes.quantiles)
-            data["x_quantiles"] = (("seed", "stat_layer", "quantile"), _stack(draws, "quantiles"),
-                                   {"long_name": "quantiles of x_l"})
-        if probes.bin_edges is not None:
-            edges = probes.bin_edges
-            coords["bin"] = 0.5 * (edges[:-1] + edges[1:])
-            coords["bin_lower"] = ("bin", edges[:-1])
-            coords["bin_upper"] = ("bin", edges[1:])
-            data["x_histogram"] = (("seed", "stat_layer", "bin"), _stack(draws, "histogram"),
-                                   {"long_name": "counts of x_l per fixed bin"})
-            data["x_histogram_below"] = (("seed", "stat_layer"), _stack(draws, "hist_below"))
-            data["x_histogram_above"] = (("seed", "stat_layer"), _stack(draws, "hist_above"))
+    _add_probes(data, coords, draws, probes)
+    attrs = _run_attrs(act, cfg, seeds, q0, m0, inputs, loss, elapsed)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _add_probes(data, coords, draws, probes):
+    """Quantiles and fixed-bin histograms of x_l at the probe layers, with their coordinates."""
+    if not probes.layers:
+        return
+    coords["stat_layer"] = np.asarray(probes.layers)
+    if probes.quantiles:
+        coords["quantile"] = np.asarray(probes.quantiles)
+        data["x_quantiles"] = (("seed", "stat_layer", "quantile"), _stack(draws, "quantiles"),
+                               {"long_name": "quantiles of x_l"})
+    if probes.bin_edges is not None:
+        edges = probes.bin_edges
+        coords["bin"] = 0.5 * (edges[:-1] + edges[1:])
+        coords["bin_lower"] = ("bin", edges[:-1])
+        coords["bin_upper"] = ("bin", edges[1:])
+        data["x_histogram"] = (("seed", "stat_layer", "bin"), _stack(draws, "histogram"),
+                               {"long_name": "counts of x_l per fixed bin"})
+        data["x_histogram_below"] = (("seed", "stat_layer"), _stack(draws, "hist_below"))
+        data["x_histogram_above"] = (("seed", "stat_layer"), _stack(draws, "hist_above"))
+
+
+def _run_attrs(act, cfg, seeds, q0, m0, inputs, loss, elapsed):
+    """The run's settings and provenance as netCDF-safe attributes."""
     attrs = dataset_attrs(
         act,
         "Prop A.1 (eq 16), Prop A.2 (eq 24), Prop 3.1 (eq 27), Prop 3.2 (eq 36), eq 12",
@@ -376,4 +388,4 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
     )
     attrs.update({k: v for k, v in activation_attrs(act).items() if k not in attrs})
     attrs["widths_json"] = json.dumps(list(cfg.widths))
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return attrs

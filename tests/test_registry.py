@@ -18,7 +18,13 @@ import meanfield as mf
 from cuda_kernels.torch_math import torch_pair
 from meanfield import fixed_points, registry
 
-mp.mp.dps = 30
+
+
+@pytest.fixture(autouse=True)
+def _mpmath_precision():
+    """30 digits for this module's references, restored afterwards (mpmath's precision is global)."""
+    with mp.workdps(30):
+        yield
 Q_GRID = [1e-8, 1e-4, 0.03, 1.0, 7.0, 10.2, 300.0, 1e5, 1e8]
 
 
