@@ -14,6 +14,8 @@ from .spec import activation
 #: Table 5 prints λ, α, β to two decimals; docs/theory.md §3 asks for agreement at that
 #: precision (half a unit of the last digit, plus rounding slack).
 TOLERANCE = 0.0051
+#: Table 5 prints γ_{q=1} to three decimals: half a unit of the last one.
+GAMMA_ROUNDING = 0.0005
 
 
 def _paper_activation(row):
@@ -45,7 +47,8 @@ def table5() -> xr.Dataset:
             diffs.append(abs(beta - row.beta))
         if max(diffs) <= TOLERANCE:
             status = "match"
-        elif (row.family, row.epsilon) in TABLE5_NOT_OPTIMAL and ours.gamma1 <= row.gamma1 + 0.0005:
+        # the paper prints γ to three decimals: ours may exceed it by its rounding, half a unit of the last digit
+        elif (row.family, row.epsilon) in TABLE5_NOT_OPTIMAL and ours.gamma1 <= row.gamma1 + GAMMA_ROUNDING:
             status = "paper not optimal"
         else:
             status = "MISMATCH"

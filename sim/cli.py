@@ -84,9 +84,23 @@ _JSON_KEYS = ("q_measured_mean", "q_measured_sem", "q_theory", "q_theory_fw", "q
               "grad_rel_error_fw", "grad_chi_rel_error", "diverged_at")
 
 
-def cmd_reduced_chain(args):
-    from meanfield.cli import check_output_path, emit_json, table
+def _save_or_emit(ds, args, bar):
+    """Close the progress bar, write --out, print --json; True when the JSON was the output."""
+    from meanfield.cli import emit_json
     from meanfield.results import write_netcdf
+
+    if bar is not None:
+        bar.close()
+    if args.out:
+        write_netcdf(ds, args.out)
+    if args.json:
+        emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
+                   **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
+    return bool(args.json)
+
+
+def cmd_reduced_chain(args):
+    from meanfield.cli import check_output_path, table
 
     widths = _widths_argument(args.width)
     if args.out:
@@ -97,13 +111,7 @@ def cmd_reduced_chain(args):
     ds = reduced_chain(args.activation, args.depth, width=widths, chains=args.chains, q0=args.q0,
                        sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, seed=args.seed, threads=args.threads,
                        progress=bar)
-    if bar is not None:
-        bar.close()
-    if args.out:
-        write_netcdf(ds, args.out)
-    if args.json:
-        emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
-                   **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
+    if _save_or_emit(ds, args, bar):
         return 0
     print(f"{ds.attrs['activation']}  width {args.width}  {args.chains} chains  ({ds.attrs['seconds']:.1f} s, "
           f"{ds.attrs['unit_layers'] / max(ds.attrs['seconds'], 1e-9) / 1e6:.0f} M unit-layers/s)")
@@ -116,8 +124,7 @@ def cmd_reduced_chain(args):
 def cmd_simulate(args):
     import numpy as np
 
-    from meanfield.cli import UsageError, check_output_path, emit_json, table
-    from meanfield.results import write_netcdf
+    from meanfield.cli import UsageError, check_output_path, table
 
     widths = _widths_argument(args.width)
     if args.out:
@@ -138,13 +145,7 @@ def cmd_simulate(args):
                   q0=args.q0, m0=args.m0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
                   mean_weight=args.mean_weight, dtype=args.dtype, device=args.device, seed=args.seed,
                   progress=bar)
-    if bar is not None:
-        bar.close()
-    if args.out:
-        write_netcdf(ds, args.out)
-    if args.json:
-        emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
-                   **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
+    if _save_or_emit(ds, args, bar):
         return 0
     header, rows = _comparison_rows(ds, args.depth)
     layers = [row[0] for row in rows]

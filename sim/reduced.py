@@ -50,6 +50,7 @@ from numba.core.extending import intrinsic
 import meanfield as mf
 from meanfield import compile_cache
 
+from .arguments import layer_widths, positive_int
 from .compare import mean_and_sem, theory_columns
 
 compile_cache.register(os.path.dirname(__file__))  # numba's cache in the user's cache folder, not site-packages
@@ -186,23 +187,6 @@ def _run_chain(act, seed, chain, widths, q0, sigma_w2, sigma_b2, q_out, grad_out
         backward_sweep(sums, widths, sigma_w2, sigma_b2, grad_out)
 
 
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _widths(width, depth):
-    arr = np.atleast_1d(np.asarray(width))
-    if arr.size == 1:
-        arr = np.full(depth + 1, arr.item())
-    if arr.shape != (depth + 1,):
-        raise ValueError(f"width must be one number or depth + 1 = {depth + 1} numbers (N_0..N_L), got {arr.size}")
-    if not all(float(n).is_integer() and n >= 1 for n in arr):
-        raise ValueError(f"widths must be integers >= 1, got {arr.tolist()}")
-    return arr.astype(np.int64)
-
-
 def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: float = 1.0, sigma_w2: float = 1.0,
                   sigma_b2: float = 0.0, seed: int = 0, threads: int | None = None, progress=None) -> xr.Dataset:
     """The exact single-input Monte-Carlo of a width-N network, the backward pass integrated out.
@@ -223,14 +207,14 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
     ``diverged_at`` per chain.
     """
     act = mf.activation(activation)
-    depth = _positive_int("depth", depth)
-    widths = _widths(width, depth)
-    chains = _positive_int("chains", chains)
-    seed = _positive_int("seed", seed, minimum=0)
+    depth = positive_int("depth", depth)
+    widths = np.asarray(layer_widths(width, depth), dtype=np.int64)
+    chains = positive_int("chains", chains)
+    seed = positive_int("seed", seed, minimum=0)
     q0 = _number("q0", q0, positive=True)
     sigma_w2 = _number("sigma_w2", sigma_w2, positive=True)
     sigma_b2 = _number("sigma_b2", sigma_b2, nonnegative=True)
-    threads = len(os.sched_getaffinity(0)) if threads is None else _positive_int("threads", threads)
+    threads = len(os.sched_getaffinity(0)) if threads is None else positive_int("threads", threads)
     if progress is not None and not callable(progress):
         raise ValueError("progress must be a callable progress(done, total) or None")
     need = 2 * chains * (depth + 1) * 8

@@ -21,6 +21,7 @@ from meanfield.results import activation_attrs, dataset_attrs
 from meanfield import check_number
 from meanfield.functionals import explosion_factor
 
+from .arguments import layer_widths, positive_int
 from .compare import mean_and_sem, ratio_and_sem, theory_columns
 from .engine import DTYPES, OPTIONAL, NetworkConfig, Probes, flops_per_draw, run_draw
 from .memory import require_simulation_memory
@@ -29,26 +30,8 @@ DEFAULT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 DEFAULT_BIN_EDGES = np.linspace(-4.0, 6.0, 201)
 
 
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _is_count(value):
     return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
-
-
-def _widths(width, depth):
-    arr = np.atleast_1d(np.asarray(width))
-    if arr.size == 1:
-        arr = np.full(depth + 1, arr.item())
-    if arr.shape != (depth + 1,):
-        raise ValueError(f"width must be one number or depth + 1 = {depth + 1} numbers (N_0..N_L), got {arr.size}")
-    for n in arr:
-        if not float(n).is_integer() or n < 1:
-            raise ValueError(f"widths must be integers >= 1, got {arr.tolist()}")
-    return tuple(int(n) for n in arr)
 
 
 def _device(device):
@@ -71,9 +54,9 @@ def _probe_layers(stat_layers, depth):
 
 def _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed, weight_memory,
             inputs):
-    depth = _positive_int("depth", depth)
-    widths = _widths(width, depth)
-    batch = _positive_int("batch", batch)
+    depth = positive_int("depth", depth)
+    widths = layer_widths(width, depth)
+    batch = positive_int("batch", batch)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     q0 = check_number("q0", q0, positive=True)
@@ -91,8 +74,8 @@ def _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype,
         m0=m0,
         dtype=dtype,
         device=_device(device),
-        seed=_positive_int("seed", seed, minimum=0),
-        weight_memory=_positive_int("weight_memory", weight_memory, minimum=0),
+        seed=positive_int("seed", seed, minimum=0),
+        weight_memory=positive_int("weight_memory", weight_memory, minimum=0),
     )
     return cfg
 
@@ -167,7 +150,7 @@ def simulate(
     none).  Divergence is recorded, never raised.
     """
     act = mf.activation(activation)
-    seeds = _positive_int("seeds", seeds)
+    seeds = positive_int("seeds", seeds)
     if dtype in DTYPES and device == "cpu" and all(_is_count(v) for v in (depth, width, batch)):
         # a hopeless size is refused before anything of size depth exists (bad values: _config says why)
         require_simulation_memory(int(depth), int(width), int(batch), seeds, dtype, "cpu", weight_memory)
