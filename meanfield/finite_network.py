@@ -35,8 +35,10 @@ they grow like L²/N², which ``valid`` and a warning report.
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import numba
 import numpy as np
 import xarray as xr
 
@@ -44,7 +46,7 @@ from . import _mills_series, quadrature
 from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import resolve
-from .recursions import _depth, _family_arrays, broadcast_inputs, recursion
+from .recursions import _depth, _family_arrays, broadcast_inputs, infinite_width_arrays, infinite_width_variables, recursion
 from .resources import require_layers
 
 ORDERS = (0, 1)
@@ -100,23 +102,72 @@ def _moments(act, m, params):
     return quadrature.finite_width_moments(act, m)
 
 
-def _adjoint(t00, t01, t02, t10, t11, t20, t22):
-    """log grad_l and grad's normalised adjoint: w_k = T_kᵀ w_{k+1}, w_L = e₁, grad_l = w_l[0].
+_COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+def _rows(*arrays):
+    """Each array as C-contiguous (configurations, layers) float64, and the configuration shape."""
+    shape = arrays[0].shape[:-1]
+    return shape, [np.ascontiguousarray(np.broadcast_to(a, shape + a.shape[-1:]), dtype=float).reshape(-1, a.shape[-1])
+                   for a in arrays]
+
+
+@numba.njit(**_COMPILE)
+def _adjoint_rows(t00, t01, t02, t10, t11, t20, t22, full, jensen, correlation):
+    """log grad_l of each configuration (row), three ways in one pass (see :func:`_adjoints`):
+    with every coupling, with the diagonal only (Jensen), and without the weight-reuse coupling."""
+    configs, depth = t00.shape
+    for c in range(configs):
+        w0, w1, w2 = 1.0, 0.0, 0.0   # every coupling
+        u0, u1 = 1.0, 0.0            # without weight reuse (t02 = 0: Var b never feeds E c)
+        full[c, depth] = jensen[c, depth] = correlation[c, depth] = 0.0
+        for k in range(depth - 1, -1, -1):
+            n0 = t00[c, k] * w0 + t10[c, k] * w1 + t20[c, k] * w2
+            n1 = t01[c, k] * w0 + t11[c, k] * w1
+            n2 = t02[c, k] * w0 + t22[c, k] * w2
+            full[c, k] = full[c, k + 1] + math.log(n0)
+            w0, w1, w2 = 1.0, n1 / n0, n2 / n0
+            m0 = t00[c, k] * u0 + t10[c, k] * u1
+            m1 = t01[c, k] * u0 + t11[c, k] * u1
+            correlation[c, k] = correlation[c, k + 1] + math.log(m0)
+            u0, u1 = 1.0, m1 / m0
+            jensen[c, k] = jensen[c, k + 1] + math.log(t00[c, k])
+
+
+def _adjoints(t00, t01, t02, t10, t11, t20, t22):
+    """log grad_l by the adjoint sweep w_k = T_kᵀ w_{k+1}, w_L = e₁, grad_l = w_l[0], for the full
+    transfer matrices, for their diagonal alone (Jensen) and without the weight-reuse coupling.
 
     The T entries have shape config + (L,) (layer k = 0..L−1).  Each step is
     renormalised so that w[0] = 1 and the scale kept as a log, so deep
-    networks neither over- nor underflow.
+    networks neither over- nor underflow.  One compiled pass per configuration.
     """
-    shape, depth = t00.shape[:-1], t00.shape[-1]
-    log_grad = np.zeros(shape + (depth + 1,))
-    w0, w1, w2 = np.ones(shape), np.zeros(shape), np.zeros(shape)
-    for k in range(depth - 1, -1, -1):
-        n0 = t00[..., k] * w0 + t10[..., k] * w1 + t20[..., k] * w2
-        n1 = t01[..., k] * w0 + t11[..., k] * w1
-        n2 = t02[..., k] * w0 + t22[..., k] * w2
-        log_grad[..., k] = log_grad[..., k + 1] + np.log(n0)
-        w0, w1, w2 = np.ones(shape), n1 / n0, n2 / n0
-    return log_grad
+    shape, rows = _rows(t00, t01, t02, t10, t11, t20, t22)
+    out = [np.empty((rows[0].shape[0], rows[0].shape[1] + 1)) for _ in range(3)]
+    _adjoint_rows(*rows, *out)
+    return tuple(o.reshape(shape + (o.shape[1],)) for o in out)
+
+
+@numba.njit(**_COMPILE)
+def _residual_rows(m, var, d2q, big_q, dq, phi, w2, t00, t01, t02, t10, t11, t20, t22, res_q, res_g):
+    """The loops of :func:`_residual_estimates`, one configuration per row."""
+    configs, depth = t00.shape
+    for c in range(configs):
+        res_q[c, 0] = 0.0
+        mu, cov, vb = 1.0, 0.0, 0.0
+        for k in range(depth):
+            a, v = m[c, k], var[c, k]
+            x = v / (a * a)
+            slope = w2[c, 0] * dq[c, k] * a / m[c, k + 1]
+            res_q[c, k + 1] = slope * res_q[c, k] + abs(0.5 * d2q[c, k] * v) / big_q[c, k] * x
+            base = w2[c, 0] * phi[c, k]
+            coupled = abs((t00[c, k] - base) * mu) + abs(t01[c, k] * cov) + abs(t02[c, k] * vb)
+            res_g[c, k] = coupled / (base * mu) * x
+            mu, cov, vb = (t00[c, k] * mu + t01[c, k] * cov + t02[c, k] * vb,
+                           t10[c, k] * mu + t11[c, k] * cov, t20[c, k] * mu + t22[c, k] * vb)
+        res_g[c, depth] = 0.0
+        for k in range(depth - 1, -1, -1):  # the steps above l add up
+            res_g[c, k] += res_g[c, k + 1]
 
 
 def _residual_estimates(m, var, fn, w2l, transfer):
@@ -133,24 +184,10 @@ def _residual_estimates(m, var, fn, w2l, transfer):
     SELU, sSELU, lSELU, dSELU; docs/finite-width.md) the gradient estimate
     exceeded the measured residual by 1.1–4.3x in every case.
     """
-    t00, t01, t02, t10, t11, t20, t22 = transfer
-    a, v = m[..., :-1], var[..., :-1]
-    x = v / np.square(a)
-    step_q = np.abs(0.5 * fn["d2Q"] * v) / fn["Q"] * x
-    slope = w2l * fn["dQ"] * a / m[..., 1:]
-    residual_q = np.zeros_like(m)
-    mu, cov, var_b = np.ones(a.shape[:-1]), np.zeros(a.shape[:-1]), np.zeros(a.shape[:-1])
-    step_grad = np.empty_like(a)
-    for k in range(a.shape[-1]):
-        residual_q[..., k + 1] = slope[..., k] * residual_q[..., k] + step_q[..., k]
-        coupled = (np.abs((t00[..., k] - w2l[..., 0] * fn["phi"][..., k]) * mu) + np.abs(t01[..., k] * cov)
-                   + np.abs(t02[..., k] * var_b))
-        step_grad[..., k] = coupled / (w2l[..., 0] * fn["phi"][..., k] * mu) * x[..., k]
-        mu, cov, var_b = (t00[..., k] * mu + t01[..., k] * cov + t02[..., k] * var_b,
-                          t10[..., k] * mu + t11[..., k] * cov, t20[..., k] * mu + t22[..., k] * var_b)
-    tail = np.cumsum(step_grad[..., ::-1], axis=-1)[..., ::-1]
-    residual_grad = np.concatenate([tail, np.zeros(a.shape[:-1] + (1,))], axis=-1)
-    return residual_q, residual_grad
+    shape, rows = _rows(m, var, fn["d2Q"], fn["Q"], fn["dQ"], fn["phi"], w2l, *transfer)
+    res_q, res_g = np.empty_like(rows[0]), np.empty_like(rows[0])
+    _residual_rows(*rows, res_q, res_g)
+    return res_q.reshape(m.shape), res_g.reshape(m.shape)
 
 
 def _per_layer_widths(width_config, width_list, v, dims, shape, depth):
@@ -164,7 +201,14 @@ def _per_layer_widths(width_config, width_list, v, dims, shape, depth):
 
 
 def _forward_closure(act, params, q0, w2, b2, n):
-    """m_l, v_l (docs/finite-width.md §3) and the functionals at m_k, k = 0..L−1 (§2)."""
+    """m_l, v_l (docs/finite-width.md §3) and the functionals at m_k, k = 0..L−1 (§2).
+
+    The exponential-linear family runs it as one compiled loop over configurations and layers
+    (``_mills_series.forward_closure_into``); any other activation layer by layer, its functionals
+    by quadrature over all configurations at once.
+    """
+    if params is not None:
+        return _forward_closure_compiled(params, q0, w2, b2, n)
     shape, depth = q0.shape, n.shape[-1] - 1
     m = np.empty(shape + (depth + 1,))
     var = np.zeros_like(m)
@@ -185,6 +229,20 @@ def _forward_closure(act, params, q0, w2, b2, n):
         m[..., k + 1] = b2 + w2 * (big_q + 0.5 * d2q * vk)
         var[..., k + 1] = w4 * (np.square(dq) * vk + (q4 - np.square(big_q)) / nk)
     return m, var, fn
+
+
+def _forward_closure_compiled(params, q0, w2, b2, n):
+    shape, depth = q0.shape, n.shape[-1] - 1
+    flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float).reshape(-1) for a in (q0, w2, b2, *params)]
+    widths = np.ascontiguousarray(np.broadcast_to(n, shape + (depth + 1,)), dtype=float).reshape(-1, depth + 1)
+    configs = flat[0].size
+    m, var = np.empty((configs, depth + 1)), np.empty((configs, depth + 1))
+    names = _mills_series.FINITE_WIDTH_QUANTITIES
+    table = np.empty((configs, depth, len(names)))
+    _mills_series.forward_closure_into(*flat[:3], widths, *flat[3:], _mills_series.SERIES,
+                                       _mills_series.DIFFERENCE_WEIGHTS, _mills_series.DIFFERENCE_ORDER, m, var, table)
+    fn = {name: table[:, :, j].reshape(shape + (depth,)) for j, name in enumerate(names)}
+    return m.reshape(shape + (depth + 1,)), var.reshape(shape + (depth + 1,)), fn
 
 
 def _transfer_matrices(m, var, n, fn, w2l):
@@ -258,18 +316,16 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     coords.pop("widths", None)
     params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
     params = None if params is None else tuple(np.broadcast_to(p, shape) for p in params)
-    infinite = recursion(act, depth, **{k: xr.DataArray(v[k], dims=dims) if dims else float(v[k])
-                                        for k in ("q0", "sigma_w2", "sigma_b2")})
+    arrays = infinite_width_arrays(act, v, params, depth)  # Props A.1, A.2, as recursion() has them
+    infinite = {k: v_ for k, v_ in infinite_width_variables(arrays, dims).items()
+                if k in ("q", "grad", "log_grad", "chi", "diverged_at")}
     w2, b2 = v["sigma_w2"], v["sigma_b2"]
     with np.errstate(all="ignore"):
         m, var, fn = _forward_closure(act, params, v["q0"], w2, b2, n)
         transfer = _transfer_matrices(m, var, n, fn, w2[..., None])
         t00, t01, t02, t10, t11, t20, t22 = transfer
-        zero = np.zeros_like(t00)
-        log_full = _adjoint(*transfer)
-        log_jensen = _adjoint(t00, zero, zero, t10, t11, t20, t22)
-        log_correlation = _adjoint(t00, t01, zero, t10, t11, t20, t22)
-        log_infinite = infinite.log_grad.values
+        log_full, log_jensen, log_correlation = _adjoints(*transfer)
+        log_infinite = arrays["log_grad"]
         w2l = w2[..., None]
         saturation = np.concatenate([w2l * fn["dQ"], np.full(shape + (1,), np.nan)], axis=-1)
         reuse = np.concatenate([w2l * np.square(fn["dQ"]) / fn["phi"], np.full(shape + (1,), np.nan)], axis=-1)
@@ -297,7 +353,7 @@ def _dataset(act, depth, order, infinite, dims, coords, v, n, width_config, widt
     expansion, residual_q, residual_grad = variables["expansion"], variables["residual_q"], variables["residual_grad"]
     valid = variables["valid"]
     layer_dims = dims + ("layer",)
-    data = {name: infinite[name] for name in ("q", "grad", "log_grad", "chi", "diverged_at")}
+    data = dict(infinite)
     data.update({
         "q_mean": (layer_dims, m, {"long_name": "E[q_l] of a width-N network, O(1/N)",
                                    "equation": "docs/finite-width.md section 3"}),

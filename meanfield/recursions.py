@@ -148,55 +148,10 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
     params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
     shape = v["q0"].shape
     require_layers("recursion", np.prod(shape, dtype=float), depth)
-    q = np.empty(shape + (depth + 1,))
-    phi = np.empty_like(q)
-    big_q = np.empty_like(q)
-    q[..., 0] = v["q0"]
-    with np.errstate(all="ignore"):
-        for layer in range(depth + 1):
-            cur = q[..., layer]
-            finite = np.isfinite(cur) & (cur > 0)
-            if finite.all():
-                big_q[..., layer], phi[..., layer] = layer_maps(act, cur, params)
-            else:
-                bq = np.full(shape, np.nan)
-                ph = np.full(shape, np.nan)
-                if finite.any():
-                    sub = [None if p is None else np.broadcast_to(p, shape)[finite] for p in (params or ())]
-                    bq[finite], ph[finite] = layer_maps(act, cur[finite], tuple(sub) if params else None)
-                bq[np.isposinf(cur)] = np.inf
-                zero = cur == 0  # vanished (underflowed): x = 0 exactly, so Q = f(0)², φ = f'(0)²
-                if zero.any():
-                    bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
-                    ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
-                big_q[..., layer], phi[..., layer] = bq, ph
-            if layer < depth:
-                q[..., layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[..., layer]
-        factor = q * phi / big_q
-        # at q = 0 with f(0) = 0, 1 + δ_q -> q f'(0)² / (q f'(0)²) = 1, its limit
-        factor = np.where((q == 0) & (big_q == 0), 1.0, factor)
-        chi = np.concatenate([np.full(shape + (1,), np.nan), v["sigma_w2"][..., None] * phi[..., :-1]], axis=-1)
-        log_chi = np.log(chi[..., 1:])
-        # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
-        log_grad = np.concatenate([np.cumsum(log_chi[..., ::-1], axis=-1)[..., ::-1], np.zeros(shape + (1,))], axis=-1)
-        grad = np.exp(log_grad)
-        log_explosion = np.concatenate([np.zeros(shape + (1,)), np.cumsum(np.log(factor[..., :-1]), axis=-1)], axis=-1)
-        prop31 = np.exp(np.log(q / q[..., :1]) + log_explosion + log_grad - log_grad[..., :1])
+    arrays = infinite_width_arrays(act, v, params, depth)
+    data = infinite_width_variables(arrays, dims)
+    grad = arrays["grad"]
     layer_dims = dims + ("layer",)
-    data = {
-        "q": (layer_dims, q, {"long_name": "second moment of pre-activations q_l", "equation": "Prop A.1, eq 16"}),
-        "chi": (layer_dims, chi, {"long_name": "chi_l = sigma_w2 phi(q_{l-1})", "equation": "eq 24"}),
-        "explosion_factor": (layer_dims, factor, {"long_name": "1 + delta_{q_l}", "equation": "eq 2"}),
-        "grad": (layer_dims, grad, {"long_name": "E||dL/dh_l||^2, 1 at the output layer", "equation": "Prop A.2, eq 19"}),
-        "log_grad": (layer_dims, log_grad, {"long_name": "log of grad"}),
-        "explosion_product": (layer_dims, np.exp(log_explosion),
-                              {"long_name": "prod_{i<=l} (1 + delta_{q_{i-1}})", "equation": "Prop 3.1"}),
-        "prop31": (layer_dims, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0); 1 when sigma_b2 = 0",
-                                        "equation": "Prop 3.1, eq 27"}),
-        "diverged_at": (dims, _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
-        "vanished_at": (dims, _first_zero(q), {"long_name": "first layer where q underflows to 0, -1 if none; "
-                                                             "q is 0 there and after, not NaN"}),
-    }
     if widths is not None:
         data["grad_per_unit"] = (layer_dims, grad * widths[-1] / widths,
                                  {"long_name": "E||dL/dh_l||^2 / N_l, 1 at the output layer"})
@@ -286,3 +241,68 @@ def _mean_and_second(act, m, var, values, mask):
         out = closed_forms.mean_map_all(m, var, *params)
         return out["mean"], out["second"]
     return quadrature.expectation(act, "f", m, var), quadrature.expectation(act, "f2", m, var)
+
+
+def infinite_width_arrays(act, v, params, depth) -> dict:
+    """Props A.1, A.2 and 3.1 as arrays of shape config + (L + 1,), from broadcast inputs ``v``
+    (q0, sigma_w2, sigma_b2) and the family's parameter arrays (None for quadrature): the core of
+    :func:`recursion`, which :func:`meanfield.finite_width` shares."""
+    shape = v["q0"].shape
+    q = np.empty(shape + (depth + 1,))
+    phi = np.empty_like(q)
+    big_q = np.empty_like(q)
+    q[..., 0] = v["q0"]
+    with np.errstate(all="ignore"):
+        for layer in range(depth + 1):
+            cur = q[..., layer]
+            finite = np.isfinite(cur) & (cur > 0)
+            if finite.all():
+                big_q[..., layer], phi[..., layer] = layer_maps(act, cur, params)
+            else:
+                bq = np.full(shape, np.nan)
+                ph = np.full(shape, np.nan)
+                if finite.any():
+                    sub = [None if p is None else np.broadcast_to(p, shape)[finite] for p in (params or ())]
+                    bq[finite], ph[finite] = layer_maps(act, cur[finite], tuple(sub) if params else None)
+                bq[np.isposinf(cur)] = np.inf
+                zero = cur == 0  # vanished (underflowed): x = 0 exactly, so Q = f(0)², φ = f'(0)²
+                if zero.any():
+                    bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
+                    ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
+                big_q[..., layer], phi[..., layer] = bq, ph
+            if layer < depth:
+                q[..., layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[..., layer]
+        factor = q * phi / big_q
+        # at q = 0 with f(0) = 0, 1 + δ_q -> q f'(0)² / (q f'(0)²) = 1, its limit
+        factor = np.where((q == 0) & (big_q == 0), 1.0, factor)
+        chi = np.concatenate([np.full(shape + (1,), np.nan), v["sigma_w2"][..., None] * phi[..., :-1]], axis=-1)
+        log_chi = np.log(chi[..., 1:])
+        # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
+        log_grad = np.concatenate([np.cumsum(log_chi[..., ::-1], axis=-1)[..., ::-1], np.zeros(shape + (1,))], axis=-1)
+        grad = np.exp(log_grad)
+        log_explosion = np.concatenate([np.zeros(shape + (1,)), np.cumsum(np.log(factor[..., :-1]), axis=-1)], axis=-1)
+        prop31 = np.exp(np.log(q / q[..., :1]) + log_explosion + log_grad - log_grad[..., :1])
+    return dict(q=q, chi=chi, factor=factor, log_grad=log_grad, grad=grad, log_explosion=log_explosion,
+                prop31=prop31)
+
+
+def infinite_width_variables(arrays, dims) -> dict:
+    """The Dataset variables of :func:`recursion` from :func:`infinite_width_arrays`."""
+    q, chi, factor, grad, log_grad = (arrays[k] for k in ("q", "chi", "factor", "grad", "log_grad"))
+    log_explosion, prop31 = arrays["log_explosion"], arrays["prop31"]
+    layer_dims = dims + ("layer",)
+    data = {
+        "q": (layer_dims, q, {"long_name": "second moment of pre-activations q_l", "equation": "Prop A.1, eq 16"}),
+        "chi": (layer_dims, chi, {"long_name": "chi_l = sigma_w2 phi(q_{l-1})", "equation": "eq 24"}),
+        "explosion_factor": (layer_dims, factor, {"long_name": "1 + delta_{q_l}", "equation": "eq 2"}),
+        "grad": (layer_dims, grad, {"long_name": "E||dL/dh_l||^2, 1 at the output layer", "equation": "Prop A.2, eq 19"}),
+        "log_grad": (layer_dims, log_grad, {"long_name": "log of grad"}),
+        "explosion_product": (layer_dims, np.exp(log_explosion),
+                              {"long_name": "prod_{i<=l} (1 + delta_{q_{i-1}})", "equation": "Prop 3.1"}),
+        "prop31": (layer_dims, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0); 1 when sigma_b2 = 0",
+                                        "equation": "Prop 3.1, eq 27"}),
+        "diverged_at": (dims, _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
+        "vanished_at": (dims, _first_zero(q), {"long_name": "first layer where q underflows to 0, -1 if none; "
+                                                             "q is 0 there and after, not NaN"}),
+    }
+    return data
