@@ -77,12 +77,17 @@ def main():
     # φ per layer, numpy, over the same 1,000 configurations x 1,000 layers (issue 14's baseline).
     for spec, target in [("erf", 0.2), ("gelu", 0.2), ("tanh", 1.5)]:
         act = mf.activation(spec)
-        t_gh = median_time(lambda: hermite_loop(act, q0, 1000), repeat=3)
-        t = median_time(lambda: mf.recursion(act, 1000, q0=q0), repeat=3 if target < 1 else 1)
-        route = "closed forms" if act.closed is not None else "graded quadrature"
+        mf.recursion(act, 2, q0=q0)
+        # interleaved pairs, so that the VM's slow spells (and numpy's page-fault modes) hit both
+        # alike; the median of the pairs' ratios
+        pairs = [(median_time(lambda: hermite_loop(act, q0, 1000), repeat=1, warmup=0),
+                  median_time(lambda: mf.recursion(act, 1000, q0=q0), repeat=1, warmup=0)) for _ in range(5)]
+        t_gh, t = (float(np.median(column)) for column in zip(*pairs))
+        ratio = float(np.median([ours / gh for gh, ours in pairs]))
+        route = "closed forms" if act.closed is not None else "auto quadrature: trapezoid"
         rows.append([f"recursion 1,000 x 1,000, {spec} ({route})", f"{t * 1e3:.0f} ms",
-                     f"{t / t_gh:.2f}x the Gauss-Hermite loop ({t_gh * 1e3:.0f} ms; target {target}x)",
-                     "PASS" if t / t_gh <= target else "miss"])
+                     f"{ratio:.2f}x the Gauss-Hermite loop ({t_gh * 1e3:.0f} ms; target {target}x)",
+                     "PASS" if ratio <= target else "miss"])
 
     print(f"machine: {machine()}")
     print(table(["figure", "rate / time", "vs ceiling / target", "target"], rows))

@@ -34,7 +34,7 @@ from fractions import Fraction
 import numba
 import numpy as np
 
-from . import _gauss
+from . import _gauss, quadrature
 
 #: The series is used for t below this.  Against 40-digit mpmath the worst
 #: relative error is 3.4e-14, for Δ⁴R at the switch itself (the series'
@@ -322,8 +322,8 @@ def derivatives(u):
 # series there.  R = E f f' x = q Q' by Stein's identity.
 # ---------------------------------------------------------------------------
 
-#: Output columns of :func:`finite_width_into` (functionals.FINITE_WIDTH_QUANTITIES, checked by a test).
-FINITE_WIDTH_QUANTITIES = ("Q", "Q4", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
+#: Output columns of :func:`finite_width_into`.
+FINITE_WIDTH_QUANTITIES = quadrature.FINITE_WIDTH_QUANTITIES
 
 
 @numba.njit(**_COMPILE, inline="always")

@@ -249,7 +249,7 @@ def moments(act, q, **kw) -> xr.Dataset:
 
 
 #: What :func:`finite_width_moments` returns, in order.
-FINITE_WIDTH_QUANTITIES = ("Q", "Q4", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
+FINITE_WIDTH_QUANTITIES = quadrature.FINITE_WIDTH_QUANTITIES
 
 
 def finite_width_moments(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None) -> dict:

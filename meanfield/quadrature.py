@@ -1,13 +1,22 @@
 """Gaussian functionals of any activation by quadrature.
 
-Two rules, both vectorised over every argument:
+Four rules, all vectorised over every argument:
 
+* ``"auto"`` (the default) — ``"trapezoid"`` at the points where it is exact
+  to rounding (an activation analytic in a strip about the real axis, at
+  moderate q: tanh, softplus, swish), ``"graded"`` everywhere else.
+* ``"trapezoid"`` — the trapezoidal rule in z on a fixed grid.  For an
+  integrand analytic in the strip |Im z| < d its error decays as e^{−2πd/h}
+  (Trefethen & Weideman 2014, SIAM Review 56, Thm 5.1): geometric, and faster
+  than Gauss–Hermite with the same number of nodes for integrands with poles
+  near the real axis.  An activation declares the half-width of its strip in
+  x (``Activation.analytic_strip``); in z it is that over s.
 * ``"hermite"`` — probabilists' Gauss–Hermite with ``order`` nodes.  Exact for
   polynomials of degree < 2·order and spectrally accurate for smooth f at
   moderate q; it converges only algebraically when f or f' has a kink
   (ReLU, the SELU family) and misses features of f narrower than the node
   spacing times √q (tanh at q = 1e8).
-* ``"graded"`` (the default) — composite Gauss–Legendre in z with panels cut
+* ``"graded"`` — composite Gauss–Legendre in z with panels cut
   at the activation's kinks and graded geometrically toward them and toward
   x = 0 (``graded_rule``).  Each panel holds a smooth integrand, so it
   converges exponentially for kinked activations and stays accurate from
@@ -32,11 +41,41 @@ import numpy as np
 
 from ._gauss import normal_pdf
 
-RULES = ("graded", "hermite")
-DEFAULT_RULE = "graded"
-#: Nodes per panel (graded) or in total (hermite).  With 16-point panels the
-#: graded rule reaches ~1e-14 against the closed forms at every tested q.
-DEFAULT_ORDER = {"graded": 16, "hermite": 96}
+#: The functionals of the O(1/N) finite-width theory, in the order every implementation returns
+#: them (``finite_width_moments`` here, ``_mills_series`` for the exponential-linear family).
+FINITE_WIDTH_QUANTITIES = ("Q", "Q4", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
+
+RULES = ("auto", "graded", "hermite", "trapezoid")
+DEFAULT_RULE = "auto"
+#: Nodes per panel (graded) or in total (hermite, trapezoid).  With 16-point panels the
+#: graded rule reaches ~1e-14 against the closed forms at every tested q.  Under "auto",
+#: ``order`` sets the graded rule's and the trapezoid rule keeps its own.
+DEFAULT_ORDER = {"graded": 16, "hermite": 96, "trapezoid": 129}
+
+#: The trapezoid rule's z-range [−10, 10]: the Gaussian tail of every moment the functionals
+#: take (up to z⁶ n(z), for Q'' by Stein) beyond it is 2·10⁵·n(10) < 2e-17, below rounding.
+TRAPEZOID_Z = 10.0
+#: Node counts "auto" chooses from, each point taking the fewest that are exact for it (odd, so
+#: that z = 0 is a node): h = 20/32, 20/64, 20/128.
+TRAPEZOID_ORDERS = (33, 65, 129)
+#: The trapezoid rule's error for E[g(s z)], g analytic in |Im z| < d, shifting the line to
+#: Im z = a <= d (Trefethen & Weideman 2014, SIAM Review 56, Thm 5.1, with the Gaussian's growth
+#: e^{a²/2} on the shifted line): C·exp(min_{a<=d} a²/2 − 2πa/h).  ln C measured for the table's
+#: activations is at most 10.4 (tanh², a double pole; at a = 2π/h the Gaussian's own aliasing
+#: term, smaller); tests/test_quadrature.py measures the error again at every boundary.
+TRAPEZOID_LOG_PREFACTOR = 11.0
+#: The error "auto" accepts: half an ulp of 1.
+TRAPEZOID_LOG_ERROR = math.log(2.0**-53)
+
+
+def trapezoid_min_distance(order):
+    """The smallest d (the singularity's distance from the real axis in z) at which the trapezoid
+    rule with ``order`` nodes meets TRAPEZOID_LOG_ERROR by the bound above; inf if it never does."""
+    k = 2.0 * math.pi * (order - 1) / (2.0 * TRAPEZOID_Z)  # 2π/h
+    budget = TRAPEZOID_LOG_ERROR - TRAPEZOID_LOG_PREFACTOR
+    if -0.5 * k * k > budget:  # even the best shift, a = 2π/h, falls short
+        return math.inf
+    return k - math.sqrt(k * k + 2.0 * budget)  # the smaller root of a²/2 − k a = budget
 
 
 # ---------------------------------------------------------------------------
@@ -69,18 +108,30 @@ def _hermite(order):
     return nodes, weights / math.sqrt(2.0 * math.pi)
 
 
-def hermite_rule(order, m, s):
-    """Probabilists' Gauss–Hermite nodes x = m + s z and weights (summing to 1).
+@functools.lru_cache(maxsize=32)
+def _trapezoid(order):
+    z = np.linspace(-TRAPEZOID_Z, TRAPEZOID_Z, order)
+    w = normal_pdf(z)
+    return z, w / w.sum()  # the trapezoid sum of the density is 1 to e^{−2π²/h²}; normalised, E[1] = 1 exactly
 
-    Returns arrays of shape ``broadcast(m, s).shape + (order,)``.  Exact for
-    polynomials of degree < 2·order; appropriate for smooth activations whose
-    features are resolved at the scale s.
-    """
-    z, w = _hermite(order)
-    m = np.asarray(m, dtype=float)[..., None]
-    s = np.asarray(s, dtype=float)[..., None]
-    x = m + s * z
-    return x, np.broadcast_to(w, x.shape)
+
+def trapezoid_rule(order, m, s):
+    """Trapezoid nodes x = m + s z, z on ``order`` equispaced points of [−10, 10], and the
+    weights (one vector, shared by every point, summing to 1)."""
+    z, w = _trapezoid(order)
+    x = np.asarray(s, dtype=float)[..., None] * z
+    m = np.asarray(m, dtype=float)
+    if m.any():  # a centred Gaussian (every second-moment map) skips a pass over the nodes
+        x += m[..., None]
+    return x, w
+
+
+def _graded_levels(s, feature_scale):
+    """Grading depth K of ``graded_rule``: the finest panel below feature_scale/s at the largest s."""
+    finite = s[np.isfinite(s)]
+    s_max = float(np.max(finite)) if finite.size else 1.0
+    levels = max(4, int(math.ceil(math.log2(Z_MAX * max(s_max, 1.0) / feature_scale))) + 3)
+    return min(levels, _MAX_LEVELS)
 
 
 def graded_rule(order, m, s, breakpoints=(0.0,), feature_scale=1.0):
@@ -99,10 +150,7 @@ def graded_rule(order, m, s, breakpoints=(0.0,), feature_scale=1.0):
     m = np.asarray(m, dtype=float)
     s = np.asarray(s, dtype=float)
     m, s = np.broadcast_arrays(m, s)
-    finite = s[np.isfinite(s)]
-    s_max = float(np.max(finite)) if finite.size else 1.0
-    levels = max(4, int(math.ceil(math.log2(Z_MAX * max(s_max, 1.0) / feature_scale))) + 3)
-    levels = min(levels, _MAX_LEVELS)
+    levels = _graded_levels(s, feature_scale)
     offsets = Z_MAX * 2.0 ** -np.arange(levels)
     offsets = np.concatenate([-offsets, [0.0], offsets[::-1]])
     centres = [(b - m) / s for b in breakpoints]
@@ -121,24 +169,116 @@ def graded_rule(order, m, s, breakpoints=(0.0,), feature_scale=1.0):
     return m[..., None] + s[..., None] * z, w
 
 
+def _check_rule(rule, order):
+    if rule not in RULES:
+        raise ValueError(f"unknown quadrature rule {rule!r}; valid rules: {', '.join(RULES)}")
+    if order is not None and (int(order) != order or order < 2):
+        raise ValueError(f"quadrature order must be an integer >= 2, got {order!r}")
+
+
+def _rule(act, m, s, rule, order):
+    """``(x, w, z)`` of one rule (not "auto"); w is one shared vector for hermite and trapezoid."""
+    order = DEFAULT_ORDER[rule] if order is None else int(order)
+    if rule == "hermite":
+        z, w = _hermite(order)
+        return m[..., None] + s[..., None] * z, w, z
+    if rule == "trapezoid":
+        x, w = trapezoid_rule(order, m, s)
+        return x, w, _trapezoid(order)[0]
+    points = tuple(sorted(set(act.breakpoints) | {0.0}))
+    x, w = graded_rule(order, m, s, points, act.feature_scale)
+    return x, w, (x - m[..., None]) / s[..., None]
+
+
+def trapezoid_orders(act, s):
+    """Per point, the trapezoid node count "auto" uses (the fewest of TRAPEZOID_ORDERS that are
+    exact for the point, ``trapezoid_min_distance``), 0 where none is (the graded rule then); None
+    when the activation declares no strip of analyticity."""
+    strip = act.analytic_strip
+    if strip is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = strip / np.asarray(s, dtype=float)
+    orders = np.zeros(np.shape(distance), dtype=int)
+    for order in TRAPEZOID_ORDERS[::-1]:
+        orders[distance >= trapezoid_min_distance(order)] = order
+    return orders
+
+
 def nodes(act, m, s, rule=DEFAULT_RULE, order=None):
     """Nodes x and weights w (summing to 1) for E[g(x)], x ~ N(m, s²).
 
-    Returns ``(x, w, z)`` with a trailing node axis after the broadcast shape.
+    Returns ``(x, w, z)`` with a trailing node axis after the broadcast shape.  "auto" picks one
+    rule for all the points: the trapezoid rule only where it holds at every point.
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown quadrature rule {rule!r}; valid rules: {', '.join(RULES)}")
-    order = DEFAULT_ORDER[rule] if order is None else int(order)
-    if order < 2:
-        raise ValueError(f"quadrature order must be an integer >= 2, got {order!r}")
+    _check_rule(rule, order)
     m, s = np.broadcast_arrays(np.asarray(m, dtype=float), np.asarray(s, dtype=float))
-    if rule == "hermite":
-        x, w = hermite_rule(order, m, s)
+    if rule == "auto":
+        orders = trapezoid_orders(act, s)
+        rule, order = ("trapezoid", int(orders.max())) if orders is not None and orders.all() else ("graded", order)
+    x, w, z = _rule(act, m, s, rule, order)
+    return x, np.broadcast_to(w, x.shape), np.broadcast_to(z, x.shape)
+
+
+def _weighted(w, values):
+    """Σ_j w_j values[..., j]: a matrix-vector product when w is shared by every point."""
+    return values @ w if w.ndim == 1 else np.sum(w * values, axis=-1)
+
+
+#: Points go through in blocks of about this many nodes, which bounds every temporary at 512 KiB
+#: whatever the number of points (10⁶ points on the graded rule's ~500 nodes would otherwise make
+#: 4 GB temporaries).  A block's Python overhead is tens of µs: tanh's 1,000 × 1,000 recursion
+#: (128 nodes a point, two blocks a layer) took the same time as in one piece (medians of five).
+BLOCK_NODES = 65536
+
+
+def _nodes_per_point(act, kind, order, s):
+    """How many nodes ``_rule`` gives each point."""
+    order = DEFAULT_ORDER[kind] if order is None else int(order)
+    if kind != "graded":
+        return order
+    points = len(set(act.breakpoints) | {0.0})
+    return order * (points * (2 * _graded_levels(s, act.feature_scale) + 1) + len(_BULK_EDGES) - 1)
+
+
+def _by_regime(act, m, s, v, rule, order, compute):
+    """``compute(x, w, z, m, s, v)`` (a tuple of arrays of m's shape) on each rule's points.
+
+    Under "auto" each point gets the trapezoid rule with the fewest nodes that are exact for it
+    (``trapezoid_orders``), or the graded rule where none is; any other rule applies to every point.  The points go through in blocks
+    of about ``BLOCK_NODES`` nodes (one block when an activation's parameters are arrays, which
+    broadcast against the points' shape).
+    """
+    _check_rule(rule, order)
+    if rule == "auto":
+        orders = trapezoid_orders(act, s)
+        if orders is None:
+            groups = [(None, "graded", order)]
+        else:
+            groups = [(orders == n, "trapezoid", n) for n in TRAPEZOID_ORDERS] + [(orders == 0, "graded", order)]
+            groups = [g for g in groups if g[0].any()]
+            if len(groups) == 1:
+                groups = [(None,) + groups[0][1:]]
     else:
-        points = tuple(sorted(set(act.breakpoints) | {0.0}))
-        x, w = graded_rule(order, m, s, points, act.feature_scale)
-    z = (x - m[..., None]) / s[..., None]
-    return x, w, z
+        groups = [(None, rule, order)]
+    if not getattr(act, "scalar", True):
+        if len(groups) == 1:
+            return compute(*_rule(act, m, s, groups[0][1], groups[0][2]), m, s, v)
+        raise AssertionError("only elementwise activations (scalar parameters) declare a strip")
+    shape = m.shape
+    m, s, v = (np.ravel(a) for a in (m, s, v))
+    out = None
+    for mask, kind, o in groups:
+        index = np.arange(m.size) if mask is None else np.flatnonzero(np.ravel(mask))
+        rows = max(1, BLOCK_NODES // _nodes_per_point(act, kind, o, s[index]))
+        for start in range(0, index.size, rows):
+            i = index[start:start + rows]
+            values = compute(*_rule(act, m[i], s[i], kind, o), m[i], s[i], v[i])
+            if out is None:
+                out = [np.empty(m.size, dtype=np.result_type(x)) for x in values]
+            for full, x in zip(out, values):
+                full[i] = x
+    return tuple(full.reshape(shape) for full in out)
 
 
 class _NodeView:
@@ -187,11 +327,14 @@ def expectation(act, g, m, s2, rule=DEFAULT_RULE, order=None):
     """
     shape = _batch_shape(act, m, s2)
     m = np.broadcast_to(np.asarray(m, dtype=float), shape)
-    s = np.sqrt(np.broadcast_to(np.asarray(s2, dtype=float), shape))
-    x, w, _ = nodes(act, m, s, rule, order)
-    if isinstance(g, tuple):
-        return tuple(np.sum(w * _integrand(act, gi)(x), axis=-1) for gi in g)
-    return np.sum(w * _integrand(act, g)(x), axis=-1)
+    v = np.broadcast_to(np.asarray(s2, dtype=float), shape)
+    integrands = tuple(_integrand(act, gi) for gi in (g if isinstance(g, tuple) else (g,)))
+
+    def compute(x, w, z, m, s, v):
+        return tuple(_weighted(w, fn(x)) for fn in integrands)
+
+    out = _by_regime(act, m, np.sqrt(v), v, rule, order, compute)
+    return out if isinstance(g, tuple) else out[0]
 
 
 def _integrand(act, g):
@@ -214,16 +357,18 @@ def expectation_and_gradient(act, g, m, s2, rule=DEFAULT_RULE, order=None, also=
     shape = _batch_shape(act, m, s2)
     m = np.broadcast_to(np.asarray(m, dtype=float), shape)
     v = np.broadcast_to(np.asarray(s2, dtype=float), shape)
-    s = np.sqrt(v)
-    x, w, z = nodes(act, m, s, rule, order)
     fn = _integrand(act, g)
-    values = fn(x)
-    centred = values - fn(m[..., None])
-    mean = np.sum(w * values, axis=-1)
-    d_m = np.sum(w * centred * z, axis=-1) / s
-    d_v = np.sum(w * centred * (np.square(z) - 1.0), axis=-1) / (2.0 * v)
-    extra = tuple(np.sum(w * _integrand(act, gi)(x), axis=-1) for gi in also)
-    return (mean, d_m, d_v) + extra
+    others = tuple(_integrand(act, gi) for gi in also)
+
+    def compute(x, w, z, m, s, v):
+        values = fn(x)
+        centred = values - fn(m[..., None])
+        mean = _weighted(w, values)
+        d_m = _weighted(w, centred * z) / s
+        d_v = _weighted(w, centred * (np.square(z) - 1.0)) / (2.0 * v)
+        return (mean, d_m, d_v) + tuple(_weighted(w, other(x)) for other in others)
+
+    return _by_regime(act, m, np.sqrt(v), v, rule, order, compute)
 
 
 def finite_width_moments(act, q, rule=DEFAULT_RULE, order=None):
@@ -236,31 +381,30 @@ def finite_width_moments(act, q, rule=DEFAULT_RULE, order=None):
 
     He₂ = z² − 1, He₄ = z⁴ − 6z² + 3, with g(0) subtracted first (E[He₂] =
     E[He₄] = 0), so no derivative of f beyond f' is needed.  Returns a dict
-    keyed as ``_mills_series.FINITE_WIDTH_QUANTITIES``.
+    keyed as ``FINITE_WIDTH_QUANTITIES``.
     """
     shape = _batch_shape(act, q)
     q = np.broadcast_to(np.asarray(q, dtype=float), shape)
-    x, w, z = nodes(act, np.zeros(shape), np.sqrt(q), rule, order)
     view = _NodeView(act)
-    f, df = view.f(x), view.df(x)
-    zero = np.zeros(shape + (1,))
-    f0, df0 = view.f(zero), view.df(zero)
-    f2, df2 = np.square(f), np.square(df)
-    z2 = np.square(z)
-    he2, he4 = z2 - 1.0, z2 * z2 - 6.0 * z2 + 3.0
 
-    def mean(values):
-        return np.sum(w * values, axis=-1)
+    def compute(x, w, z, m, s, q):
+        f, df = view.f(x), view.df(x)
+        zero = np.zeros(m.shape + (1,))
+        f0, df0 = view.f(zero), view.df(zero)
+        f2, df2 = np.square(f), np.square(df)
+        z2 = np.square(z)
+        he2, he4 = z2 - 1.0, z2 * z2 - 6.0 * z2 + 3.0
+        centred_f2, centred_df2 = f2 - np.square(f0), df2 - np.square(df0)
+        return (
+            _weighted(w, f2),
+            _weighted(w, np.square(f2)),
+            _weighted(w, centred_f2 * he2) / (2.0 * q),
+            _weighted(w, centred_f2 * he4) / (4.0 * np.square(q)),
+            _weighted(w, df2),
+            _weighted(w, centred_df2 * he2) / (2.0 * q),
+            _weighted(w, centred_df2 * he4) / (4.0 * np.square(q)),
+            _weighted(w, df2 * np.square(x)),
+            _weighted(w, f2 * df2),
+        )
 
-    centred_f2, centred_df2 = f2 - np.square(f0), df2 - np.square(df0)
-    return {
-        "Q": mean(f2),
-        "Q4": mean(np.square(f2)),
-        "dQ": mean(centred_f2 * he2) / (2.0 * q),
-        "d2Q": mean(centred_f2 * he4) / (4.0 * np.square(q)),
-        "phi": mean(df2),
-        "dphi": mean(centred_df2 * he2) / (2.0 * q),
-        "d2phi": mean(centred_df2 * he4) / (4.0 * np.square(q)),
-        "P": mean(df2 * np.square(x)),
-        "S": mean(f2 * df2),
-    }
+    return dict(zip(FINITE_WIDTH_QUANTITIES, _by_regime(act, np.zeros(shape), np.sqrt(q), q, rule, order, compute)))

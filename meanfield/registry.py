@@ -77,6 +77,7 @@ class Entry:
     closed: Callable | None = None         # elementwise: params -> ClosedForms
     torch: Callable | None = None          # elementwise: (torch, params) -> (f, df) on tensors
     kinks: tuple = ()
+    strip: Callable | None = None          # elementwise: params -> half-width of f's strip of analyticity
     color: str | None = None
 
     @property
@@ -235,7 +236,9 @@ _ENTRIES = [
     Entry("lselu", "eq 10, parameters by eq 11 or eq 13", "lSELU", keys=("lambda", "alpha", "beta"),
           positive=("lambda",), nonnegative=("alpha",), fields={"lambda": "lam", "alpha": "alpha", "beta": "slope"},
           solve_keys=SOLVE_KEYS, color="#c44e52"),
-    Entry("tanh", "tanh(x)", "tanh", functions=lambda p: (np.tanh, _sech2),
+    # strip: the nearest complex singularity of f and f' from the real axis — tanh's poles at
+    # ±iπ/2, softplus's and sigmoid(βx)'s branch points and poles at ±iπ (÷ β).
+    Entry("tanh", "tanh(x)", "tanh", functions=lambda p: (np.tanh, _sech2), strip=lambda p: math.pi / 2.0,
           torch=lambda torch, p: (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2)),
     Entry("erf", "erf(x); closed forms (the arcsine kernel)", "erf",
           functions=lambda p: (special.erf, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x)), closed=_erf_closed,
@@ -243,9 +246,9 @@ _ENTRIES = [
     Entry("gelu", "x·Φ(x), exact; closed forms", "GELU", functions=lambda p: (_gelu, _gelu_deriv),
           closed=_gelu_closed, torch=_torch_gelu),
     Entry("softplus", "log(1 + e^x)", "softplus", functions=lambda p: (lambda x: np.logaddexp(0.0, x), special.expit),
-          torch=lambda torch, p: (torch.nn.functional.softplus, torch.sigmoid)),
+          strip=lambda p: math.pi, torch=lambda torch, p: (torch.nn.functional.softplus, torch.sigmoid)),
     Entry("swish", "x·sigmoid(beta·x); beta defaults to 1", "swish", keys=("beta",), defaults={"beta": 1.0},
-          positive=("beta",), functions=_swish, torch=_torch_swish),
+          positive=("beta",), functions=_swish, strip=lambda p: math.pi / p["beta"], torch=_torch_swish),
 ]
 
 #: name -> Entry, in the order ``meanfield activations`` lists them

@@ -107,7 +107,8 @@ def _from_spec(spec: str) -> A.Activation:
         return A.ExpLinear(name=name, source_spec=spec, **registry.exp_linear_fields(name, params))
     f, df = entry.functions(params)
     return A.Elementwise(name=name, func=f, deriv=df, kinks=entry.kinks, spec_string=spec, params=params,
-                         closed=entry.closed(params) if entry.closed else None)
+                         closed=entry.closed(params) if entry.closed else None,
+                         strip=entry.strip(params) if entry.strip else None)
 
 
 def _solved(entry, spec, items):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import mpmath
 from scipy import integrate
 
 import meanfield as mf
@@ -105,3 +106,113 @@ def test_quadrature_order_and_rule_are_validated():
         mf.second_moment("tanh", 1.0, order=1)
     with pytest.raises(ValueError, match="no closed form"):
         mf.second_moment("tanh", 1.0, method="closed")
+
+
+# ---------------------------------------------------------------------------
+# The "auto" rule: trapezoid where the activation's strip of analyticity allows, graded elsewhere.
+# ---------------------------------------------------------------------------
+
+#: mpmath's f and f' of the table's activations that declare a strip.
+_MP_FUNCTIONS = {
+    "tanh": (lambda x, b: mpmath.tanh(x), lambda x, b: mpmath.sech(x) ** 2),
+    "softplus": (lambda x, b: mpmath.log1p(mpmath.exp(x)), lambda x, b: 1 / (1 + mpmath.exp(-x))),
+    "swish": (lambda x, b: x / (1 + mpmath.exp(-b * x)),
+              lambda x, b: (1 + mpmath.exp(-b * x) + b * x * mpmath.exp(-b * x)) / (1 + mpmath.exp(-b * x)) ** 2),
+}
+
+
+def _mp_expectation(g, q):
+    """E[g(x)], x ~ N(0, q), by mpmath at 30 digits, split where g and the density have structure."""
+    with mpmath.workdps(30):
+        s = mpmath.sqrt(mpmath.mpf(q))
+        cuts = sorted({mpmath.mpf(0), *[sign * c for c in (0.1, 1, 5, s, 5 * s, 20 * s) for sign in (-1, 1)]})
+        density = lambda x: mpmath.exp(-x * x / (2 * s * s)) / (s * mpmath.sqrt(2 * mpmath.pi))  # noqa: E731
+        return float(mpmath.quad(lambda x: g(x) * density(x), [-mpmath.inf, *cuts, mpmath.inf]))
+
+
+def _boundaries(act):
+    """The q at which "auto" moves from one trapezoid node count to the next (the largest q at
+    which each count is still exact, ``trapezoid_min_distance``)."""
+    return [(act.analytic_strip / mf.quadrature.trapezoid_min_distance(n)) ** 2 for n in mf.quadrature.TRAPEZOID_ORDERS]
+
+
+def _strip_cases():
+    for spec in ["tanh", "softplus", "swish", "swish:beta=0.2", "swish:beta=4"]:
+        act = mf.activation(spec)
+        for q in (1e-8, 1e-2, *[b * f for b in _boundaries(act) for f in (1.0, 1.001)], 30.0, 1e8):
+            yield spec, q
+
+
+@pytest.mark.parametrize("spec,q", list(_strip_cases()))
+def test_auto_rule_against_mpmath(spec, q):
+    """Q and φ at 1e-13 against mpmath at 30 digits, on both sides of every regime boundary
+    (the issue's target for the quadrature path)."""
+    act = mf.activation(spec)
+    name, beta = spec.split(":")[0], float(act.params.get("beta", 1.0))
+    f, df = _MP_FUNCTIONS[name]
+    big_q, phi = mf.quadrature.expectation(act, ("f2", "df2"), 0.0, q)
+    assert abs(big_q / _mp_expectation(lambda x: f(x, beta) ** 2, q) - 1) <= 1e-13
+    assert abs(phi / _mp_expectation(lambda x: df(x, beta) ** 2, q) - 1) <= 1e-13
+
+
+def _distance_for_error(order, error):
+    """The distance from the real axis (in z) at which the bound behind ``trapezoid_min_distance``
+    predicts ``error`` for the trapezoid rule with ``order`` nodes."""
+    k = 2.0 * np.pi * (order - 1) / (2.0 * mf.quadrature.TRAPEZOID_Z)
+    return k - np.sqrt(k * k + 2.0 * (np.log(error) - mf.quadrature.TRAPEZOID_LOG_PREFACTOR))
+
+
+@pytest.mark.parametrize("order", mf.quadrature.TRAPEZOID_ORDERS)
+@pytest.mark.parametrize("spec", ["tanh", "swish:beta=4"])
+def test_trapezoid_fails_inside_the_boundary(spec, order):
+    """The negative control for ``trapezoid_min_distance``: where its bound predicts an error of
+    1e-11, the trapezoid rule with that node count does err by more than 1e-13, so "auto" must
+    (and does) take more nodes or the graded rule there."""
+    act = mf.activation(spec)
+    q = (act.analytic_strip / _distance_for_error(order, 1e-11)) ** 2
+    graded = mf.quadrature.expectation(act, "df2", 0.0, q, rule="graded", order=32)
+    trapezoid = mf.quadrature.expectation(act, "df2", 0.0, q, rule="trapezoid", order=order)
+    auto = mf.quadrature.expectation(act, "df2", 0.0, q)
+    assert abs(trapezoid / graded - 1) > 1e-13
+    assert abs(auto / graded - 1) <= 1e-13
+    assert mf.quadrature.trapezoid_orders(act, np.sqrt([q]))[0] in (0, *[n for n in mf.quadrature.TRAPEZOID_ORDERS if n > order])
+
+
+def test_auto_rule_splits_an_array_by_regime():
+    """Points in every regime in one call land where they belong, for every output of the three
+    entry points that use the split.  (From q = 0.1: below it the second derivatives by Stein,
+    E[g He₄]/(4q²), amplify rounding by ~1/q in either rule.)"""
+    act = mf.activation("tanh")
+    q = np.geomspace(0.1, 1e4, 23).reshape(23, 1) * np.ones((1, 2))
+    orders = mf.quadrature.trapezoid_orders(act, np.sqrt(q))
+    assert set(np.unique(orders)) == {0, 65, 129}  # 33 nodes hold only below q = 0.042
+    for fn in (lambda r: mf.quadrature.expectation(act, ("f2", "df2"), 0.3, q, rule=r),
+               lambda r: mf.quadrature.expectation_and_gradient(act, "f", 0.3, q, rule=r),
+               lambda r: tuple(mf.quadrature.finite_width_moments(act, q, rule=r).values())):
+        for auto, graded in zip(fn("auto"), fn("graded")):
+            assert auto.shape == q.shape
+            np.testing.assert_allclose(auto, graded, rtol=1e-12, atol=1e-14)
+
+
+def test_node_counts_are_ordered_by_distance():
+    """More nodes hold closer to the real axis: the classes' minimum distances decrease."""
+    distances = [mf.quadrature.trapezoid_min_distance(n) for n in mf.quadrature.TRAPEZOID_ORDERS]
+    assert all(a > b for a, b in zip(distances, distances[1:]))
+    assert mf.quadrature.trapezoid_min_distance(5) == np.inf
+
+
+def test_activations_without_a_strip_never_use_the_trapezoid_rule():
+    assert mf.quadrature.trapezoid_orders(mf.activation("selu"), np.array([1e-6])) is None
+    assert mf.quadrature.trapezoid_orders(mf.activation(np.sin), np.array([1e-6])) is None
+    assert mf.quadrature.trapezoid_orders(mf.activation(np.sin, strip=5.0), np.array([1.0]))[0] == 65  # d = 5 lies in [2.53, 7.69)
+
+
+@pytest.mark.parametrize("strip", [0.0, -1.0, float("nan"), float("inf"), "wide"])
+def test_custom_strip_is_checked(strip):
+    with pytest.raises(ValueError, match="strip must be a positive number"):
+        mf.activation(np.tanh, strip=strip)
+
+
+def test_custom_strip_with_kinks_is_refused():
+    with pytest.raises(ValueError, match="analytic in no strip"):
+        mf.activation(lambda x: np.abs(x), kinks=(0.0,), strip=1.0)
