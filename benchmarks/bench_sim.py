@@ -8,13 +8,15 @@ run: the same weight draws (``normal_`` in place), forward, autograd backward, h
 per-layer q and gradient norms (target: engine <= 1.1x the loop), at float64 B256 N1024 L32 and
 float32 B512 N2048 L16; the engine runs bare (``skip`` every optional measurement), then with all
 of them (histograms, quantiles, ‖∂L/∂W‖_F, χ traces; their cost, target <= 15%, or switched off
-by name).
+by name).  Where neural-tangents is installed (the ``peers`` extra, ``_peers.py``), its
+``monte_carlo_kernel_fn`` on the same network (one sample: weight draws and the forward pass; it
+has no backward pass) is timed in the same interleaved rounds, compiled beforehand.
 
 For widths 1024 and 2048 (float32, batch 512, depth 16, one draw) it measures,
 in the same run, torch's matrix-product throughput at the engine's shape
 (B×N)·(N×N) — the ceiling — and the engine's achieved rate counting the
 forward product, the backward product and the ‖∂L/∂W‖_F product.  Target:
-60% of the ceiling.  It reports the share of time outside matrix products
+70% of the ceiling at width 2048, 60% at 1024 (medians of three rounds, each a ceiling and a draw).  It reports the share of time outside matrix products
 (time minus FLOPs at the ceiling rate).  Then, in a subprocess, width 4096,
 depth 256, batch 256, float32 forward and backward, and its peak resident
 memory (target: under 8 GiB; the weights alone would take 17 GB).
@@ -24,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 
 import torch
 
+import _peers
 from _common import machine, median_time, table
 
 
@@ -54,7 +58,7 @@ def plain_loop(depth, width, batch, dtype, device, seed=0):
     return qs, [float(h.grad.square().sum()) / batch for h in hs]
 
 
-def engine_against_plain(depth, width, batch, dtype, device):
+def engine_against_plain(depth, width, batch, dtype, device, peer=None):
     import sim
 
     name = "float64" if dtype == torch.float64 else "float32"
@@ -65,6 +69,8 @@ def engine_against_plain(depth, width, batch, dtype, device):
 
     runs = {"plain": lambda: plain_loop(depth, width, batch, dtype, device), "bare": lambda: engine(OPTIONAL),
             "full": lambda: engine(())}
+    if peer is not None and device == "cpu":
+        runs["nt"], _ = _peers.monte_carlo(peer, depth, width, batch, name)
     for run in runs.values():
         run()  # warm: first-touch of memory, compiled kernels, imports
     times = {k: [] for k in runs}
@@ -81,16 +87,22 @@ def gemm_rate(n, batch, dtype=torch.float32):
     return 2.0 * batch * n * n / t
 
 
-def engine_rate(n, batch, depth=16):
+def engine_against_gemm(n, batch, depth=16, rounds=3):
+    """Per round the GEMM ceiling, then one engine draw: (ceiling, achieved, ratio), the medians
+    over the rounds (interleaved, so that the VM's slow spells hit both)."""
     import sim
 
     def run():
         return sim.simulate("sselu:epsilon=0.03", depth=depth, width=n, batch=batch, seeds=1, dtype="float32",
                             stat_layers=[], bin_edges=None)
 
-    ds = run()
-    t = median_time(run, repeat=3, warmup=0)
-    return ds.attrs["matmul_flops"] / t, t
+    flops = run().attrs["matmul_flops"]
+    results = []
+    for _ in range(rounds):
+        ceiling = gemm_rate(n, batch)
+        achieved = flops / median_time(run, repeat=1, warmup=0)
+        results.append((ceiling, achieved, achieved / ceiling))
+    return tuple(statistics.median(column) for column in zip(*results))
 
 
 MEMORY_SCRIPT = r"""
@@ -111,27 +123,34 @@ def main():
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
     torch.manual_seed(0)
+    peer = _peers.neural_tangents()
     rows = []
     for dtype, batch, width, depth in [(torch.float64, 256, 1024, 32), (torch.float32, 512, 2048, 16)]:
-        t = engine_against_plain(depth, width, batch, dtype, args.device)
+        t = engine_against_plain(depth, width, batch, dtype, args.device, peer)
         ratio, extras = t["bare"] / t["plain"], t["full"] / t["bare"] - 1.0
-        rows.append([f"{str(dtype).split('.')[-1]} B{batch} N{width} L{depth}", f"{t['plain']:.2f} s", f"{t['bare']:.2f} s",
-                     f"{ratio:.2f}x", "PASS" if ratio <= 1.1 else "miss", f"{t['full']:.2f} s", f"+{extras:.0%}",
-                     "PASS" if extras <= 0.15 else "switch off by name"])
-    print(f"machine: {machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}")
-    print(table(["draw", "plain torch loop", "engine, bare", "engine / loop", "target 1.1x", "engine, every measurement",
-                 "extras cost", "target 15%"], rows))
+        row = [f"{str(dtype).split('.')[-1]} B{batch} N{width} L{depth}", f"{t['plain']:.2f} s", f"{t['bare']:.2f} s",
+               f"{ratio:.2f}x", "PASS" if ratio <= 1.1 else "miss", f"{t['full']:.2f} s", f"+{extras:.0%}",
+               "PASS" if extras <= 0.15 else "switch off by name"]
+        if "nt" in t:
+            row += [f"{t['nt']:.2f} s", f"{t['bare'] / t['nt']:.2f}x"]
+        rows.append(row)
+    print(f"machine: {machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}"
+          + (f"; {_peers.version()}" if peer is not None else ""))
+    header = ["draw", "plain torch loop", "engine, bare", "engine / loop", "target 1.1x", "engine, every measurement",
+              "extras cost", "target 15%"]
+    if rows and len(rows[0]) > len(header):
+        header += ["neural-tangents MC (forward only)", "engine (fwd + bwd) / NT"]
+    print(table(header, rows))
     rows = []
-    for n in (1024, 2048):
+    # targets: 70% at the float32 draw above (issue 14), 60% at width 1024 (issue 3), where the
+    # O(B·N) elementwise work weighs twice as much against the O(B·N²) products
+    for n, target in ((1024, 0.6), (2048, 0.7)):
         batch = 512
-        ceiling = gemm_rate(n, batch)
-        achieved, seconds = engine_rate(n, batch)
-        outside = 1.0 - (achieved / ceiling)
-        ratio = achieved / ceiling
+        ceiling, achieved, ratio = engine_against_gemm(n, batch)
         rows.append([f"width {n}, batch {batch}, depth 16, float32", f"{ceiling / 1e9:.1f}", f"{achieved / 1e9:.1f}",
-                     f"{ratio:.0%}", f"{outside:.0%}", "PASS" if ratio >= 0.6 else "miss"])
-    print(table(["engine run", "GEMM GFLOP/s (ceiling)", "engine GFLOP/s", "of ceiling", "time outside matmul",
-                 "target 60%"], rows))
+                     f"{ratio:.0%}", f"{1.0 - ratio:.0%}", f"{target:.0%}: " + ("PASS" if ratio >= target else "miss")])
+    print(table(["engine run (medians of 3 interleaved rounds)", "GEMM GFLOP/s (ceiling)", "engine GFLOP/s",
+                 "of ceiling", "time outside matmul", "target"], rows))
     if not args.skip_memory:
         out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])

@@ -7,7 +7,9 @@ Prints a table with each figure beside a ceiling measured in the same run
 three batches spread over the run) and the
 issue's targets: functionals within 4× of numpy.exp, all of Table 5 in
 under 2 s, 1,000 configurations × 1,000 layers forward and backward in
-under 1 s.
+under 1 s.  Where neural-tangents is installed (the ``peers`` extra,
+``_peers.py``), a second table times its NNGP recursion on the same grid, compiled,
+and its deviation from ours.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import meanfield as mf
 from meanfield import closed_forms, solvers
 from meanfield.paper import TABLE5
 
+import _peers
 from _common import machine, median_time, table
 
 N_POINTS = 1_000_000
@@ -91,6 +94,27 @@ def main():
 
     print(f"machine: {machine()}")
     print(table(["figure", "rate / time", "vs ceiling / target", "target"], rows))
+    peer = _peers.neural_tangents()
+    if peer is not None:
+        print(f"\n{_peers.version()}, compiled (jax.jit of jax.vmap over configurations):")
+        print(table(["recursion 1,000 x 1,000", "meanfield (q, grad, chi)", "neural-tangents (q_L only)", "NT compile",
+                     "meanfield / NT", "NT vs meanfield at layer 10"], peer_rows(peer, q0)))
+
+
+def peer_rows(peer, q0, depth=1000, shallow=10):
+    """Our recursion beside neural-tangents' on the same grid: time, and its max relative deviation
+    from ours at a shallow layer (ours: 1e-15 from mpmath, tests/test_closed_forms*.py)."""
+    rows = []
+    for spec in ("erf", "gelu", "tanh", "selu"):
+        run, compile_s = _peers.recursion(peer, spec, q0, depth)
+        t_nt = median_time(run, repeat=1 if spec in ("tanh", "selu") else 5, warmup=0)
+        t = median_time(lambda: mf.recursion(spec, depth, q0=q0), repeat=3)
+        shallow_run, _ = _peers.recursion(peer, spec, q0, shallow)
+        deviation = np.max(np.abs(shallow_run() / mf.recursion(spec, shallow, q0=q0).q.values[:, -1] - 1))
+        route = "closed forms" if spec in ("erf", "gelu") else "ElementwiseNumerical, deg 25"
+        rows.append([f"{spec} (NT: {route})", f"{t * 1e3:.0f} ms", f"{t_nt * 1e3:.0f} ms", f"{compile_s:.1f} s",
+                     f"{t / t_nt:.2f}x", f"{deviation:.1e}"])
+    return rows
 
 
 if __name__ == "__main__":

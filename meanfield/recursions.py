@@ -248,16 +248,19 @@ def infinite_width_arrays(act, v, params, depth) -> dict:
     (q0, sigma_w2, sigma_b2) and the family's parameter arrays (None for quadrature): the core of
     :func:`recursion`, which :func:`meanfield.finite_width` shares."""
     shape = v["q0"].shape
-    q = np.empty(shape + (depth + 1,))
+    # Layer-major inside (each layer's values contiguous, and the cumulative sums along the first
+    # axis), the layer axis moved last on return: the strided columns of a config-major layout
+    # cost more than the closed forms themselves.
+    q = np.empty((depth + 1,) + shape)
     phi = np.empty_like(q)
     big_q = np.empty_like(q)
-    q[..., 0] = v["q0"]
+    q[0] = v["q0"]
     with np.errstate(all="ignore"):
         for layer in range(depth + 1):
-            cur = q[..., layer]
+            cur = q[layer]
             finite = np.isfinite(cur) & (cur > 0)
             if finite.all():
-                big_q[..., layer], phi[..., layer] = layer_maps(act, cur, params)
+                big_q[layer], phi[layer] = layer_maps(act, cur, params)
             else:
                 bq = np.full(shape, np.nan)
                 ph = np.full(shape, np.nan)
@@ -269,19 +272,21 @@ def infinite_width_arrays(act, v, params, depth) -> dict:
                 if zero.any():
                     bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
                     ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
-                big_q[..., layer], phi[..., layer] = bq, ph
+                big_q[layer], phi[layer] = bq, ph
             if layer < depth:
-                q[..., layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[..., layer]
+                q[layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[layer]
         factor = q * phi / big_q
         # at q = 0 with f(0) = 0, 1 + δ_q -> q f'(0)² / (q f'(0)²) = 1, its limit
         factor = np.where((q == 0) & (big_q == 0), 1.0, factor)
-        chi = np.concatenate([np.full(shape + (1,), np.nan), v["sigma_w2"][..., None] * phi[..., :-1]], axis=-1)
-        log_chi = np.log(chi[..., 1:])
+        chi = np.concatenate([np.full((1,) + shape, np.nan), v["sigma_w2"] * phi[:-1]], axis=0)
+        log_chi = np.log(chi[1:])
         # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
-        log_grad = np.concatenate([np.cumsum(log_chi[..., ::-1], axis=-1)[..., ::-1], np.zeros(shape + (1,))], axis=-1)
+        log_grad = np.concatenate([np.cumsum(log_chi[::-1], axis=0)[::-1], np.zeros((1,) + shape)], axis=0)
         grad = np.exp(log_grad)
-        log_explosion = np.concatenate([np.zeros(shape + (1,)), np.cumsum(np.log(factor[..., :-1]), axis=-1)], axis=-1)
-        prop31 = np.exp(np.log(q / q[..., :1]) + log_explosion + log_grad - log_grad[..., :1])
+        log_explosion = np.concatenate([np.zeros((1,) + shape), np.cumsum(np.log(factor[:-1]), axis=0)], axis=0)
+        prop31 = np.exp(np.log(q / q[:1]) + log_explosion + log_grad - log_grad[:1])
+    q, chi, factor, log_grad, grad, log_explosion, prop31 = (
+        np.moveaxis(a, 0, -1) for a in (q, chi, factor, log_grad, grad, log_explosion, prop31))
     return dict(q=q, chi=chi, factor=factor, log_grad=log_grad, grad=grad, log_explosion=log_explosion,
                 prop31=prop31)
 
