@@ -105,89 +105,93 @@ def _moments(act, m, params):
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
-def _rows(*arrays):
-    """Each array as C-contiguous (configurations, layers) float64, and the configuration shape."""
-    shape = arrays[0].shape[:-1]
-    return shape, [np.ascontiguousarray(np.broadcast_to(a, shape + a.shape[-1:]), dtype=float).reshape(-1, a.shape[-1])
-                   for a in arrays]
-
-
 @numba.njit(**_COMPILE)
-def _adjoint_rows(t00, t01, t02, t10, t11, t20, t22, full, jensen, correlation):
-    """log grad_l of each configuration (row), three ways in one pass (see :func:`_adjoints`):
-    with every coupling, with the diagonal only (Jensen), and without the weight-reuse coupling."""
-    configs, depth = t00.shape
+def _backward_rows(m, var, n, w2, big_q, dq, d2q, phi, dphi, d2phi, p, s, chi, full, jensen, correlation,
+                   res_q, res_g):
+    """Per configuration (row), in one compiled pass: the transfer matrices T_k (docs/finite-width.md
+    §4; ``chi`` = their (0, 0) entries), the adjoint sweeps and the residual estimates of
+    :func:`_backward`."""
+    configs, depth = big_q.shape
+    t = np.empty((7, depth))
     for c in range(configs):
-        w0, w1, w2 = 1.0, 0.0, 0.0   # every coupling
-        u0, u1 = 1.0, 0.0            # without weight reuse (t02 = 0: Var b never feeds E c)
+        w, w4 = w2[c], w2[c] * w2[c]
+        for k in range(depth):  # T_k's entries (00, 01, 02, 10, 11, 20, 22)
+            a, vk, nk = m[c, k], var[c, k], n[c, k]
+            t[0, k] = w * (phi[c, k] + 0.5 * d2phi[c, k] * vk)
+            t[1, k] = w * dphi[c, k]
+            t[2, k] = w * (p[c, k] / (a * a) - phi[c, k] / a)
+            t[3, k] = w4 * (dq[c, k] * dphi[c, k] * vk + (s[c, k] - big_q[c, k] * phi[c, k]) / nk)
+            t[4, k] = w4 * dq[c, k] * phi[c, k]
+            t[5, k] = w4 * s[c, k] / nk
+            t[6, k] = w4 * dq[c, k] * dq[c, k]
+            chi[c, k] = t[0, k]
+        # the adjoint sweeps w_k = T_kᵀ w_{k+1}, renormalised to w[0] = 1, the scale kept as a log
+        w0, w1, wb = 1.0, 0.0, 0.0   # every coupling
+        u0, u1 = 1.0, 0.0            # without weight reuse (T_02 = 0: Var b never feeds E c)
         full[c, depth] = jensen[c, depth] = correlation[c, depth] = 0.0
         for k in range(depth - 1, -1, -1):
-            n0 = t00[c, k] * w0 + t10[c, k] * w1 + t20[c, k] * w2
-            n1 = t01[c, k] * w0 + t11[c, k] * w1
-            n2 = t02[c, k] * w0 + t22[c, k] * w2
+            n0 = t[0, k] * w0 + t[3, k] * w1 + t[5, k] * wb
+            n1 = t[1, k] * w0 + t[4, k] * w1
+            n2 = t[2, k] * w0 + t[6, k] * wb
             full[c, k] = full[c, k + 1] + math.log(n0)
-            w0, w1, w2 = 1.0, n1 / n0, n2 / n0
-            m0 = t00[c, k] * u0 + t10[c, k] * u1
-            m1 = t01[c, k] * u0 + t11[c, k] * u1
+            w0, w1, wb = 1.0, n1 / n0, n2 / n0
+            m0 = t[0, k] * u0 + t[3, k] * u1
+            m1 = t[1, k] * u0 + t[4, k] * u1
             correlation[c, k] = correlation[c, k + 1] + math.log(m0)
             u0, u1 = 1.0, m1 / m0
-            jensen[c, k] = jensen[c, k + 1] + math.log(t00[c, k])
-
-
-def _adjoints(t00, t01, t02, t10, t11, t20, t22):
-    """log grad_l by the adjoint sweep w_k = T_kᵀ w_{k+1}, w_L = e₁, grad_l = w_l[0], for the full
-    transfer matrices, for their diagonal alone (Jensen) and without the weight-reuse coupling.
-
-    The T entries have shape config + (L,) (layer k = 0..L−1).  Each step is
-    renormalised so that w[0] = 1 and the scale kept as a log, so deep
-    networks neither over- nor underflow.  One compiled pass per configuration.
-    """
-    shape, rows = _rows(t00, t01, t02, t10, t11, t20, t22)
-    out = [np.empty((rows[0].shape[0], rows[0].shape[1] + 1)) for _ in range(3)]
-    _adjoint_rows(*rows, *out)
-    return tuple(o.reshape(shape + (o.shape[1],)) for o in out)
-
-
-@numba.njit(**_COMPILE)
-def _residual_rows(m, var, d2q, big_q, dq, phi, w2, t00, t01, t02, t10, t11, t20, t22, res_q, res_g):
-    """The loops of :func:`_residual_estimates`, one configuration per row."""
-    configs, depth = t00.shape
-    for c in range(configs):
+            jensen[c, k] = jensen[c, k + 1] + math.log(t[0, k])
+        # the residual estimates
         res_q[c, 0] = 0.0
         mu, cov, vb = 1.0, 0.0, 0.0
         for k in range(depth):
             a, v = m[c, k], var[c, k]
             x = v / (a * a)
-            slope = w2[c, 0] * dq[c, k] * a / m[c, k + 1]
+            slope = w * dq[c, k] * a / m[c, k + 1]
             res_q[c, k + 1] = slope * res_q[c, k] + abs(0.5 * d2q[c, k] * v) / big_q[c, k] * x
-            base = w2[c, 0] * phi[c, k]
-            coupled = abs((t00[c, k] - base) * mu) + abs(t01[c, k] * cov) + abs(t02[c, k] * vb)
+            base = w * phi[c, k]
+            coupled = abs((t[0, k] - base) * mu) + abs(t[1, k] * cov) + abs(t[2, k] * vb)
             res_g[c, k] = coupled / (base * mu) * x
-            mu, cov, vb = (t00[c, k] * mu + t01[c, k] * cov + t02[c, k] * vb,
-                           t10[c, k] * mu + t11[c, k] * cov, t20[c, k] * mu + t22[c, k] * vb)
+            mu, cov, vb = (t[0, k] * mu + t[1, k] * cov + t[2, k] * vb,
+                           t[3, k] * mu + t[4, k] * cov, t[5, k] * mu + t[6, k] * vb)
         res_g[c, depth] = 0.0
         for k in range(depth - 1, -1, -1):  # the steps above l add up
             res_g[c, k] += res_g[c, k + 1]
 
 
-def _residual_estimates(m, var, fn, w2l, transfer):
-    """The size of the terms the O(1/N) closure drops, estimated from the closure itself.
+def _backward(m, var, n, w2, fn):
+    """The backward closure (docs/finite-width.md §4) from the forward one: ``chi`` = (T_k)_00,
+    k = 0..L−1, and log grad_l by the adjoint sweep w_k = T_kᵀ w_{k+1}, w_L = e₁, grad_l = w_l[0],
+    three ways: with every coupling, with the diagonal alone (Jensen) and without the weight-reuse
+    coupling; and ``(res_q, res_g)``, the size of the terms the O(1/N) closure drops, estimated from
+    the closure itself.
 
-    Each layer's first-order terms are relative corrections ε_k of the step
-    (forward: ½Q''v/Q; backward: the three couplings over φ E c); the terms
-    of next order are those times the expansion parameter x_k = v_k/m_k².
-    Forward, each such error is carried on by the map's log-slope
-    σ_w² Q'(m) m / m'; backward, the errors of the steps above layer l add
-    (the tangent is started at layer 0, where its couplings are largest).
-    Both are O(L/N²) while the fluctuations saturate and grow faster near
-    criticality.  Against the exact reduced chain (depth 64, widths 64–256,
-    SELU, sSELU, lSELU, dSELU; docs/finite-width.md) the gradient estimate
+    Each sweep step is renormalised so that w[0] = 1 and the scale kept as a log, so deep networks
+    neither over- nor underflow.  One compiled pass per configuration.
+
+    The residuals: each layer's first-order terms are relative corrections ε_k of the step
+    (forward: ½Q''v/Q; backward: the three couplings over φ E c); the terms of next order are those
+    times the expansion parameter x_k = v_k/m_k².  Forward, each such error is carried on by the
+    map's log-slope σ_w² Q'(m) m / m'; backward, the errors of the steps above layer l add (the
+    tangent is started at layer 0, where its couplings are largest).  Both are O(L/N²) while the
+    fluctuations saturate and grow faster near criticality.  Against the exact reduced chain (depth
+    64, widths 64–256, SELU, sSELU, lSELU, dSELU; docs/finite-width.md) the gradient estimate
     exceeded the measured residual by 1.1–4.3x in every case.
     """
-    shape, rows = _rows(m, var, fn["d2Q"], fn["Q"], fn["dQ"], fn["phi"], w2l, *transfer)
-    res_q, res_g = np.empty_like(rows[0]), np.empty_like(rows[0])
-    _residual_rows(*rows, res_q, res_g)
-    return res_q.reshape(m.shape), res_g.reshape(m.shape)
+    shape = m.shape[:-1]
+    layers = [_rows_of(a, shape) for a in (m, var, n)]
+    names = ("Q", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
+    functionals = [_rows_of(fn[name], shape) for name in names]
+    w2 = np.ascontiguousarray(np.broadcast_to(w2, shape), dtype=float).reshape(-1)
+    configs, depth = functionals[0].shape
+    chi = np.empty((configs, depth))
+    full, jensen, correlation, res_q, res_g = (np.empty((configs, depth + 1)) for _ in range(5))
+    _backward_rows(*layers, w2, *functionals, chi, full, jensen, correlation, res_q, res_g)
+    return tuple(o.reshape(shape + o.shape[1:]) for o in (chi, full, jensen, correlation, res_q, res_g))
+
+
+def _rows_of(a, shape):
+    """``a`` broadcast to ``shape`` + its last axis, as C-contiguous float64 (configurations, layers)."""
+    return np.ascontiguousarray(np.broadcast_to(a, shape + a.shape[-1:]), dtype=float).reshape(-1, a.shape[-1])
 
 
 def _per_layer_widths(width_config, width_list, v, dims, shape, depth):
@@ -243,20 +247,6 @@ def _forward_closure_compiled(params, q0, w2, b2, n):
                                        _mills_series.DIFFERENCE_WEIGHTS, _mills_series.DIFFERENCE_ORDER, m, var, table)
     fn = {name: table[:, :, j].reshape(shape + (depth,)) for j, name in enumerate(names)}
     return m.reshape(shape + (depth + 1,)), var.reshape(shape + (depth + 1,)), fn
-
-
-def _transfer_matrices(m, var, n, fn, w2l):
-    """The entries (00, 01, 02, 10, 11, 20, 22) of T_k, k = 0..L−1 (docs/finite-width.md §4)."""
-    a, vk, nk = m[..., :-1], var[..., :-1], n[..., :-1]
-    phi, dphi, d2phi, dq = fn["phi"], fn["dphi"], fn["d2phi"], fn["dQ"]
-    w4l = np.square(w2l)
-    return (w2l * (phi + 0.5 * d2phi * vk),
-            w2l * dphi,
-            w2l * (fn["P"] / np.square(a) - phi / a),
-            w4l * (dq * dphi * vk + (fn["S"] - fn["Q"] * phi) / nk),
-            w4l * dq * phi,
-            w4l * fn["S"] / nk,
-            w4l * np.square(dq))
 
 
 def _warn_outside(valid):
@@ -322,9 +312,7 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     w2, b2 = v["sigma_w2"], v["sigma_b2"]
     with np.errstate(all="ignore"):
         m, var, fn = _forward_closure(act, params, v["q0"], w2, b2, n)
-        transfer = _transfer_matrices(m, var, n, fn, w2[..., None])
-        t00, t01, t02, t10, t11, t20, t22 = transfer
-        log_full, log_jensen, log_correlation = _adjoints(*transfer)
+        t00, log_full, log_jensen, log_correlation, residual_q, residual_grad = _backward(m, var, n, w2, fn)
         log_infinite = arrays["log_grad"]
         w2l = w2[..., None]
         saturation = np.concatenate([w2l * fn["dQ"], np.full(shape + (1,), np.nan)], axis=-1)
@@ -332,7 +320,6 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
         chi_mean = np.concatenate([np.full(shape + (1,), np.nan), t00], axis=-1)
         sample_var = var + 2.0 * (np.square(m) + var) / n
         expansion = var / np.square(m)
-        residual_q, residual_grad = _residual_estimates(m, var, fn, w2l, transfer)
     valid = ((np.nanmax(saturation, axis=-1) < SATURATION_LIMIT) & (np.nanmax(reuse, axis=-1) < SATURATION_LIMIT)
              & (np.max(expansion, axis=-1) < EXPANSION_LIMIT) & np.all(np.isfinite(m), axis=-1))
     _warn_outside(valid)
