@@ -8,11 +8,14 @@ draw (``seeds``) the engine pushes a batch forward, then a cotangent backward
 quantity per layer on the fly.  Draws run one after another, so memory does
 not grow with their number.
 
-Randomness.  Every tensor comes from its own torch.Generator seeded from
+Randomness.  Every tensor comes from its own generator seeded from
 ``numpy.random.SeedSequence(seed, spawn_key=(draw, layer, stream))``: a draw's
 numbers depend only on (seed, draw, layer), never on how many draws run or in
 which order.  The same seed gives bit-identical results on the same device,
-dtype and thread count.
+dtype and thread count.  Weights on the CPU come from numpy's PCG64 and its
+ziggurat sampler (2× torch's float64 ``normal_`` here, the largest single cost
+of a draw), on a GPU from torch's generator on the device; inputs, biases and
+cotangents from torch's.
 
 Memory.  Activations x_l and derivatives f'(h_l) of all layers are kept for
 the backward pass (2·L·B·N numbers; the derivative also gives the draw's
@@ -76,10 +79,16 @@ def _generator(cfg, *key):
 def weight(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor:
     """W_l of draw ``draw``: N(μ_w, σ_w²/N_{l−1}), shape (N_l, N_{l−1}); regenerable."""
     n_out, n_in = cfg.widths[layer], cfg.widths[layer - 1]
+    std = math.sqrt(cfg.sigma_w2 / n_in)
+    key = (draw, layer, _STREAM_WEIGHT)
+    if torch.device(cfg.device).type == "cpu":
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=key)))
+        w = torch.from_numpy(rng.standard_normal((n_out, n_in), dtype=np.dtype(cfg.dtype)))
+        w.mul_(std)
+        return w.add_(cfg.mean_weight) if cfg.mean_weight else w
     w = torch.empty(n_out, n_in, dtype=cfg.torch_dtype, device=cfg.device)
     # one pass: normal_ scales and shifts as it draws (randn, then mul_ and add_, would be three)
-    return w.normal_(cfg.mean_weight, math.sqrt(cfg.sigma_w2 / n_in),
-                     generator=_generator(cfg, draw, layer, _STREAM_WEIGHT))
+    return w.normal_(cfg.mean_weight, std, generator=_generator(cfg, *key))
 
 
 def bias(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor | None:

@@ -329,7 +329,10 @@ def test_solver_requests_outside_double_precision_are_refused(spec, match, capsy
 def test_divergence_in_simulate_is_data_whatever_sigma_w2(capsys):
     assert main(["simulate", "--activation", "selu", "--depth", "40", "--width", "32", "--batch", "8",
                  "--sigma-w2", "1e12", "--quiet", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["diverged_at"] == [27]
+    # The theory overflows float64 at layer 27 (q_26 = 3.5e305); a width-32 network's q fluctuates by
+    # about a factor 10^0.5 over 26 layers (sd of log chi-squared/32 per layer), one layer either way.
+    theory = int(mf.recursion("selu", 40, sigma_w2=1e12).diverged_at)
+    assert abs(json.loads(capsys.readouterr().out)["diverged_at"][0] - theory) <= 1
 
 
 @pytest.mark.parametrize("call,match", [
