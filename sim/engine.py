@@ -12,10 +12,12 @@ Randomness.  Every tensor comes from its own generator seeded from
 ``numpy.random.SeedSequence(seed, spawn_key=(draw, layer, stream))``: a draw's
 numbers depend only on (seed, draw, layer), never on how many draws run or in
 which order.  The same seed gives bit-identical results on the same device,
-dtype and thread count.  Weights on the CPU come from numpy's PCG64 and its
-ziggurat sampler (2× torch's float64 ``normal_`` here, the largest single cost
-of a draw), on a GPU from torch's generator on the device; inputs, biases and
-cotangents from torch's.
+dtype and thread count.  Float64 weights on the CPU come from numpy's PCG64
+and its ziggurat sampler, 1.7× faster than torch's float64 ``normal_`` here
+(the largest single cost of a draw); float32 weights, where torch's vectorised
+sampler is 2.4× faster than numpy's, and everything on a GPU, from torch's
+generators (measured at 2048 × 2048 on 2 cores: numpy 63 ms float64, 41 ms
+float32; torch 105 ms, 17 ms).
 
 Memory.  Activations x_l and derivatives f'(h_l) of all layers are kept for
 the backward pass (2·L·B·N numbers; the derivative also gives the draw's
@@ -81,9 +83,9 @@ def weight(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor:
     n_out, n_in = cfg.widths[layer], cfg.widths[layer - 1]
     std = math.sqrt(cfg.sigma_w2 / n_in)
     key = (draw, layer, _STREAM_WEIGHT)
-    if torch.device(cfg.device).type == "cpu":
+    if cfg.dtype == "float64" and torch.device(cfg.device).type == "cpu":
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=key)))
-        w = torch.from_numpy(rng.standard_normal((n_out, n_in), dtype=np.dtype(cfg.dtype)))
+        w = torch.from_numpy(rng.standard_normal((n_out, n_in)))
         w.mul_(std)
         return w.add_(cfg.mean_weight) if cfg.mean_weight else w
     w = torch.empty(n_out, n_in, dtype=cfg.torch_dtype, device=cfg.device)
