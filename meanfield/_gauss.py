@@ -33,10 +33,9 @@ import math
 
 import numba
 import numpy as np
-from numpy.polynomial import chebyshev
-from scipy import fft, special
+from scipy import special
 
-from . import compile_cache  # noqa: F401 - numba's cache goes to a per-user folder, before anything compiles
+from . import _gauss_coefficients, compile_cache  # noqa: F401 - compile_cache: numba's cache goes to a per-user folder, before anything compiles
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -61,7 +60,7 @@ def normal_pdf(u):
 # R' ~ −1/t², the difference ~ R(0)t² and the drop ~ t at 0),
 # so each P is smooth on the whole interval and its relative accuracy is the
 # function's (Schonfelder's device for erfc, Math. Comp. 32, 1978).  Each P is
-# fitted at import as a Chebyshev series in u by the discrete cosine transform
+# fitted (``_gauss_fit.py``, once, not at import) as a Chebyshev series in u by the discrete cosine transform
 # of its values at _FIT Chebyshev nodes (scipy.fft.dct: a sum of cosines in
 # floating point would leave noise of 1e-15 in the small coefficients) and
 # evaluated by Horner in the monomial basis, its coefficients decaying fast
@@ -112,11 +111,6 @@ _TAYLOR_TERMS = 22
 _FIT_TAYLOR_TERMS = 48
 
 
-def _mills_by_erfcx(t):
-    """R(t) through scipy.special.erfcx (the fits' source)."""
-    return SQRT_HALF_PI * special.erfcx(np.asarray(t, dtype=float) / SQRT2)
-
-
 def _taylor_coefficients(terms):
     """Taylor coefficients r_n of R at 0, n <= terms (r_{n+1} = r_{n−1}/(n+1), from R' = tR − 1)."""
     r = [SQRT_HALF_PI, -1.0]
@@ -146,56 +140,15 @@ def _continued_fraction(t, depth):
     return r, -tail * r, t2 * tail * r
 
 
-@numba.njit(**_COMPILE)
-def _d1_by_continued_fraction(t, deep_below, deep, shallow):
-    """R'(t) by the fraction: ``deep`` terms below ``deep_below``, ``shallow`` above."""
-    out = np.empty_like(t)
-    for i in range(t.size):
-        out[i] = _continued_fraction(t[i], deep if t[i] < deep_below else shallow)[1]
-    return out
-
-
-def _d1_values(t):
-    """R'(t) to ~1 ulp: tR − 1 below _D1_DIRECT_T, the continued fraction above."""
-    (deep_below, deep), (shallow,) = _D1_FIT_DEPTH
-    return np.where(t < _D1_DIRECT_T, t * _mills_by_erfcx(t) - 1.0,
-                    _d1_by_continued_fraction(t, deep_below, deep, shallow))
-
-
-def _drop_over_t(t):
-    """(R(0) − R(t))/t: its Taylor series below t = 1, the direct form above (it loses < 2ε there)."""
-    series = -np.polynomial.polynomial.polyval(t, _taylor_coefficients(_FIT_TAYLOR_TERMS)[1:])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        direct = (SQRT_HALF_PI - _mills_by_erfcx(t)) / t
-    return np.where(t < 1.0, series, direct)
-
-
-def _difference_over_square(t):
-    """(R(2t) − 2R(t) + R(0))/t²: its Taylor series below t = 1, the direct form above."""
-    series = np.polynomial.polynomial.polyval(t, _difference_coefficients(_FIT_TAYLOR_TERMS)[2:])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        direct = (_mills_by_erfcx(2.0 * t) - 2.0 * _mills_by_erfcx(t) + SQRT_HALF_PI) / np.square(t)
-    return np.where(t < 1.0, series, direct)
-
-
-def _fit(values, power):
-    """Monomial coefficients in u of P(u) = values(t)·(t + K)^power, t = K(1 + u)/(1 − u)."""
-    u = np.cos(np.pi * (np.arange(_FIT) + 0.5) / _FIT)
-    t = _K * (1.0 + u) / (1.0 - u)
-    chebyshev_coefficients = fft.dct(values(t) * (t + _K) ** power, type=2)[: _DEGREE + 1] / _FIT
-    chebyshev_coefficients[0] /= 2.0
-    return chebyshev.cheb2poly(chebyshev_coefficients)
-
-
-# Module globals, which numba freezes into the compiled code: its on-disk
-# cache is keyed on this file, and the coefficients are a deterministic
-# function of this file (and of scipy's erfcx, to ~1 ulp).  Compiled code of
-# other files of the package that inlines them is keyed on this file as well
-# (``compile_cache``), so no cache can keep stale coefficients.
-_R_POLY = _fit(_mills_by_erfcx, 1)
-_D1_POLY = _fit(_d1_values, 2)
-_DIFFERENCE_POLY = _fit(_difference_over_square, 2)
-_DROP_POLY = _fit(_drop_over_t, 1)
+# Module globals, which numba freezes into the compiled code.  The fits are made by
+# ``python -m meanfield._gauss_fit`` (``_gauss_fit.py``), which writes
+# ``_gauss_coefficients.py``; tests/test_gauss.py refits and compares, so the shipped values
+# are the fit's.  numba keys its on-disk cache on this file, and ``compile_cache`` adds
+# ``_gauss_coefficients.py`` to every stamp of the package, so no cache keeps stale values.
+_R_POLY = np.array(_gauss_coefficients.R_POLY)
+_D1_POLY = np.array(_gauss_coefficients.D1_POLY)
+_DIFFERENCE_POLY = np.array(_gauss_coefficients.DIFFERENCE_POLY)
+_DROP_POLY = np.array(_gauss_coefficients.DROP_POLY)
 _SECOND_DIFFERENCE = _difference_coefficients(_TAYLOR_TERMS)
 
 # ---------------------------------------------------------------------------

@@ -105,4 +105,5 @@ def _make_locator(caching):
     return ProjectCacheLocator
 
 
-register(os.path.dirname(__file__), depends=(os.path.join(os.path.dirname(__file__), "_gauss.py"),))
+register(os.path.dirname(__file__), depends=tuple(os.path.join(os.path.dirname(__file__), name)
+                                                 for name in ("_gauss.py", "_gauss_coefficients.py")))

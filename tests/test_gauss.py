@@ -175,3 +175,17 @@ def test_mean_without_cancellation_at_small_q(q):
         drop = _reference(0)[0] - _reference(s)[0]
         expected = lam * (s - alpha * drop - slope * s) / mp.sqrt(2 * mp.pi)
     assert abs((mp.mpf(float(got)) - expected) / expected) < 4e-15
+
+
+@pytest.mark.parametrize("name", ["R_POLY", "D1_POLY", "DIFFERENCE_POLY", "DROP_POLY"])
+def test_shipped_coefficients_are_the_fit(name):
+    """The polynomials _gauss ships (_gauss_coefficients.py) are what _gauss_fit computes here.
+    Tolerance: the fitted values come from scipy's erfcx, ~1 ulp, which may differ by an ulp
+    between scipy builds; the discrete cosine transform and cheb2poly carry a perturbation δ of
+    the values to at most ~(degree + 1)·δ in a coefficient, so 32 ulps of the largest one."""
+    from meanfield import _gauss_coefficients, _gauss_fit
+
+    refit = _gauss_fit.coefficients()[name]
+    shipped = np.array(getattr(_gauss_coefficients, name))
+    assert shipped.shape == refit.shape == (_gauss._DEGREE + 1,)
+    np.testing.assert_allclose(shipped, refit, rtol=0, atol=32 * np.finfo(float).eps * np.max(np.abs(refit)))
