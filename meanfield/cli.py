@@ -198,8 +198,7 @@ def cmd_recursion_output(ds, args):
 def cmd_finite_width(args):
     import warnings
 
-    widths = [int(v) if float(v).is_integer() else v for v in parse_floats(args.width, "--width")]
-    widths = widths[0] if len(widths) == 1 else widths
+    widths = parse_widths(args.width)
     if args.out:
         check_output_path(args.out, ".nc")
     _precheck_layers("finite_width", args.depth)
@@ -371,6 +370,23 @@ def check_output_path(path, suffix):
         raise UsageError(f"--out: directory {directory!r} is not writable")
 
 
+def parse_widths(text: str):
+    """``--width``: one width N (an int), or N_0..N_L comma-separated (a list); non-integers are
+    kept so that the library's check names them."""
+    widths = [int(v) if float(v).is_integer() else v for v in parse_floats(text, "--width")]
+    return widths[0] if len(widths) == 1 else widths
+
+
+def network_arguments(c):
+    """The options that shape one finite network (``finite-width``, ``simulate``, ``reduced-chain``):
+    --depth, --width (``parse_widths``), --q0, --sigma-w2, --sigma-b2."""
+    c.add_argument("--depth", type=int, required=True, help="number of layers L")
+    c.add_argument("--width", required=True, help="one width N, or N_0..N_L comma-separated")
+    c.add_argument("--q0", type=float, default=1.0, help="second moment of the input pre-activations (default 1)")
+    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
+    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
+
+
 SPEC_HELP = "activation spec, e.g. 'selu', 'sselu:epsilon=0.03' ('meanfield activations' lists them)"
 JSON_HELP = "print one JSON object instead of a table"
 
@@ -407,11 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("finite-width", cmd_finite_width,
                 "what a network of width N measures: the O(1/N) corrections to Props A.1 and A.2")
     c.add_argument("spec", help=SPEC_HELP)
-    c.add_argument("--depth", type=int, required=True, help="number of layers L")
-    c.add_argument("--width", required=True, help="one width N, or N_0..N_L comma-separated")
-    c.add_argument("--q0", type=float, default=1.0, help="input second moment (default 1)")
-    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
-    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
+    network_arguments(c)
     c.add_argument("--order", type=int, default=1, help="1: O(1/N) theory (default); 0: infinite width")
     c.add_argument("--force", action="store_true",
                    help="report even outside the theory's validity range (near criticality, L/N too large)")

@@ -38,26 +38,17 @@ def register(command):
 
 
 def _network_arguments(c):
+    from meanfield.cli import network_arguments
+
     c.add_argument("--activation", required=True, help="activation spec, e.g. 'sselu:epsilon=0.017'")
-    c.add_argument("--depth", type=int, required=True, help="number of layers L")
-    c.add_argument("--width", required=True, help="one width N, or N_0..N_L comma-separated")
+    network_arguments(c)
     c.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    c.add_argument("--q0", type=float, default=1.0, help="second moment of the input pre-activations (default 1)")
-    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
-    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
 
 
 def _output_arguments(c):
     c.add_argument("--out", default=None, help="write the Dataset to this .nc file")
     c.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _widths_argument(text):
-    from meanfield.cli import parse_floats
-
-    widths = [int(v) if float(v).is_integer() else v for v in parse_floats(text, "--width")]
-    return widths[0] if len(widths) == 1 else widths
 
 
 def _comparison_rows(ds, depth):
@@ -100,9 +91,9 @@ def _save_or_emit(ds, args, bar):
 
 
 def cmd_reduced_chain(args):
-    from meanfield.cli import check_output_path, table
+    from meanfield.cli import check_output_path, parse_widths, table
 
-    widths = _widths_argument(args.width)
+    widths = parse_widths(args.width)
     if args.out:
         check_output_path(args.out, ".nc")
     from .reduced import reduced_chain
@@ -124,9 +115,9 @@ def cmd_reduced_chain(args):
 def cmd_simulate(args):
     import numpy as np
 
-    from meanfield.cli import UsageError, check_output_path, table
+    from meanfield.cli import UsageError, check_output_path, parse_widths, table
 
-    widths = _widths_argument(args.width)
+    widths = parse_widths(args.width)
     if args.out:
         check_output_path(args.out, ".nc")
     from .memory import require_simulation_memory
