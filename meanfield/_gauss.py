@@ -35,7 +35,8 @@ import numba
 import numpy as np
 from scipy import special
 
-from . import _gauss_coefficients, compile_cache  # noqa: F401 - compile_cache: numba's cache goes to a per-user folder, before anything compiles
+from . import _gauss_coefficients
+from . import compile_cache  # noqa: F401 - numba's cache goes to a per-user folder, before anything compiles
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -60,8 +61,8 @@ def normal_pdf(u):
 # R' ~ −1/t², the difference ~ R(0)t² and the drop ~ t at 0),
 # so each P is smooth on the whole interval and its relative accuracy is the
 # function's (Schonfelder's device for erfc, Math. Comp. 32, 1978).  Each P is
-# fitted (``_gauss_fit.py``, once, not at import) as a Chebyshev series in u by the discrete cosine transform
-# of its values at _FIT Chebyshev nodes (scipy.fft.dct: a sum of cosines in
+# fitted (once, by ``_gauss_fit.py``; not at import) as a Chebyshev series in u
+# by the discrete cosine transform of its values at _FIT Chebyshev nodes (scipy.fft.dct: a sum of cosines in
 # floating point would leave noise of 1e-15 in the small coefficients) and
 # evaluated by Horner in the monomial basis, its coefficients decaying fast
 # enough (below 1e-16 by degree 26) for that to be well conditioned.  No table

@@ -245,9 +245,10 @@ def _by_regime(act, m, s, v, rule, order, compute):
     """``compute(x, w, z, m, s, v)`` (a tuple of arrays of m's shape) on each rule's points.
 
     Under "auto" each point gets the trapezoid rule with the fewest nodes that are exact for it
-    (``trapezoid_orders``), or the graded rule where none is; any other rule applies to every point.  The points go through in blocks
-    of about ``BLOCK_NODES`` nodes (one block when an activation's parameters are arrays, which
-    broadcast against the points' shape).
+    (``trapezoid_orders``), or the graded rule where none is; any other rule applies to every
+    point.  The points go through in blocks of about ``BLOCK_NODES`` nodes (one block when an
+    activation's parameters are arrays, which broadcast against the points' shape; such an
+    activation declares no strip, so it has one rule).
     """
     _check_rule(rule, order)
     if rule == "auto":
@@ -264,7 +265,7 @@ def _by_regime(act, m, s, v, rule, order, compute):
     if not getattr(act, "scalar", True):
         if len(groups) == 1:
             return compute(*_rule(act, m, s, groups[0][1], groups[0][2]), m, s, v)
-        raise AssertionError("only elementwise activations (scalar parameters) declare a strip")
+        raise AssertionError("an activation with array parameters declares no strip, so it has one rule")
     shape = m.shape
     m, s, v = (np.ravel(a) for a in (m, s, v))
     out = None
