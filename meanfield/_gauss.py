@@ -62,8 +62,9 @@ def normal_pdf(u):
 # so each P is smooth on the whole interval and its relative accuracy is the
 # function's (Schonfelder's device for erfc, Math. Comp. 32, 1978).  Each P is
 # fitted (once, by ``_gauss_fit.py``; not at import) as a Chebyshev series in u
-# by the discrete cosine transform of its values at _FIT Chebyshev nodes (scipy.fft.dct: a sum of cosines in
-# floating point would leave noise of 1e-15 in the small coefficients) and
+# by the discrete cosine transform of its values at _FIT Chebyshev nodes
+# (scipy.fft.dct: a sum of cosines in floating point would leave noise of
+# 1e-15 in the small coefficients) and
 # evaluated by Horner in the monomial basis, its coefficients decaying fast
 # enough (below 1e-16 by degree 26) for that to be well conditioned.  No table
 # and no branch: the loops vectorise (AVX-512 here), which is what makes one
