@@ -39,8 +39,9 @@ def require_memory(nbytes: float, what: str, hint: str, available: int | None = 
 #: float arrays of configurations x (L + 1) values each layer recursion holds at its peak:
 #: recursion(): q, Q, φ, χ, 1 + δ, log_grad, grad, the explosion and Prop 3.1 products and the
 #: Dataset's copies; mean_recursion(): its means, variances and moments; finite_width(): the
-#: recursion's 14, nine functionals, seven transfer entries, three adjoints, the residual
-#: estimates and the Dataset's copies.
+#: recursion's 14, the forward closure's mean, variance and nine functionals, the backward pass's
+#: six outputs (χ, three adjoints, two residual estimates), the derived variables and the
+#: Dataset's copies: 48 is an upper bound on them.
 LAYER_ARRAYS = {"recursion": 14, "mean_recursion": 10, "finite_width": 48}
 
 

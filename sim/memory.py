@@ -22,18 +22,27 @@ def available_memory(device: str) -> int:
     return _host_memory()
 
 
-def draw_bytes(widths, batch: int, itemsize: int, weight_memory: int) -> int:
+def draw_bytes(widths, depth: int, batch: int, itemsize: int, weight_memory: int) -> int:
     """Bytes one draw of ``sim.simulate`` needs: the activations and derivatives kept for the
-    backward pass, the weights kept within ``weight_memory``, and the working tensors."""
-    n = np.asarray(widths, dtype=float)
-    acts = 2.0 * batch * n.sum() * itemsize
-    weights = n[1:] * n[:-1] * itemsize
-    kept, budget = 0.0, weight_memory
-    for nbytes in weights:  # the engine keeps a layer's weights while they fit in what is left
-        if nbytes <= budget:
-            kept += nbytes
-            budget -= nbytes
-    work = 2.0 * weights.max() + 6.0 * batch * n.max() * itemsize
+    backward pass, the weights kept within ``weight_memory``, and the working tensors.
+
+    ``widths`` is N_0..N_L, or one number for every layer: then nothing of size ``depth`` is built.
+    """
+    if np.ndim(widths) == 0:
+        n, layer = float(widths), float(widths) ** 2 * itemsize
+        acts, widest, largest = 2.0 * batch * n * (depth + 1) * itemsize, n, layer
+        kept = min(depth, weight_memory // layer) * layer if layer > 0 else 0.0
+    else:
+        n = np.asarray(widths, dtype=float)
+        acts, widest = 2.0 * batch * n.sum() * itemsize, n.max()
+        weights = n[1:] * n[:-1] * itemsize
+        largest = weights.max()
+        kept, budget = 0.0, weight_memory
+        for nbytes in weights:  # the engine keeps a layer's weights while they fit in what is left
+            if nbytes <= budget:
+                kept += nbytes
+                budget -= nbytes
+    work = 2.0 * largest + 6.0 * batch * widest * itemsize
     return int(acts + kept + work)
 
 
@@ -49,12 +58,7 @@ def require_simulation_memory(depth: int, widths, batch: int, seeds: int, dtype:
     ``widths`` may be one number (every layer): then nothing of size ``depth`` is built.
     """
     itemsize = 4 if dtype == "float32" else 8
-    if np.ndim(widths) == 0:
-        n = float(widths)
-        per_draw = (2.0 * batch * n * (depth + 1) * itemsize + min(depth * n * n * itemsize, weight_memory)
-                    + 2.0 * n * n * itemsize + 6.0 * batch * n * itemsize)
-    else:
-        per_draw = draw_bytes(widths, batch, itemsize, weight_memory)
+    per_draw = draw_bytes(widths, depth, batch, itemsize, weight_memory)
     results = result_bytes(depth, seeds)
     have = available_memory(device)
     if per_draw > have:

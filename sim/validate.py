@@ -97,22 +97,21 @@ def _theory(act, size, q0, sigma_w2=1.0):
         return mf.finite_width(act, size.depth, q0=q0, widths=size.width, sigma_w2=sigma_w2)
 
 
-def _prop31(act, q, grad_sq):
-    """Prop 3.1 (eq 27) from pooled means: q_l ∏_{i<l}(1 + δ(q_i)) g_l / (q_0 g_0), g_l = Σ‖δ_l‖²/Σ‖δ_L‖²."""
-    q_mean = q.mean(axis=0)
-    g = grad_sq.sum(axis=0) / grad_sq[:, -1].sum()
+def _prop31_product(act, q, g):
+    """Prop 3.1 (eq 27): q_l ∏_{i<l}(1 + δ(q_i)) g_l / (q_0 g_0), from per-layer q and gradient norms."""
     with np.errstate(all="ignore"):
-        factor = mf.explosion_factor(act, np.where(np.isfinite(q_mean) & (q_mean > 0), q_mean, 1.0))
+        factor = mf.explosion_factor(act, np.where(np.isfinite(q) & (q > 0), q, 1.0))
         log_product = np.concatenate([[0.0], np.cumsum(np.log(factor[:-1]))])
-        return q_mean * np.exp(log_product) * g / (q_mean[0] * g[0])
+        return q * np.exp(log_product) * g / (q[0] * g[0])
+
+
+def _prop31(act, q, grad_sq):
+    """Prop 3.1 from pooled means of the draws: g_l = Σ‖δ_l‖²/Σ‖δ_L‖²."""
+    return _prop31_product(act, q.mean(axis=0), grad_sq.sum(axis=0) / grad_sq[:, -1].sum())
 
 
 def _prop31_theory(act, fw):
-    with np.errstate(all="ignore"):
-        factor = mf.explosion_factor(act, fw.q_mean.values)
-        log_product = np.concatenate([[0.0], np.cumsum(np.log(factor[:-1]))])
-        g = fw.grad_mean.values
-        return fw.q_mean.values * np.exp(log_product) * g / (fw.q_mean.values[0] * g[0])
+    return _prop31_product(act, fw.q_mean.values, fw.grad_mean.values)
 
 
 def _jackknife(statistic, *replicas):
