@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 
-import numba
 import numpy as np
 from numpy.polynomial import chebyshev
 from scipy import fft, special
 
 from ._gauss import (_COMPILE, _D1_DIRECT_T, _D1_FIT_DEPTH, _DEGREE, _FIT, _FIT_TAYLOR_TERMS, _K, SQRT2,
                      SQRT_HALF_PI, _continued_fraction, _difference_coefficients, _taylor_coefficients)
+from ._jit import kernel
 
 
 def _mills_by_erfcx(t):
@@ -25,7 +25,7 @@ def _mills_by_erfcx(t):
     return SQRT_HALF_PI * special.erfcx(np.asarray(t, dtype=float) / SQRT2)
 
 
-@numba.njit(**_COMPILE)
+@kernel(**_COMPILE)
 def _d1_by_continued_fraction(t, deep_below, deep, shallow):
     """R'(t) by the fraction: ``deep`` terms below ``deep_below``, ``shallow`` above."""
     out = np.empty_like(t)

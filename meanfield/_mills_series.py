@@ -31,10 +31,11 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-import numba
 import numpy as np
 
 from . import _gauss, quadrature
+from ._gauss import _r_d1_nonneg, _r_nonneg
+from ._jit import kernel
 
 #: The series is used for t below this.  Against 40-digit mpmath the worst
 #: relative error is 3.4e-14, for Δ⁴R at the switch itself (the series'
@@ -139,7 +140,7 @@ AT_ZERO = np.array([_gauss.SQRT_HALF_PI, -1.0, _gauss.SQRT_HALF_PI, -2.0, 3.0 * 
 # ---------------------------------------------------------------------------
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def _fraction_terms(u):
     """(R, T₁, T₂, T₃) of Laplace's continued fraction R = 1/(u + T₁), T_n = n/(u + T_{n+1})."""
     tail = 0.0
@@ -154,12 +155,12 @@ def _fraction_terms(u):
     return 1.0 / (u + t1), t1, t2, t3
 
 
-@numba.njit(**_COMPILE)
+@kernel(**_COMPILE)
 def derivatives_into(u, out):
     """out[k] = R^{(k)}(u), k = 0..3, u >= 0 (numba-callable)."""
     if u < FRACTION_FROM:
-        r0 = _gauss._r_nonneg(u)
-        r1 = _gauss._r_d1_nonneg(u)
+        r0 = _r_nonneg(u)
+        r1 = _r_d1_nonneg(u)
         r2 = r0 + u * r1
         out[0], out[1], out[2], out[3] = r0, r1, r2, u * r2 + 2.0 * r1
     else:
@@ -167,7 +168,7 @@ def derivatives_into(u, out):
         out[0], out[1], out[2], out[3] = r, -t1 * r, t1 * t2 * r, -t1 * t2 * t3 * r
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def _horner(coefficients, t):
     acc = 0.0
     for n in range(coefficients.size - 1, -1, -1):
@@ -175,7 +176,7 @@ def _horner(coefficients, t):
     return acc
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def _four_fitted(t, poly):
     """_gauss's fitted polynomial (R = P r, or R' = P r²) at u_i = i t, i = 1..4, as four Horner
     chains interleaved: independent chains keep the FMA pipeline full (one chain at a time waits
@@ -190,7 +191,7 @@ def _four_fitted(t, poly):
     return (a1, a2, a3, a4), (r1, r2, r3, r4)
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def _four_fractions(t, depth):
     """Laplace's continued fraction at u_i = i t, i = 1..4, as four interleaved division chains
     (one chain waits on each division's latency; four keep the divider busy: 3x faster, measured).
@@ -209,7 +210,7 @@ def _four_fractions(t, depth):
             (1.0 / (u3 + a3), a3, s3, r3), (1.0 / (u4 + a4), a4, s4, r4))
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def _table(t, table):
     """R^{(k)}(i t), i = 1..4: R and R' fitted (interleaved); the second and third derivatives by the
     recurrence below FRACTION_FROM, by the continued fraction above it (where the recurrence cancels),
@@ -236,7 +237,7 @@ def _table(t, table):
             table[i + 1, 2], table[i + 1, 3] = t1 * t2 * rr, -t1 * t2 * t3 * rr
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def combinations_into(t, table, series, weights, orders, out):
     """For one t >= 0: R^{(k)}(i t) into ``table`` (i = 0..4, k = 0..3), then each
     difference of :data:`DIFFERENCES` and the curvature bracket into ``out``
@@ -326,7 +327,7 @@ def derivatives(u):
 FINITE_WIDTH_QUANTITIES = quadrature.FINITE_WIDTH_QUANTITIES
 
 
-@numba.njit(**_COMPILE, inline="always")
+@kernel(**_COMPILE, inline="always")
 def _point_into(qi, lm, a, b, k, series, weights, orders, table, g, out):
     """The nine FINITE_WIDTH_QUANTITIES of one point into ``out`` (formulas above)."""
     rho = _gauss.INV_SQRT_2PI
@@ -365,7 +366,7 @@ def _point_into(qi, lm, a, b, k, series, weights, orders, table, g, out):
     out[8] = lam4 * (0.5 * qi + negative_s)
 
 
-@numba.njit(**_COMPILE)
+@kernel(**_COMPILE)
 def finite_width_into(q, lam, alpha, rate, slope, series, weights, orders, out):
     """out[i, :] = FINITE_WIDTH_QUANTITIES at point i (1-D arrays of one value per point)."""
     table = np.empty((5, 4))
@@ -374,7 +375,7 @@ def finite_width_into(q, lam, alpha, rate, slope, series, weights, orders, out):
         _point_into(q[i], lam[i], alpha[i], rate[i], slope[i], series, weights, orders, table, g, out[i])
 
 
-@numba.njit(**_COMPILE)
+@kernel(**_COMPILE)
 def forward_closure_into(q0, w2, b2, n, lam, alpha, rate, slope, series, weights, orders, m, var, fn):
     """docs/finite-width.md §3 for every configuration (rows): m, v over layers 0..L and the nine
     functionals at m_k (fn[c, k, :]), k = 0..L−1, in one compiled pass (no Python per layer).

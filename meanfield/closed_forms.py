@@ -23,10 +23,10 @@ from __future__ import annotations
 import functools
 import math
 
-import numba
 import numpy as np
 
 from . import _gauss
+from ._jit import kernel
 from ._gauss import _COMPILE, INV_SQRT_2PI, _drop_nonneg, _r_d1_nonneg, _r_nonneg, _second_difference_nonneg
 from ._gauss import INV_SQRT_2PI as RHO
 
@@ -60,7 +60,7 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
     vectorises.  Arguments as for :func:`exp_linear_into`.
     """
 
-    @numba.njit(**_COMPILE)
+    @kernel(**_COMPILE)
     def loop(q, lam, alpha, rate, slope, positive, out_q, out_dq, out_phi, out_dphi, out_mean):
         rho = INV_SQRT_2PI
         lam_i = a = b = k = 0.0
@@ -95,7 +95,8 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
 
 
 def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
-    """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass.
+    """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass (a few
+    points interpreted, with the same bits: ``_jit.Kernel.run``).
 
     ``q`` and the outputs are 1-D float64 arrays of one element per point; the
     four parameters are all of one element (shared by every point) or all of
@@ -108,7 +109,7 @@ def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
     if q.size == 0:
         return
     loop = _exp_linear_loop(*(out.size > 0 for out in outputs), lam.size == 1, bool(np.any(slope)))
-    loop(q, lam, alpha, rate, slope, float(positive), *outputs)
+    loop.run(q.size, q, lam, alpha, rate, slope, float(positive), *outputs)
 
 
 #: The zero-mean functionals, in the order :func:`zero_mean` evaluates them.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 
 _FOLDERS: dict[str, tuple[str, ...]] = {}  # registered source folder -> files every stamp includes
@@ -42,14 +43,17 @@ def _digest(path: str) -> str:
 
 def register(folder: str, depends: tuple[str, ...] = ()) -> None:
     """Cache the ``cache=True`` functions of the ``.py`` files in ``folder`` under :func:`cache_root`;
-    ``depends`` are files whose content every stamp of the folder includes."""
-    _install()
+    ``depends`` are files whose content every stamp of the folder includes.  With numba not yet
+    imported, the locator waits for :func:`install` (``meanfield._jit`` calls it before it compiles):
+    registering does not import numba."""
     _FOLDERS[os.path.abspath(folder)] = tuple(os.path.abspath(p) for p in depends)
+    if "numba" in sys.modules:
+        install()
 
 
-def _install():
-    """Put the locator first in numba's list (once).  Without numba's locator API (a future numba),
-    nothing is installed and numba's own default applies."""
+def install():
+    """Put the locator first in numba's list (once; this imports numba).  Without numba's locator
+    API (a future numba), nothing is installed and numba's own default applies."""
     try:
         from numba.core import caching
     except ImportError:  # pragma: no cover - numba is a dependency

@@ -38,11 +38,11 @@ from __future__ import annotations
 import math
 import warnings
 
-import numba
 import numpy as np
 import xarray as xr
 
 from . import _mills_series, quadrature
+from ._jit import kernel
 from .results import dataset_attrs
 from .activations import ExpLinear
 from .functionals import resolve
@@ -105,7 +105,7 @@ def _moments(act, m, params):
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
-@numba.njit(**_COMPILE)
+@kernel(**_COMPILE)
 def _backward_rows(m, var, n, w2, big_q, dq, d2q, phi, dphi, d2phi, p, s, chi, full, jensen, correlation,
                    res_q, res_g):
     """Per configuration (row), in one compiled pass: the transfer matrices T_k (docs/finite-width.md

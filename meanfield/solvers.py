@@ -27,8 +27,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import optimize
-
 from . import closed_forms, registry
 from ._validate import check_number
 
@@ -307,6 +305,8 @@ def _sign_changes(values, mask):
 
 
 def _global_minimum(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min):
+    from scipy import optimize  # here: importing it costs 0.3 s, and the closed-form commands need it not
+
     signed = _scalar(family, epsilon, q_star, sigma_w2, "signed")
     lam = _scalar(family, epsilon, q_star, sigma_w2, "lam")
 
@@ -342,6 +342,8 @@ def _global_minimum(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min):
 
 
 def _central_root(family, grid, c, ok, epsilon, q_star, sigma_w2, lambda_min):
+    from scipy import optimize  # here: importing it costs 0.3 s, and the closed-form commands need it not
+
     mean = _scalar(family, epsilon, q_star, sigma_w2, "mean")
     signed = _scalar(family, epsilon, q_star, sigma_w2, "signed")
     lam = _scalar(family, epsilon, q_star, sigma_w2, "lam")
@@ -363,6 +365,8 @@ def solve_fixed_lambda(family: str, epsilon: float, lam: float, *, q_star: float
         raise ValueError(f"a fixed lambda applies to sselu and lselu, got {family!r}")
     for name, value in (("epsilon", epsilon), ("lambda", lam), ("q_star", q_star), ("sigma_w2", sigma_w2)):
         _check_positive(name, value)
+    from scipy import optimize  # here: see _global_minimum
+
     epsilon, lam, q_star, sigma_w2 = map(float, (epsilon, lam, q_star, sigma_w2))
     grid = _SSELU_GRID if family == "sselu" else _LSELU_GRID
     c = _curve(family, grid, epsilon, q_star, sigma_w2)

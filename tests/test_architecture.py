@@ -97,6 +97,31 @@ def test_command_line_parser_imports_neither_torch_nor_matplotlib():
     assert result.returncode == 0, result.stderr
 
 
+def test_no_module_of_the_theory_imports_numba():
+    """numba (0.4 s, and 0.3 s more to load the first cached function) comes with the first
+    compiled call (meanfield/_jit.py), not with any import."""
+    modules = sorted(p.stem for p in (ROOT / "meanfield").glob("*.py") if p.stem != "__init__")
+    code = "import sys\n" + "".join(f"import meanfield.{m}\n" for m in modules) + (
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'llvmlite'})\n"
+        "assert not loaded, loaded\n")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_solve_selu_runs_without_numba_scipy_optimize_torch_or_matplotlib():
+    """The closed forms at a few points run interpreted (the compiled bits: tests/test_jit.py), and
+    SELU's parameters need no root-finding, so nothing slow to import is imported."""
+    code = ("import sys, meanfield.cli as c\n"
+            "assert c.main(['solve', 'selu', '--json']) == 0\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'numba', 'llvmlite', 'torch', 'matplotlib', 'xarray', 'dask'})\n"
+            "heavy += [m for m in ('scipy.optimize',) if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"gamma1": 0.806081422733' in result.stdout  # Table 5's 0.8061 for SELU, and more digits
+
+
 def test_subcommands_come_from_entry_points():
     from importlib.metadata import entry_points
 

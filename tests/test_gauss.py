@@ -80,7 +80,7 @@ def test_mills_dense_grid():
 
 def test_polynomials_against_mpmath_at_random_points():
     """R, R' and the second difference at 300 random points of [0, 80] against 40-digit
-    mpmath: measured 6.9e-16, 1.5e-15 and 1.6e-15 relative at worst over 1,800 points."""
+    mpmath: measured 7.8e-16, 1.5e-15 and 1.8e-15 relative at worst over 1,800 points."""
     t = np.random.default_rng(7).uniform(0.0, 80.0, 300)
     got = (_gauss.mills(t), _gauss.mills_d1(t), _gauss.mills_second_difference(t))
     with mp.workdps(40):

@@ -1,0 +1,142 @@
+"""Kernels compiled on first use and the same source interpreted: the same bits (meanfield/_jit.py).
+
+Every comparison here is bitwise (NaN equal to NaN): the claim is identity, not closeness.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from meanfield import _jit, closed_forms
+from meanfield._jit import Kernel, fma, kernel
+
+
+def _bits(x):
+    """float64 values as their bit patterns, every NaN one pattern."""
+    x = np.where(np.isnan(x), np.nan, np.asarray(x, dtype=float))
+    return x.view(np.int64)
+
+
+def _assert_same_bits(a, b):
+    differ = _bits(a) != _bits(b)
+    assert not differ.any(), f"{differ.sum()} of {differ.size} differ, first at {np.argmax(differ.ravel())}"
+
+
+_RNG = np.random.default_rng(20261201)
+#: q from 1e-12 to 1e12 (t = b√q from 1e-8 to 3e7: every regime of the Mills-ratio fits), and the edges
+_Q = np.concatenate([10.0 ** _RNG.uniform(-12.0, 12.0, 600), [0.0, 5e-324, 1e-300, 1.0, 1e300, np.inf, np.nan]])
+
+
+def _parameters(uniform, linear):
+    n = 1 if uniform else _Q.size
+    lam, alpha, rate = _RNG.uniform(0.5, 2.0, n), _RNG.uniform(0.0, 3.0, n), 10.0 ** _RNG.uniform(-2.0, 1.5, n)
+    slope = _RNG.uniform(-0.5, 0.5, n) if linear else np.zeros(n)
+    return lam, alpha, rate, slope
+
+
+def _run_loop(loop, call, params, wanted):
+    outputs = [np.full(_Q.size, -1.0) if w else np.empty(0) for w in wanted]
+    call(_Q, *params, 1.0, *outputs)
+    return [out for out in outputs if out.size]
+
+
+#: every output together, and each alone (each alone takes other branches of the loop)
+_SUBSETS = [(True,) * 5] + [tuple(i == j for j in range(5)) for i in range(5)]
+
+
+@pytest.mark.parametrize("uniform,linear", list(itertools.product([True, False], repeat=2)))
+@pytest.mark.parametrize("wanted", _SUBSETS, ids=["all", "Q", "dQ", "phi", "dphi", "mean"])
+def test_closed_form_loop_interpreted_gives_the_compiled_bits(uniform, linear, wanted):
+    loop = closed_forms._exp_linear_loop(*wanted, uniform, linear)
+    params = _parameters(uniform, linear)
+    for compiled, interpreted in zip(_run_loop(loop, loop.compiled, params, wanted),
+                                     _run_loop(loop, loop.interpreted, params, wanted)):
+        _assert_same_bits(compiled, interpreted)
+
+
+def test_the_bitwise_check_sees_a_fused_multiply_add():
+    """Negative control: the same loop compiled with LLVM free to fuse (fastmath "contract") no
+    longer matches the interpreted source, so the test above would see a kernel that fuses."""
+    loop = closed_forms._exp_linear_loop(True, True, True, True, True, False, True)
+    fused = Kernel(loop.py_func, {**loop.options, "fastmath": {"contract"}, "cache": False})
+    params = _parameters(False, True)
+    differ = 0
+    for compiled, interpreted in zip(_run_loop(fused, fused.compiled, params, (True,) * 5),
+                                     _run_loop(loop, loop.interpreted, params, (True,) * 5)):
+        differ += int((_bits(compiled) != _bits(interpreted)).sum())
+    assert differ > 0
+
+
+#: (a, b, c, a·b + c rounded once): cancellation the unfused form loses, and IEEE's special cases
+_TINY = 2.0 ** -30
+_FMA_CASES = [
+    (1.0 + _TINY, 1.0 - _TINY, -1.0, -(2.0 ** -60)),       # exact: −2⁻⁶⁰; a·b rounds to 1, so unfused: 0
+    (0.1, 10.0, -1.0, 5.551115123125783e-17),               # 0.1 = 0.1000000000000000055511151231257827…
+    (1e308, 10.0, -math.inf, -math.inf),                    # a·b overflows; fused, c decides (unfused: NaN)
+    (1e308, 10.0, -1e308, math.inf),                        # 9e308 exceeds the largest double
+    (-0.0, 1.0, -0.0, -0.0), (-0.0, 1.0, 0.0, 0.0), (2.0, 3.0, -6.0, 0.0),
+    (math.inf, 0.0, 1.0, math.nan), (math.nan, 1.0, 1.0, math.nan), (1.0, 1.0, math.nan, math.nan),
+    (5e-324, 0.5, 0.0, 0.0), (5e-324, 1.5, 0.0, 1e-323),     # subnormal results, ties to even
+]
+
+
+@pytest.mark.parametrize("a,b,c,expected", _FMA_CASES)
+def test_fma_is_rounded_once_interpreted_and_compiled(a, b, c, expected):
+    interpreted = fma.interpreted(a, b, c)
+    assert _bits(interpreted) == _bits(expected), (interpreted, expected)
+    compiled = _fma_array.compiled(np.array([a]), np.array([b]), np.array([c]))
+    assert _bits(compiled[0]) == _bits(expected), (compiled[0], expected)
+
+
+def test_fma_differs_from_the_unfused_form():
+    a, b, c = 1.0 + _TINY, 1.0 - _TINY, -1.0
+    assert a * b + c == 0.0 and fma.interpreted(a, b, c) == -(2.0 ** -60)
+
+
+@kernel(cache=False, error_model="numpy")
+def _fma_array(a, b, c):
+    out = np.empty(a.size)
+    for i in range(a.size):
+        out[i] = fma(a[i], b[i], c[i])
+    return out
+
+
+def test_fma_at_random_triples():
+    """Products of random signs and magnitudes against sums that cancel them to every degree."""
+    n = 2000
+    a = _RNG.choice([-1.0, 1.0], n) * 10.0 ** _RNG.uniform(-150.0, 150.0, n)
+    b = _RNG.choice([-1.0, 1.0], n) * 10.0 ** _RNG.uniform(-150.0, 150.0, n)
+    c = -a * b * (1.0 + _RNG.choice([0.0, 1e-17, 1e-12, 1e-3, 1.0], n))
+    interpreted = np.array([fma.interpreted(x, y, z) for x, y, z in zip(a, b, c)])
+    _assert_same_bits(_fma_array.compiled(a, b, c), interpreted)
+
+
+@kernel(cache=False, error_model="numpy")
+def _edges(x, out):
+    for i in range(x.size):
+        out[i, 0] = 1.0 / x[i]
+        out[i, 1] = math.sqrt(x[i])
+        out[i, 2] = math.exp(x[i])
+        out[i, 3] = math.log(x[i])
+        out[i, 4] = x[i] * 1e308
+
+
+def test_interpreted_kernels_return_what_numba_returns_where_python_raises():
+    """1/0, √(−1), e^1000, log 0 and log(−1) raise in Python; under numba's error model they are
+    ±inf and NaN, and so they are interpreted."""
+    x = np.array([0.0, -0.0, -1.0, 1000.0, -1000.0, 1e-300, 2.5, np.inf, -np.inf, np.nan])
+    compiled, interpreted = np.empty((x.size, 5)), np.empty((x.size, 5))
+    _edges.compiled(x, compiled)
+    _edges.interpreted(x, interpreted)
+    _assert_same_bits(compiled, interpreted)
+
+
+def test_run_interprets_a_few_points_then_compiles():
+    k = Kernel(_fma_array.py_func, {"cache": False})
+    a = np.ones(3)
+    k.run(3, a, a, a)
+    assert not k.warm  # interpreted: nothing compiled
+    k.run(_jit.INTERPRETED_POINTS, a, a, a)  # over the budget: compiled
+    assert k.warm
