@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import types
 
 import numpy as np
@@ -80,6 +81,10 @@ def _rebound(func, replace, **extra):
     return copy
 
 
+#: held while a dispatcher is created (one per kernel, whichever thread asks first)
+_CREATING = threading.RLock()
+
+
 class Kernel:
     """A function compiled by numba on its first call (see the module docstring)."""
 
@@ -98,11 +103,16 @@ class Kernel:
     def compiled(self):
         """numba's dispatcher (created, not yet compiled, on first access)."""
         if self._compiled is None:
-            import numba
-
-            compile_cache.install()
-            self._compiled = numba.njit(**self.options)(_rebound(self.py_func, lambda k: k.compiled))
+            with _CREATING:
+                if self._compiled is None:
+                    self._compiled = self._dispatcher()
         return self._compiled
+
+    def _dispatcher(self):
+        import numba
+
+        compile_cache.install()
+        return numba.njit(**self.options)(_rebound(self.py_func, lambda k: k.compiled))
 
     @property
     def warm(self) -> bool:
@@ -142,11 +152,10 @@ class _Primitive(Kernel):
         super().__init__(py_func, {})
         self._build = build
 
-    @property
-    def compiled(self):
-        if self._compiled is None:
-            self._compiled = self._build()
-        return self._compiled
+    def _dispatcher(self):
+        from numba.core import config
+
+        return self.py_func if config.DISABLE_JIT else self._build()  # NUMBA_DISABLE_JIT=1: all in Python
 
     def _interpretable(self):
         return self.py_func
