@@ -51,6 +51,8 @@ SERIES_TERMS = 80
 #: u = 4, 40 at 5, 30 at 6, 20 at 8, 16 at 12-16, 12 at 32, 8 at 64 (measured; the rule covers each).
 FRACTION_FROM = 4.0
 
+#: LLVM may fuse multiply-adds here ("contract"): these kernels are only ever compiled (no
+#: interpreted twin to match bit for bit, as ``closed_forms``' loop has; see ``_jit``).
 _COMPILE = {"cache": True, "nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
 
 
