@@ -30,7 +30,7 @@ from . import compile_cache
 
 
 #: Points a kernel runs interpreted (:meth:`Kernel.run`) before it is compiled: 64 points of the
-#: closed-form loop take 3-13 ms interpreted (0.05-0.2 ms a point, by outputs; AMD EPYC), about
+#: closed-form loop take 2-11 ms interpreted (0.03-0.17 ms a point, by outputs; AMD EPYC), about
 #: what loading one cached function costs once numba is up (3 ms) and far less than numba's start
 #: (0.7 s).
 INTERPRETED_POINTS = 64
