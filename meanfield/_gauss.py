@@ -19,10 +19,10 @@ R = 1/(t + T₁), T_n = n/(t + T_{n+1}) with R' = −T₁R and R'' = T₁T₂R, 
 series), never typed in.  R'' takes the fraction itself at large t.
 
 These are compiled (numba, on first call: ``_jit``) scalar functions with no
-branch, inside array loops that vectorise: the Mills-ratio maps below; ``closed_forms`` inlines the
-scalar functions into its one-pass loop of the zero-mean moments, and
-``_mills_series`` into its finite-width functionals (``compile_cache`` keys
-their cached machine code on this file too).  The quadrature rules live in
+branch, inside array loops that vectorise: the Mills-ratio maps below;
+``closed_forms`` inlines the scalar functions into its one-pass loop of the
+zero-mean moments, and ``_mills_series`` into its finite-width functionals
+(``compile_cache`` keys their cached machine code on this file too).  The quadrature rules live in
 ``quadrature``.
 """
 
