@@ -81,6 +81,16 @@ def _rebound(func, replace, **extra):
     return copy
 
 
+def _by_name(module, qualname):
+    """The object a module holds under a dotted qualified name (unpickling a :class:`Kernel`)."""
+    import importlib
+
+    value = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
 #: held while a dispatcher is created (one per kernel, whichever thread asks first)
 _CREATING = threading.RLock()
 
@@ -98,6 +108,10 @@ class Kernel:
 
     def __call__(self, *args):
         return self.compiled(*args)
+
+    def __reduce__(self):
+        """Pickled by reference, as a function is: its module and qualified name."""
+        return _by_name, (self.__module__, self.__qualname__)
 
     @property
     def compiled(self):
@@ -148,9 +162,10 @@ class _Primitive(Kernel):
     """A kernel whose compiled form is built by ``build()`` (a numba intrinsic, say) and whose
     interpreted form is ``py_func`` itself."""
 
-    def __init__(self, py_func, build):
+    def __init__(self, py_func, build, name):
         super().__init__(py_func, {})
         self._build = build
+        self.__name__ = self.__qualname__ = name  # the module's name for it (pickling goes by it)
 
     def _dispatcher(self):
         from numba.core import config
@@ -200,4 +215,4 @@ def _llvm_fma():
 
 
 #: a·b + c with one rounding, in compiled and interpreted kernels alike.
-fma = _Primitive(_fused_multiply_add, _llvm_fma)
+fma = _Primitive(_fused_multiply_add, _llvm_fma, "fma")

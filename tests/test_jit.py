@@ -5,6 +5,7 @@ Every comparison here is bitwise (NaN equal to NaN): the claim is identity, not 
 
 import itertools
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -140,3 +141,11 @@ def test_run_interprets_a_few_points_then_compiles():
     assert not k.warm  # interpreted: nothing compiled
     k.run(_jit.INTERPRETED_POINTS, a, a, a)  # over the budget: compiled
     assert k.warm
+
+
+def test_a_kernel_pickles_by_reference():
+    """As a function does (dask ships functions to workers by pickle): the same object comes back."""
+    from meanfield import _gauss
+
+    assert pickle.loads(pickle.dumps(_gauss._map_into)) is _gauss._map_into
+    assert pickle.loads(pickle.dumps(fma)) is fma
