@@ -69,6 +69,12 @@ sys.meta_path.insert(0, _Blocked)
 """
 
 
+def _none_loaded(names):
+    """Code that fails if any of the top-level packages ``names`` is loaded (in a ``_run`` script)."""
+    return (f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(names)!r})\n"
+            "assert not loaded, loaded\n")
+
+
 @pytest.mark.parametrize("package,blocked", [
     ("meanfield", ["sim", "figures", "cuda_kernels", "torch", "matplotlib"]),
     ("cuda_kernels", ["sim", "figures"]),
@@ -90,9 +96,7 @@ def test_importing_meanfield_imports_nothing_built_on_it():
 
 
 def test_command_line_parser_imports_neither_torch_nor_matplotlib():
-    code = ("import sys, meanfield.cli as c\nc.build_parser()\n"
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'dask', 'numba'})\n"
-            "assert not heavy, heavy\n")
+    code = "import sys, meanfield.cli as c\nc.build_parser()\n" + _none_loaded(["torch", "matplotlib", "dask", "numba"])
     result = _run(code)
     assert result.returncode == 0, result.stderr
 
@@ -101,9 +105,7 @@ def test_no_module_of_the_theory_imports_numba():
     """numba (0.4 s, and 0.3 s more to load the first cached function) comes with the first
     compiled call (meanfield/_jit.py), not with any import."""
     modules = sorted(p.stem for p in (ROOT / "meanfield").glob("*.py") if p.stem != "__init__")
-    code = "import sys\n" + "".join(f"import meanfield.{m}\n" for m in modules) + (
-        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'llvmlite'})\n"
-        "assert not loaded, loaded\n")
+    code = "import sys\n" + "".join(f"import meanfield.{m}\n" for m in modules) + _none_loaded(["numba", "llvmlite"])
     result = _run(code)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -112,11 +114,8 @@ def test_solve_selu_runs_without_numba_scipy_torch_or_matplotlib():
     """The closed forms at a few points run interpreted (the compiled bits: tests/test_jit.py),
     SELU's parameters need no root-finding and its functions no special function, so nothing
     slow to import is imported (docs/performance.md times it)."""
-    code = ("import sys, meanfield.cli as c\n"
-            "assert c.main(['solve', 'selu', '--json']) == 0\n"
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'numba', 'llvmlite', 'scipy', 'torch', 'matplotlib', 'xarray', 'dask'})\n"
-            "assert not heavy, heavy\n")
+    code = ("import sys, meanfield.cli as c\nassert c.main(['solve', 'selu', '--json']) == 0\n"
+            + _none_loaded(["numba", "llvmlite", "scipy", "torch", "matplotlib", "xarray", "dask"]))
     result = _run(code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"gamma1": 0.806081422733' in result.stdout  # Table 5's 0.8061 for SELU, and more digits
