@@ -41,6 +41,9 @@ _LOG_RANGE = 575.0
 #: closed forms' (~1e-15) and quadrature's (~1e-13) rounding of Q, far below any physical effect.
 _FIXED_POINT_RTOL = 1e-10
 _RTOL = 4 * np.finfo(float).eps
+#: |χ_1 − 1| below this is 'critical': near χ_1 = 1 the fixed point q* leaves 0 like (χ_1 − 1), and
+#: the search's rounding of q* (~1e-16 relative) moves χ_1 by ~1e-16; 1e-12 is that with room
+_CRITICAL_TOL = 1e-12
 #: A spectral norm within this of 1 is "marginal": the fixed point is found to a residual of 1e-10
 #: (mu_nu_fixed_point), which moves the Jacobian by about as much, so rounding cannot decide.
 MARGINAL = 1e-8
@@ -122,7 +125,7 @@ def fixed_point(act, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
         _, d_q, phi = _maps(act, np.clip(q, _TINY_Q, 1e300), params)
         chi1 = v["sigma_w2"] * phi
         chi_q = v["sigma_w2"] * d_q
-    phase = np.where(np.abs(chi1 - 1) < 1e-12, "critical", np.where(chi1 < 1, "ordered", "chaotic"))
+    phase = np.where(np.abs(chi1 - 1) < _CRITICAL_TOL, "critical", np.where(chi1 < 1, "ordered", "chaotic"))
     phase = np.where(np.isinf(q), "divergent", phase)
     return xr.Dataset(
         {
@@ -164,7 +167,13 @@ def critical_sigma_w2(act, sigma_b2=0.0, bracket=(1e-2, 1e2), points=97) -> xr.D
             continue
         k = hits[0]
         lo, hi = math.log(grid[k]), math.log(grid[k + 1])
-        root = lo if chi[k] == 0 else optimize.brentq(excess, lo, hi, args=(b,), xtol=1e-13, rtol=_RTOL)
+        # an end at the boundary within rounding is the root: there the sign of χ_1 − 1 is
+        # rounding's, and it may differ between the grid's evaluation and the scalar one
+        ends = [(abs(chi[j]), end) for j, end in ((k, lo), (k + 1, hi)) if abs(chi[j]) <= _CRITICAL_TOL]
+        if ends:
+            root = min(ends)[1]
+        else:
+            root = optimize.brentq(excess, lo, hi, args=(b,), xtol=1e-13, rtol=_RTOL)
         out[i] = math.exp(root)
         q_out[i] = float(fixed_point(act, out[i], b).q_star)
     dims = ("sigma_b2",)
