@@ -41,8 +41,8 @@ COMMANDS = [
      "import meanfield.cli as c\ntry:\n    c.main(['--help'])\nexcept SystemExit:\n    pass", True),
     ("meanfield solve selu", [MEANFIELD, "solve", "selu"],
      "import meanfield.cli as c; c.main(['solve', 'selu'])", True),
-    ('python -c "import meanfield.functionals"', [sys.executable, "-c", "import meanfield.functionals"],
-     "import meanfield.functionals", False),
+    ('python -c "import meanfield.theory.functionals"', [sys.executable, "-c", "import meanfield.theory.functionals"],
+     "import meanfield.theory.functionals", False),
 ]
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 import meanfield as mf
-from meanfield import closed_forms, solvers
-from meanfield.paper import TABLE5
+from meanfield.activations import solvers
+from meanfield.gauss import closed_forms
+from meanfield.paper.values import TABLE5
 
 import _peers
 from _common import machine, median_time, table

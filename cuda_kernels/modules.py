@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from meanfield.activations import ExpLinear as _ExpLinearAct
-from meanfield.spec import activation as _activation
+from meanfield.activations.resolve import activation as _activation
 
 from .torch_math import exp_linear_derivative, exp_linear_forward, kernels_ready, torch_pair
 

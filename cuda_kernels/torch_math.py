@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 import torch
 
-from meanfield import registry
-from meanfield.registry import SELU_ALPHA, SELU_LAMBDA
+from meanfield.activations import registry
+from meanfield.activations.registry import SELU_ALPHA, SELU_LAMBDA
 from meanfield.activations import Elementwise, ExpLinear
 
 

@@ -22,7 +22,7 @@ import xarray as xr  # noqa: E402
 from meanfield.results import to_json, write_netcdf  # noqa: E402
 from meanfield import __version__  # noqa: E402
 
-from meanfield.registry import color, label  # noqa: E402, F401 - the activation table's labels and colours
+from meanfield.activations.registry import color, label  # noqa: E402, F401 - the activation table's labels and colours
 
 
 def stamp(ds: xr.Dataset, name: str, mode: str, data: str, settings: dict) -> xr.Dataset:

@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 
 import meanfield as mf
-from meanfield.solvers import solve_fixed_lambda
+from meanfield.activations.solvers import solve_fixed_lambda
 
 from .common import color, label, plt, stamp, title
 

@@ -15,19 +15,20 @@ from typing import Callable
 
 import numpy as np
 
-from . import fixed_points, paper
-from .activations import SELU_ALPHA, SELU_LAMBDA
-from .definition import self_normalization
-from .functionals import (
+from .activations.registry import SELU_ALPHA, SELU_LAMBDA
+from .activations.solvers import solve
+from .paper import values as paper
+from .paper.table5 import table5
+from .theory import fixed_points
+from .theory.definition import self_normalization
+from .theory.functionals import (
     jacobian_second_moment,
     jacobian_second_moment_derivative,
     mean_map,
     second_moment,
     second_moment_derivative,
 )
-from .recursions import recursion
-from .solvers import solve
-from .tables import table5
+from .theory.recursions import recursion
 
 
 @dataclasses.dataclass(frozen=True)

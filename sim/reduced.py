@@ -48,7 +48,7 @@ from numba.core import types
 from numba.core.extending import intrinsic
 
 import meanfield as mf
-from meanfield import compile_cache
+from meanfield.gauss import compile_cache
 
 from .arguments import layer_widths, positive_int
 from .compare import mean_and_sem, theory_columns

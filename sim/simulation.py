@@ -19,7 +19,7 @@ import xarray as xr
 import meanfield as mf
 from meanfield.results import activation_attrs, dataset_attrs
 from meanfield import check_number
-from meanfield.functionals import explosion_factor
+from meanfield.theory.functionals import explosion_factor
 
 from .arguments import layer_widths, positive_int
 from .compare import mean_and_sem, ratio_and_sem, theory_columns

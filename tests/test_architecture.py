@@ -1,7 +1,9 @@
-"""The direction of imports: figures -> sim -> meanfield, sim -> cuda_kernels -> meanfield, never back.
+"""The direction of imports: figures -> sim -> meanfield, sim -> cuda_kernels -> meanfield, never back;
+inside meanfield, cli -> validate -> paper -> theory -> activations -> gauss -> the foundation modules.
 
-Checked twice: statically (every import statement of every module, those inside functions too) and
-at run time (each package imported with the packages above it made unimportable).
+Checked twice: statically (every import statement of every module, those inside functions too: the
+import graph has no circle and no arrow pointing up) and at run time (each package imported with the
+packages above it made unimportable).
 """
 
 import ast
@@ -19,6 +21,124 @@ FORBIDDEN = {
     "sim": {"figures"},
     "figures": set(),
 }
+
+
+#: the layers of the project, lowest first: a module may import its own layer and those below it.
+#: The entries are module-name prefixes; the longest prefix that matches a module gives its layer.
+LAYERS = [
+    ("meanfield._version", "meanfield._lazy", "meanfield.arguments", "meanfield.results", "meanfield.resources"),
+    ("meanfield.gauss",),
+    ("meanfield.activations",),
+    ("meanfield.theory",),
+    ("meanfield.paper",),
+    ("meanfield.validate",),
+    ("meanfield.cli",),
+    ("meanfield",),  # the package's own __init__: the public names, imported lazily
+    ("cuda_kernels",),
+    ("sim",),
+    ("figures",),
+]
+PACKAGES = ("meanfield", "cuda_kernels", "sim", "figures")
+
+
+def _module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _project_modules():
+    """{dotted name: path} of every module of the four packages."""
+    return {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
+
+
+def _imported_modules(path, name, known):
+    """The project modules that the module ``name`` at ``path`` imports, anywhere in its body."""
+    is_package = path.name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module
+            # `from a import b` imports the module a.b where there is one, else a
+            targets = [f"{stem}.{alias.name}" if f"{stem}.{alias.name}" in known else stem for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:  # `import a.b.c` of a name below a module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                yield target
+
+
+def _import_graph():
+    known = _project_modules()
+    return {name: set(_imported_modules(path, name, known)) for name, path in known.items()}
+
+
+def _layer(name):
+    best = max(((len(prefix), i) for i, prefixes in enumerate(LAYERS) for prefix in prefixes
+                if name == prefix or name.startswith(prefix + ".")), default=None)
+    assert best is not None, f"{name} is in no layer of LAYERS: add it"
+    return best[1]
+
+
+def _cycles(graph):
+    """The strongly connected components of more than one module (Tarjan), each a sorted list."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_import_graph_has_no_circle():
+    assert _cycles(_import_graph()) == []
+
+
+def test_no_import_arrow_points_up():
+    bad = [f"{a} -> {b}" for a, targets in sorted(_import_graph().items()) for b in sorted(targets)
+           if _layer(b) > _layer(a)]
+    assert not bad, bad
+
+
+def test_the_graph_checks_catch_a_circle_and_an_upward_arrow():
+    """Negative controls: the checks above fail on a graph that has what they look for."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _layer("meanfield.gauss.quadrature") < _layer("meanfield.activations.objects")
+    graph = _import_graph()
+    assert "meanfield.activations.objects" not in graph["meanfield.gauss.quadrature"]
+    assert "meanfield.gauss.closed_forms" in graph["meanfield.theory.functionals"]  # edges are found
+    assert "meanfield.activations.spec" in graph["meanfield.activations.registry"]
+    assert "meanfield.theory.functionals" in graph["sim.simulation"]
 
 
 def _imports(path):
@@ -81,9 +201,8 @@ def _none_loaded(names):
     ("sim", ["figures"]),
 ])
 def test_each_package_imports_with_the_ones_above_it_blocked(package, blocked):
-    modules = sorted(p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__")
-    code = _BLOCK.format(names=blocked) + f"import {package}\n" + "".join(
-        f"import {package}.{m}\n" for m in modules)
+    modules = sorted(m for m in _project_modules() if m.split(".")[0] == package and not m.endswith("__main__"))
+    code = _BLOCK.format(names=blocked) + "".join(f"import {m}\n" for m in modules)
     result = _run(code)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -103,9 +222,9 @@ def test_command_line_parser_imports_neither_torch_nor_matplotlib():
 
 def test_no_module_of_the_theory_imports_numba():
     """numba (0.4 s, and 0.3 s more to load the first cached function) comes with the first
-    compiled call (meanfield/_jit.py), not with any import."""
-    modules = sorted(p.stem for p in (ROOT / "meanfield").glob("*.py") if p.stem != "__init__")
-    code = "import sys\n" + "".join(f"import meanfield.{m}\n" for m in modules) + _none_loaded(["numba", "llvmlite"])
+    compiled call (meanfield/gauss/jit.py), not with any import."""
+    modules = sorted(m for m in _project_modules() if m.split(".")[0] == "meanfield" and not m.endswith("__main__"))
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + _none_loaded(["numba", "llvmlite"])
     result = _run(code)
     assert result.returncode == 0, result.stderr[-2000:]
 

@@ -16,7 +16,7 @@ import xarray as xr
 
 import meanfield as mf
 import sim
-from meanfield import _mills_series
+from meanfield.gauss import mills_series
 from sim import reduced
 
 
@@ -27,7 +27,7 @@ def _mpmath_precision():
     with mp.workdps(40):
         yield
 
-#: Measured worst 3.4e-14 over t in [1e-8, 1e4] (see _mills_series.SERIES_BELOW), 3x for headroom.
+#: Measured worst 3.4e-14 over t in [1e-8, 1e4] (see mills_series.SERIES_BELOW), 3x for headroom.
 CLOSED_VS_MPMATH = 1e-13
 #: A check takes the maximum of ~2(L + 1) z-scores; for a family-wise false alarm below 1e-3,
 #: Bonferroni gives a two-sided per-score p of 1e-3 / 130 -> |z| < 4.47 for L = 64.
@@ -48,15 +48,15 @@ def _difference_reference(j, k, t):
 
 @pytest.mark.parametrize("t", [1e-8, 1e-3, 0.0499, 0.1499, 0.2999, 0.4499, 0.5999, 0.6, 0.6001, 1.0, 3.999, 4.001, 30.0, 1e4])
 def test_mills_combinations_against_mpmath(t):
-    got = _mills_series.combinations(np.array([t]))[0]
-    for g, (j, k) in enumerate(_mills_series.DIFFERENCES):
+    got = mills_series.combinations(np.array([t]))[0]
+    for g, (j, k) in enumerate(mills_series.DIFFERENCES):
         ref = _difference_reference(j, k, t)
         assert abs((got[g] - ref) / ref) < CLOSED_VS_MPMATH, (j, k)
 
 
 @pytest.mark.parametrize("u", [0.0, 1e-6, 1.0, 3.999, 4.0, 50.0, 1e5])
 def test_mills_derivatives_against_mpmath(u):
-    got = _mills_series.derivatives(np.array([u]))[0]
+    got = mills_series.derivatives(np.array([u]))[0]
     for k in range(4):
         ref = (-1) ** k * mp.quad(lambda s: s**k * mp.exp(-mp.mpf(u) * s - s * s / 2), [0, 1, 4, mp.inf])
         assert abs((got[k] - ref) / ref) < CLOSED_VS_MPMATH, k
@@ -64,11 +64,11 @@ def test_mills_derivatives_against_mpmath(u):
 
 def test_series_coefficients_are_exact_where_they_cancel():
     # Δ⁴R is O(t⁴): its first four Taylor coefficients are exact zeros, the fifth is 4!·r_4 = 3√(π/2).
-    c = _mills_series.combination_series(_mills_series.difference_terms(4, 0))
+    c = mills_series.combination_series(mills_series.difference_terms(4, 0))
     assert np.all(c[:4] == 0.0)
     assert c[4] == pytest.approx(3 * math.sqrt(math.pi / 2), rel=1e-15)
     with pytest.raises(ValueError, match="not O"):
-        _mills_series.combination_series(_mills_series.difference_terms(1, 0), divide_by=2)
+        mills_series.combination_series(mills_series.difference_terms(1, 0), divide_by=2)
 
 
 def _functionals_reference(act, q):

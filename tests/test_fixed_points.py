@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield import paper
+from meanfield.paper import values as paper
 
 
 @pytest.mark.parametrize("spec", ["selu", "sselu:epsilon=0.03", "tanh", "erf"])

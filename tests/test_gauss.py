@@ -4,7 +4,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from meanfield import _gauss
+from meanfield.gauss import mills
 from conftest import TOL
 
 mp.mp.dps = 120  # (1 + t²)R − t cancels ~4·log10(t) digits; 120 covers t = 1e8 with room
@@ -19,7 +19,7 @@ def _reference(t):
 def _check(ts):
     for t in ts:
         r, d1, d2 = _reference(t)
-        got = (_gauss.mills(np.array([t]))[0], _gauss.mills_d1(np.array([t]))[0], _gauss.mills_d2(np.array([t]))[0])
+        got = (mills.mills(np.array([t]))[0], mills.mills_d1(np.array([t]))[0], mills.mills_d2(np.array([t]))[0])
         for g, ref in zip(got, (r, d1, d2)):
             assert abs((mp.mpf(float(g)) - ref) / ref) < TOL["mpmath"], (t, g, ref)
 
@@ -51,7 +51,7 @@ def test_second_difference(t):
     ref = lambda s: mp.ncdf(-s) / mp.npdf(s)  # noqa: E731
     tt = mp.mpf(t)
     expected = ref(2 * tt) - 2 * ref(tt) + ref(0)
-    got = _gauss.mills_second_difference(np.array([t]))[0]
+    got = mills.mills_second_difference(np.array([t]))[0]
     assert abs((mp.mpf(float(got)) - expected) / expected) < TOL["mpmath"]
 
 
@@ -59,7 +59,7 @@ def test_second_difference(t):
                                    (3.0, 0.2, 0.05), (0.0, -8.0, 1.0), (10.0, 0.0, 100.0)])
 def test_tilted_half_moments(a, m, s):
     # E[x^k e^{ax} 1{x<=0}], x ~ N(m, s²), against mpmath quadrature.
-    got = _gauss.tilted_half_moments(a, m, s)
+    got = mills.tilted_half_moments(a, m, s)
     for k in range(3):
         f = lambda x: x**k * mp.e ** (a * x) * mp.npdf(x, m, s)  # noqa: E731
         expected = mp.quad(f, [-mp.inf, min(m, 0) - 10 * s, min(m, 0), 0])
@@ -75,14 +75,14 @@ def test_mills_dense_grid():
     t = np.concatenate([np.linspace(-30.0, 0.0, 3001), np.linspace(0.0, 20.0, 20001), np.geomspace(20.0, 1e6, 500)])
     ref = np.sqrt(np.pi / 2) * special.erfcx(t / np.sqrt(2))
     scale = np.where(t < 0, np.square(t) + 1.0, 1.0)  # R's conditioning for t < 0 is t²ε (scipy's too)
-    assert np.all(np.abs(_gauss.mills(t) / ref - 1) <= 4e-15 * scale)
+    assert np.all(np.abs(mills.mills(t) / ref - 1) <= 4e-15 * scale)
 
 
 def test_polynomials_against_mpmath_at_random_points():
     """R, R' and the second difference at 300 random points of [0, 80] against 40-digit
     mpmath: measured 7.8e-16, 1.5e-15 and 1.8e-15 relative at worst over 1,800 points."""
     t = np.random.default_rng(7).uniform(0.0, 80.0, 300)
-    got = (_gauss.mills(t), _gauss.mills_d1(t), _gauss.mills_second_difference(t))
+    got = (mills.mills(t), mills.mills_d1(t), mills.mills_second_difference(t))
     with mp.workdps(40):
         for i, x in enumerate(t):
             r = _reference(x)[0]
@@ -93,20 +93,20 @@ def test_polynomials_against_mpmath_at_random_points():
 
 def test_scale_out_and_nan():
     t = np.array([0.3, 2.0, 9.0, 40.0])
-    np.testing.assert_array_equal(_gauss.mills(t, scale=2.0), _gauss.mills(2.0 * t))
-    np.testing.assert_array_equal(_gauss.mills_d1(t, scale=2.0), _gauss.mills_d1(2.0 * t))
-    expected = _gauss.mills(t)
+    np.testing.assert_array_equal(mills.mills(t, scale=2.0), mills.mills(2.0 * t))
+    np.testing.assert_array_equal(mills.mills_d1(t, scale=2.0), mills.mills_d1(2.0 * t))
+    expected = mills.mills(t)
     buf = t.copy()
-    assert _gauss.mills(buf, out=buf) is buf
+    assert mills.mills(buf, out=buf) is buf
     np.testing.assert_array_equal(buf, expected)
-    assert np.isnan(_gauss.mills(np.nan)) and np.isnan(_gauss.mills_d1(np.nan)) and np.isnan(_gauss.mills_d2(np.nan))
-    assert np.isnan(_gauss.mills_second_difference(np.nan))
+    assert np.isnan(mills.mills(np.nan)) and np.isnan(mills.mills_d1(np.nan)) and np.isnan(mills.mills_d2(np.nan))
+    assert np.isnan(mills.mills_second_difference(np.nan))
     # the limits at +inf: R = R' = 0, the difference R(0)
-    assert _gauss.mills(np.inf) == 0.0 and _gauss.mills_d1(np.inf) == 0.0
-    assert _gauss.mills_second_difference(np.inf) == pytest.approx(np.sqrt(np.pi / 2), rel=1e-15)
-    assert isinstance(_gauss.mills(1.0), float) and _gauss.mills(np.ones((2, 3))).shape == (2, 3)
+    assert mills.mills(np.inf) == 0.0 and mills.mills_d1(np.inf) == 0.0
+    assert mills.mills_second_difference(np.inf) == pytest.approx(np.sqrt(np.pi / 2), rel=1e-15)
+    assert isinstance(mills.mills(1.0), float) and mills.mills(np.ones((2, 3))).shape == (2, 3)
     with pytest.raises(ValueError, match="C-contiguous float64"):
-        _gauss.mills(t, out=np.empty(3))
+        mills.mills(t, out=np.empty(3))
 
 
 @pytest.mark.parametrize("alpha,rate,slope", [(1.6733, 1.0, 0.0), (2.5, 0.6, 0.0), (1.3, 1.0, 0.2), (0.9, 1.0, -0.4)])
@@ -115,7 +115,7 @@ def test_exp_linear_subsets_match_all_five(alpha, rate, slope):
     gives the numbers of the all-five loop (to the ulp or two by which fused
     multiply-adds placed differently can differ), and ``positive=False`` drops
     exactly the positive-branch parts."""
-    from meanfield import closed_forms
+    from meanfield.gauss import closed_forms
 
     q = np.concatenate([np.geomspace(1e-8, 1e8, 401), [1.0, 4.0 / rate**2, (64.0 / rate) ** 2]])
     lam = 1.0507
@@ -140,7 +140,7 @@ def test_exp_linear_subsets_match_all_five(alpha, rate, slope):
 
 def test_exp_linear_edges():
     """Empty broadcasts compute nothing; q = 0 gives dφ/dq's −∞ limit (not an error); NaN stays NaN."""
-    from meanfield import closed_forms
+    from meanfield.gauss import closed_forms
 
     assert closed_forms.zero_mean(np.zeros((0, 3)), np.ones(3), 1.6, 1.0, 0.1)["Q"].shape == (0, 3)
     at_zero = closed_forms.zero_mean(0.0, 1.05, 1.67, 1.0, 0.2)
@@ -153,7 +153,7 @@ def test_exp_linear_edges():
 def test_maps_in_place_across_zero():
     """The maps mend points t < 0 from a copy taken before ``out`` (here t itself) is written."""
     t = np.array([-3.0, -0.5, 0.0, 0.7, 40.0])
-    for f in (_gauss.mills, _gauss.mills_d1, _gauss.mills_d2, _gauss.mills_second_difference):
+    for f in (mills.mills, mills.mills_d1, mills.mills_d2, mills.mills_second_difference):
         expected = f(t)
         buf = t.copy()
         assert f(buf, out=buf) is buf
@@ -166,7 +166,7 @@ def test_mean_without_cancellation_at_small_q(q):
     """E[f] = λρ(√q − α(R(0) − R(t)) − κ√q) with R(0) − R(t) from its own polynomial:
     against 40-digit mpmath to 4e-15 where R(t) − R(0) formed by subtraction loses
     R(0)/t ulps (1e-10 relative at q = 1e-12)."""
-    from meanfield import closed_forms
+    from meanfield.gauss import closed_forms
 
     lam, alpha, slope = 1.0507, 1.6733, 0.0
     got = closed_forms.zero_mean(q, lam, alpha, 1.0, slope, ("mean",))["mean"]
@@ -179,13 +179,13 @@ def test_mean_without_cancellation_at_small_q(q):
 
 @pytest.mark.parametrize("name", ["R_POLY", "D1_POLY", "DIFFERENCE_POLY", "DROP_POLY"])
 def test_shipped_coefficients_are_the_fit(name):
-    """The polynomials _gauss ships (_gauss_coefficients.py) are what _gauss_fit computes here.
+    """The polynomials mills ships (mills_coefficients.py) are what mills_fit computes here.
     Tolerance: the fitted values come from scipy's erfcx, ~1 ulp, which may differ by an ulp
     between scipy builds; the discrete cosine transform and cheb2poly carry a perturbation δ of
     the values to at most ~(degree + 1)·δ in a coefficient, so 32 ulps of the largest one."""
-    from meanfield import _gauss_coefficients, _gauss_fit
+    from meanfield.gauss import mills_coefficients, mills_fit
 
-    refit = _gauss_fit.coefficients()[name]
-    shipped = np.array(getattr(_gauss_coefficients, name))
-    assert shipped.shape == refit.shape == (_gauss._DEGREE + 1,)
+    refit = mills_fit.coefficients()[name]
+    shipped = np.array(getattr(mills_coefficients, name))
+    assert shipped.shape == refit.shape == (mills._DEGREE + 1,)
     np.testing.assert_allclose(shipped, refit, rtol=0, atol=32 * np.finfo(float).eps * np.max(np.abs(refit)))

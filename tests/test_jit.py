@@ -1,4 +1,4 @@
-"""Kernels compiled on first use and the same source interpreted: the same bits (meanfield/_jit.py).
+"""Kernels compiled on first use and the same source interpreted: the same bits (meanfield/gauss/jit.py).
 
 Every comparison here is bitwise (NaN equal to NaN): the claim is identity, not closeness.
 """
@@ -10,8 +10,8 @@ import pickle
 import numpy as np
 import pytest
 
-from meanfield import _jit, closed_forms
-from meanfield._jit import Kernel, fma, kernel
+from meanfield.gauss import closed_forms, jit
+from meanfield.gauss.jit import Kernel, fma, kernel
 
 
 def _bits(x):
@@ -139,13 +139,13 @@ def test_run_interprets_a_few_points_then_compiles():
     a = np.ones(3)
     k.run(3, a, a, a)
     assert not k.warm  # interpreted: nothing compiled
-    k.run(_jit.INTERPRETED_POINTS, a, a, a)  # over the budget: compiled
+    k.run(jit.INTERPRETED_POINTS, a, a, a)  # over the budget: compiled
     assert k.warm
 
 
 def test_a_kernel_pickles_by_reference():
     """As a function does (dask ships functions to workers by pickle): the same object comes back."""
-    from meanfield import _gauss
+    from meanfield.gauss import mills
 
-    assert pickle.loads(pickle.dumps(_gauss._map_into)) is _gauss._map_into
+    assert pickle.loads(pickle.dumps(mills._map_into)) is mills._map_into
     assert pickle.loads(pickle.dumps(fma)) is fma

@@ -6,6 +6,7 @@ import mpmath
 from scipy import integrate
 
 import meanfield as mf
+from meanfield.gauss import quadrature
 from conftest import TOL
 
 FUNCTIONALS = [mf.second_moment, mf.second_moment_derivative, mf.jacobian_second_moment,
@@ -133,7 +134,7 @@ def _mp_expectation(g, q):
 def _boundaries(act):
     """The q at which "auto" moves from one trapezoid node count to the next (the largest q at
     which each count is still exact, ``trapezoid_min_distance``)."""
-    return [(act.analytic_strip / mf.quadrature.trapezoid_min_distance(n)) ** 2 for n in mf.quadrature.TRAPEZOID_ORDERS]
+    return [(act.analytic_strip / quadrature.trapezoid_min_distance(n)) ** 2 for n in quadrature.TRAPEZOID_ORDERS]
 
 
 def _strip_cases():
@@ -150,7 +151,7 @@ def test_auto_rule_against_mpmath(spec, q):
     act = mf.activation(spec)
     name, beta = spec.split(":")[0], float(act.params.get("beta", 1.0))
     f, df = _MP_FUNCTIONS[name]
-    big_q, phi = mf.quadrature.expectation(act, ("f2", "df2"), 0.0, q)
+    big_q, phi = quadrature.expectation(act, ("f2", "df2"), 0.0, q)
     assert abs(big_q / _mp_expectation(lambda x: f(x, beta) ** 2, q) - 1) <= 1e-13
     assert abs(phi / _mp_expectation(lambda x: df(x, beta) ** 2, q) - 1) <= 1e-13
 
@@ -158,11 +159,11 @@ def test_auto_rule_against_mpmath(spec, q):
 def _distance_for_error(order, error):
     """The distance from the real axis (in z) at which the bound behind ``trapezoid_min_distance``
     predicts ``error`` for the trapezoid rule with ``order`` nodes."""
-    k = 2.0 * np.pi * (order - 1) / (2.0 * mf.quadrature.TRAPEZOID_Z)
-    return k - np.sqrt(k * k + 2.0 * (np.log(error) - mf.quadrature.TRAPEZOID_LOG_PREFACTOR))
+    k = 2.0 * np.pi * (order - 1) / (2.0 * quadrature.TRAPEZOID_Z)
+    return k - np.sqrt(k * k + 2.0 * (np.log(error) - quadrature.TRAPEZOID_LOG_PREFACTOR))
 
 
-@pytest.mark.parametrize("order", mf.quadrature.TRAPEZOID_ORDERS)
+@pytest.mark.parametrize("order", quadrature.TRAPEZOID_ORDERS)
 @pytest.mark.parametrize("spec", ["tanh", "swish:beta=4"])
 def test_trapezoid_fails_inside_the_boundary(spec, order):
     """The negative control for ``trapezoid_min_distance``: where its bound predicts an error of
@@ -170,12 +171,12 @@ def test_trapezoid_fails_inside_the_boundary(spec, order):
     (and does) take more nodes or the graded rule there."""
     act = mf.activation(spec)
     q = (act.analytic_strip / _distance_for_error(order, 1e-11)) ** 2
-    graded = mf.quadrature.expectation(act, "df2", 0.0, q, rule="graded", order=32)
-    trapezoid = mf.quadrature.expectation(act, "df2", 0.0, q, rule="trapezoid", order=order)
-    auto = mf.quadrature.expectation(act, "df2", 0.0, q)
+    graded = quadrature.expectation(act, "df2", 0.0, q, rule="graded", order=32)
+    trapezoid = quadrature.expectation(act, "df2", 0.0, q, rule="trapezoid", order=order)
+    auto = quadrature.expectation(act, "df2", 0.0, q)
     assert abs(trapezoid / graded - 1) > 1e-13
     assert abs(auto / graded - 1) <= 1e-13
-    assert mf.quadrature.trapezoid_orders(act, np.sqrt([q]))[0] in (0, *[n for n in mf.quadrature.TRAPEZOID_ORDERS if n > order])
+    assert quadrature.trapezoid_orders(act, np.sqrt([q]))[0] in (0, *[n for n in quadrature.TRAPEZOID_ORDERS if n > order])
 
 
 def test_auto_rule_splits_an_array_by_regime():
@@ -184,11 +185,11 @@ def test_auto_rule_splits_an_array_by_regime():
     E[g He₄]/(4q²), amplify rounding by ~1/q in either rule.)"""
     act = mf.activation("tanh")
     q = np.geomspace(0.1, 1e4, 23).reshape(23, 1) * np.ones((1, 2))
-    orders = mf.quadrature.trapezoid_orders(act, np.sqrt(q))
+    orders = quadrature.trapezoid_orders(act, np.sqrt(q))
     assert set(np.unique(orders)) == {0, 65, 129}  # 33 nodes hold only below q = 0.042
-    for fn in (lambda r: mf.quadrature.expectation(act, ("f2", "df2"), 0.3, q, rule=r),
-               lambda r: mf.quadrature.expectation_and_gradient(act, "f", 0.3, q, rule=r),
-               lambda r: tuple(mf.quadrature.finite_width_moments(act, q, rule=r).values())):
+    for fn in (lambda r: quadrature.expectation(act, ("f2", "df2"), 0.3, q, rule=r),
+               lambda r: quadrature.expectation_and_gradient(act, "f", 0.3, q, rule=r),
+               lambda r: tuple(quadrature.finite_width_moments(act, q, rule=r).values())):
         for auto, graded in zip(fn("auto"), fn("graded")):
             assert auto.shape == q.shape
             np.testing.assert_allclose(auto, graded, rtol=1e-12, atol=1e-14)
@@ -196,15 +197,15 @@ def test_auto_rule_splits_an_array_by_regime():
 
 def test_node_counts_are_ordered_by_distance():
     """More nodes hold closer to the real axis: the classes' minimum distances decrease."""
-    distances = [mf.quadrature.trapezoid_min_distance(n) for n in mf.quadrature.TRAPEZOID_ORDERS]
+    distances = [quadrature.trapezoid_min_distance(n) for n in quadrature.TRAPEZOID_ORDERS]
     assert all(a > b for a, b in zip(distances, distances[1:]))
-    assert mf.quadrature.trapezoid_min_distance(5) == np.inf
+    assert quadrature.trapezoid_min_distance(5) == np.inf
 
 
 def test_activations_without_a_strip_never_use_the_trapezoid_rule():
-    assert mf.quadrature.trapezoid_orders(mf.activation("selu"), np.array([1e-6])) is None
-    assert mf.quadrature.trapezoid_orders(mf.activation(np.sin), np.array([1e-6])) is None
-    assert mf.quadrature.trapezoid_orders(mf.activation(np.sin, strip=5.0), np.array([1.0]))[0] == 65  # d = 5 lies in [2.53, 7.69)
+    assert quadrature.trapezoid_orders(mf.activation("selu"), np.array([1e-6])) is None
+    assert quadrature.trapezoid_orders(mf.activation(np.sin), np.array([1e-6])) is None
+    assert quadrature.trapezoid_orders(mf.activation(np.sin, strip=5.0), np.array([1.0]))[0] == 65  # d = 5 lies in [2.53, 7.69)
 
 
 @pytest.mark.parametrize("strip", [0.0, -1.0, float("nan"), float("inf"), "wide"])

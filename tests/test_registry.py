@@ -16,7 +16,8 @@ import torch
 
 import meanfield as mf
 from cuda_kernels.torch_math import torch_pair
-from meanfield import fixed_points, registry
+from meanfield.activations import registry
+from meanfield.theory import fixed_points
 
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield import closed_forms, paper
-from meanfield.tables import TOLERANCE, table5
+from meanfield.gauss import closed_forms
+from meanfield.paper import values as paper
+from meanfield.paper.table5 import TOLERANCE, table5
 
 
 def test_selu_constants():

@@ -27,8 +27,10 @@ import dataclasses
 import math
 
 import numpy as np
-from . import closed_forms, registry
-from ._validate import check_number
+from ..gauss import closed_forms
+from . import registry
+from .objects import ExpLinear
+from ..arguments import check_number
 
 FAMILIES = ("selu", "dselu", "sselu", "lselu")
 
@@ -98,8 +100,6 @@ class Solution:
 
     def activation(self):
         """The :class:`~meanfield.activations.ExpLinear` with these parameters."""
-        from .activations import ExpLinear
-
         return ExpLinear(name=self.family, solution=self, **self.fields())
 
     def as_dict(self) -> dict:

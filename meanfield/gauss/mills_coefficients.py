@@ -1,6 +1,6 @@
-"""Coefficients of _gauss's fitted polynomials, in u, lowest degree first.
+"""Coefficients of the fitted polynomials of mills, in u, lowest degree first.
 
-Written by ``python -m meanfield._gauss_fit``; do not edit by hand.
+Written by ``python -m meanfield.gauss.mills_fit``; do not edit by hand.
 """
 
 R_POLY = (

@@ -5,7 +5,7 @@ and arrays that broadcast with each other and with the activation's
 parameters.  ``method="auto"`` uses the closed forms of the exponential-linear
 family when they exist and quadrature otherwise; ``"closed"`` insists on the
 closed form, ``"quadrature"`` forces quadrature (``rule``, ``order``: see
-:mod:`meanfield.quadrature`).
+:mod:`meanfield.gauss.quadrature`).
 
 Notation: z ~ N(0, 1), q the second moment of the pre-activations.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import closed_forms, quadrature
-from .results import dataset_attrs
-from .activations import Activation, ExpLinear
-from .spec import activation as _activation
+from ..gauss import closed_forms, quadrature
+from ..results import dataset_attrs
+from ..activations.objects import Activation, ExpLinear
+from ..activations.resolve import activation as _activation
 
 METHODS = ("auto", "closed", "quadrature")
 
@@ -56,7 +56,7 @@ def _route(act, method):
 
 
 def smooth_closed(act):
-    """The :class:`~meanfield.registry.ClosedForms` of an elementwise activation, None for the
+    """The :class:`~meanfield.activations.registry.ClosedForms` of an elementwise activation, None for the
     exponential-linear family (``closed_forms``) and for activations without them."""
     return None if isinstance(act, ExpLinear) else getattr(act, "closed", None)
 
@@ -261,15 +261,15 @@ def finite_width_moments(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE,
     * ``phi`` = φ = E f'² (eq 6), ``dphi`` = φ', ``d2phi`` = φ'';
     * ``P`` = E[f'² x²], ``S`` = E[f² f'²]  (R = E[f f' x] is q·Q', by Stein's identity).
 
-    Closed forms for the exponential-linear family (``_mills_series``; 7e-15
+    Closed forms for the exponential-linear family (``gauss.mills_series``; 7e-15
     relative against mpmath at worst), graded quadrature otherwise, with the
     q-derivatives by Stein's identities (the quadrature path's Q'' loses
     accuracy at large q, where Q'' ~ q^{-5/2} is the small difference of
     O(q) terms: 1e-9 relative at q = 1e4 for ELU).
     """
-    from . import _mills_series  # its exact series are built on first use (0.1 s)
+    from ..gauss import mills_series  # its exact series are built on first use (0.1 s)
 
     act, q = resolve(act), check_array("q", q, positive=True)
     if _route(act, method) == "closed" and smooth_closed(act) is None:
-        return _mills_series.finite_width_moments(q, *_family(act))
+        return mills_series.finite_width_moments(q, *_family(act))
     return quadrature.finite_width_moments(act, q, rule, order)

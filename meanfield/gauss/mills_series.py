@@ -17,11 +17,11 @@ r_{n+1} = r_{n−1}/(n+1)), so the leading terms that cancel are exact zeros;
 above it, the direct sum, which then loses at most a few digits.
 
 R^{(k)}(u) for u >= 0, k <= 3 (``_derivatives``): below u = 4 from the fitted
-R and R' of ``_gauss`` and the recurrence R^{(k+1)} = u R^{(k)} + k R^{(k−1)}
+R and R' of ``mills`` and the recurrence R^{(k+1)} = u R^{(k)} + k R^{(k−1)}
 (it loses at most ~100ε there); from u = 4 on from Laplace's continued
 fraction, R^{(k)} = (−1)^k T₁⋯T_k R, which has no cancellation at large u.
 
-These functions inline ``_gauss``'s compiled helpers (and the coefficients
+These functions inline ``mills``'s compiled helpers (and the coefficients
 numba freezes into them); ``compile_cache`` keys their on-disk cache on that
 file too, so a change there recompiles them.
 """
@@ -33,9 +33,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import _gauss, quadrature
-from ._gauss import _r_d1_nonneg, _r_nonneg
-from ._jit import kernel
+from . import mills, quadrature
+from .mills import _r_d1_nonneg, _r_nonneg
+from .jit import kernel
 
 #: The series is used for t below this.  Against 40-digit mpmath the worst
 #: relative error is 3.4e-14, for Δ⁴R at the switch itself (the series'
@@ -52,7 +52,7 @@ SERIES_TERMS = 80
 FRACTION_FROM = 4.0
 
 #: LLVM may fuse multiply-adds here ("contract"): these kernels are only ever compiled (no
-#: interpreted twin to match bit for bit, as ``closed_forms``' loop has; see ``_jit``).
+#: interpreted twin to match bit for bit, as ``closed_forms``' loop has; see ``jit``).
 _COMPILE = {"cache": True, "nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
 
 
@@ -134,7 +134,7 @@ DIFFERENCE_WEIGHTS = np.array([[(-1) ** (j - i) * math.comb(j, i) if i <= j else
                                for j, _ in DIFFERENCES])
 DIFFERENCE_ORDER = np.array([k for _, k in DIFFERENCES])
 #: R^{(k)}(0), k = 0..4: √(π/2), −1, √(π/2), −2, 3√(π/2).
-AT_ZERO = np.array([_gauss.SQRT_HALF_PI, -1.0, _gauss.SQRT_HALF_PI, -2.0, 3.0 * _gauss.SQRT_HALF_PI])
+AT_ZERO = np.array([mills.SQRT_HALF_PI, -1.0, mills.SQRT_HALF_PI, -2.0, 3.0 * mills.SQRT_HALF_PI])
 
 
 # ---------------------------------------------------------------------------
@@ -180,10 +180,10 @@ def _horner(coefficients, t):
 
 @kernel(**_COMPILE, inline="always")
 def _four_fitted(t, poly):
-    """_gauss's fitted polynomial (R = P r, or R' = P r²) at u_i = i t, i = 1..4, as four Horner
+    """mills' fitted polynomial (R = P r, or R' = P r²) at u_i = i t, i = 1..4, as four Horner
     chains interleaved: independent chains keep the FMA pipeline full (one chain at a time waits
     on each step's latency, 4x slower; measured)."""
-    k = _gauss._K
+    k = mills._K
     r1, r2, r3, r4 = 1.0 / (t + k), 1.0 / (2.0 * t + k), 1.0 / (3.0 * t + k), 1.0 / (4.0 * t + k)
     v1, v2, v3, v4 = 1.0 - 2.0 * k * r1, 1.0 - 2.0 * k * r2, 1.0 - 2.0 * k * r3, 1.0 - 2.0 * k * r4
     a1 = a2 = a3 = a4 = poly[poly.size - 1]
@@ -217,8 +217,8 @@ def _table(t, table):
     """R^{(k)}(i t), i = 1..4: R and R' fitted (interleaved); the second and third derivatives by the
     recurrence below FRACTION_FROM, by the continued fraction above it (where the recurrence cancels),
     the four fractions interleaved at the depth the smallest argument above FRACTION_FROM needs."""
-    p, r = _four_fitted(t, _gauss._R_POLY)
-    d, _ = _four_fitted(t, _gauss._D1_POLY)
+    p, r = _four_fitted(t, mills._R_POLY)
+    d, _ = _four_fitted(t, mills._D1_POLY)
     fractions = ((0.0, 0.0, 0.0, 0.0),) * 4
     if 4.0 * t >= FRACTION_FROM:
         smallest = 4.0 * t
@@ -332,7 +332,7 @@ FINITE_WIDTH_QUANTITIES = quadrature.FINITE_WIDTH_QUANTITIES
 @kernel(**_COMPILE, inline="always")
 def _point_into(qi, lm, a, b, k, series, weights, orders, table, g, out):
     """The nine FINITE_WIDTH_QUANTITIES of one point into ``out`` (formulas above)."""
-    rho = _gauss.INV_SQRT_2PI
+    rho = mills.INV_SQRT_2PI
     s = math.sqrt(qi)
     t = b * s
     combinations_into(t, table, series, weights, orders, g)
@@ -409,4 +409,4 @@ def finite_width_moments(q, lam, alpha, rate, slope):
     out = np.empty((flat[0].size, len(FINITE_WIDTH_QUANTITIES)))
     if out.shape[0]:
         finite_width_into(*flat, SERIES, DIFFERENCE_WEIGHTS, DIFFERENCE_ORDER, out)
-    return {name: _gauss.value(out[:, j].reshape(shape)) for j, name in enumerate(FINITE_WIDTH_QUANTITIES)}
+    return {name: mills.value(out[:, j].reshape(shape)) for j, name in enumerate(FINITE_WIDTH_QUANTITIES)}

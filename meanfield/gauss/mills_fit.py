@@ -1,6 +1,6 @@
-"""The fits behind ``_gauss``'s polynomials (its comment block says what is fitted and why).
+"""The fits behind ``mills``' polynomials (its comment block says what is fitted and why).
 
-    python -m meanfield._gauss_fit        # rewrites meanfield/_gauss_coefficients.py
+    python -m meanfield.gauss.mills_fit        # rewrites meanfield/gauss/mills_coefficients.py
 
 Fitting at import cost 0.27 s of every start; the coefficients are a deterministic function of
 this file and of scipy's erfcx (~1 ulp), so they are made once and shipped.  tests/test_gauss.py
@@ -15,9 +15,9 @@ import numpy as np
 from numpy.polynomial import chebyshev
 from scipy import fft, special
 
-from ._gauss import (_COMPILE, _D1_DIRECT_T, _D1_FIT_DEPTH, _DEGREE, _FIT, _FIT_TAYLOR_TERMS, _K, SQRT2,
+from .mills import (_COMPILE, _D1_DIRECT_T, _D1_FIT_DEPTH, _DEGREE, _FIT, _FIT_TAYLOR_TERMS, _K, SQRT2,
                      SQRT_HALF_PI, _continued_fraction, _difference_coefficients, _taylor_coefficients)
-from ._jit import kernel
+from .jit import kernel
 
 
 def _mills_by_erfcx(t):
@@ -67,15 +67,15 @@ def _fit(values, power):
 
 
 def coefficients() -> dict:
-    """The four fitted polynomials, by the names ``_gauss_coefficients`` holds them under."""
+    """The four fitted polynomials, by the names ``mills_coefficients`` holds them under."""
     return {"R_POLY": _fit(_mills_by_erfcx, 1), "D1_POLY": _fit(_d1_values, 2),
             "DIFFERENCE_POLY": _fit(_difference_over_square, 2), "DROP_POLY": _fit(_drop_over_t, 1)}
 
 
 def source(values: dict) -> str:
-    """``_gauss_coefficients.py``'s text: each coefficient as the shortest repr that round-trips."""
-    lines = ['"""Coefficients of _gauss\'s fitted polynomials, in u, lowest degree first.',
-             "", "Written by ``python -m meanfield._gauss_fit``; do not edit by hand.", '"""', ""]
+    """``mills_coefficients.py``'s text: each coefficient as the shortest repr that round-trips."""
+    lines = ['"""Coefficients of the fitted polynomials of mills, in u, lowest degree first.',
+             "", "Written by ``python -m meanfield.gauss.mills_fit``; do not edit by hand.", '"""', ""]
     for name, poly in values.items():
         lines.append(f"{name} = (")
         lines.extend(f"    {float(c)!r}," for c in poly)
@@ -85,7 +85,7 @@ def source(values: dict) -> str:
 
 
 if __name__ == "__main__":
-    path = os.path.join(os.path.dirname(__file__), "_gauss_coefficients.py")
+    path = os.path.join(os.path.dirname(__file__), "mills_coefficients.py")
     with open(path, "w") as fh:
         fh.write(source(coefficients()))
     print(f"wrote {path}")

@@ -1,105 +1,24 @@
-"""The ``meanfield`` command line.
+"""The theory's subcommands: solve, moments, recursion, finite-width, criticality, fixedpoint,
+table5, validate, activations.
 
-Every subcommand prints a readable table, or one JSON object with ``--json``.
-Bad input prints one line on stderr naming the problem and exits with 2.
-
-The theory's subcommands are defined here.  Packages built on ``meanfield``
-add theirs through the ``meanfield.commands`` entry-point group: each entry
-is a function ``register(command)`` that calls ``command(name, handler,
-help)`` and adds arguments to the parser it returns.  Registering imports
-only that light module; a handler imports what it needs (torch, matplotlib)
-when it runs.  Handlers may use the helpers below (:class:`UsageError`,
-:func:`parse_floats`, :func:`emit_json`, :func:`table`,
-:func:`check_output_path`), which are this module's public interface.
+Each handler imports the theory it needs when it runs, so ``meanfield --help`` loads none of it.
+:func:`register` adds them to the parser, as the packages built on ``meanfield`` add theirs.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
-import json
 import math
-import os
-import sys
 
 import numpy as np
 
-from . import __version__
-from .results import write_netcdf
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad command-line input: one line on stderr, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UsageError(f"{self.prog}: error: {message}")
-
-
-def parse_floats(text: str, name: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.replace(" ", ",").split(",") if v]
-    except ValueError:
-        raise UsageError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
-    if not values:
-        raise UsageError(f"{name} is empty")
-    return values
-
-
-def _scalar_or_list(values):
-    return values[0] if len(values) == 1 else np.array(values)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(type(obj).__name__)
-
-
-def _clean(value):
-    """NaN and inf as JSON null / strings are not valid JSON numbers: map them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, np.generic):
-        return _clean(value.item())
-    return value
-
-
-def emit_json(obj):
-    print(json.dumps(_clean(obj), default=_json_default, allow_nan=False))
-
-
-def table(header, rows):
-    cells = [list(map(str, header))] + [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _fmt(v):
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.10g}"
-    return str(v)
-
-
-# ---------------------------------------------------------------------------
+from ..results import write_netcdf
+from .common import (EXIT_FAIL, EXIT_OK, JSON_HELP, SPEC_HELP, UsageError, check_output_path, emit_json, fmt,
+                     network_arguments, parse_floats, parse_widths, scalar_or_list, table)
 
 
 def cmd_solve(args):
-    from .functionals import gamma_fixed_point, jacobian_second_moment, second_moment
-    from .spec import activation
+    from ..theory.functionals import gamma_fixed_point, jacobian_second_moment, second_moment
+    from ..activations.resolve import activation
 
     act = activation(args.spec)
     out = {"activation": act.spec}
@@ -122,12 +41,12 @@ def cmd_solve(args):
     for key, value in out.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v:.3g}" for k, v in value.items())
-        print(f"{key:>12}  {_fmt(value)}")
+        print(f"{key:>12}  {fmt(value)}")
     return EXIT_OK
 
 
 def cmd_moments(args):
-    from .functionals import moments
+    from ..theory.functionals import moments
 
     ds = moments(args.spec, parse_floats(args.q, "--q"))
     names = ["Q", "dQ_dq", "phi", "dphi_dq", "explosion_factor", "delta", "gamma", "f_mean"]
@@ -144,7 +63,7 @@ def cmd_moments(args):
 
 def _precheck_layers(what, depth, *lists):
     """Refuse a hopeless depth in a fraction of a second, before the theory (and numba) is imported."""
-    from .resources import require_layers
+    from ..resources import require_layers
 
     if depth >= 1:
         require_layers(what, float(np.prod([np.size(v) for v in lists])), depth)
@@ -152,14 +71,14 @@ def _precheck_layers(what, depth, *lists):
 
 def cmd_recursion(args):
     depth = args.depth
-    q0 = _scalar_or_list(parse_floats(args.q0, "--q0"))
-    w = _scalar_or_list(parse_floats(args.sigma_w2, "--sigma-w2"))
-    b = _scalar_or_list(parse_floats(args.sigma_b2, "--sigma-b2"))
+    q0 = scalar_or_list(parse_floats(args.q0, "--q0"))
+    w = scalar_or_list(parse_floats(args.sigma_w2, "--sigma-w2"))
+    b = scalar_or_list(parse_floats(args.sigma_b2, "--sigma-b2"))
     widths = None if args.widths is None else [int(v) for v in parse_floats(args.widths, "--widths")]
     if args.out:
         check_output_path(args.out, ".nc")
     _precheck_layers("recursion", depth, q0, w, b)
-    from .recursions import recursion
+    from ..theory.recursions import recursion
 
     ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
     if args.out:
@@ -202,7 +121,7 @@ def cmd_finite_width(args):
     if args.out:
         check_output_path(args.out, ".nc")
     _precheck_layers("finite_width", args.depth)
-    from .finite_network import FiniteWidthWarning, finite_width
+    from ..theory.finite_width import FiniteWidthWarning, finite_width
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FiniteWidthWarning)
@@ -243,7 +162,7 @@ def cmd_finite_width(args):
 
 
 def cmd_criticality(args):
-    from .fixed_points import critical_sigma_w2
+    from ..theory.fixed_points import critical_sigma_w2
 
     crit = critical_sigma_w2(args.spec, parse_floats(args.sigma_b2, "--sigma-b2"))
     rows, out = [], {"activation": crit.attrs["activation"], "sigma_b2": [], "sigma_w2": [], "q_star": []}
@@ -267,7 +186,7 @@ def cmd_criticality(args):
 
 
 def cmd_fixedpoint(args):
-    from .fixed_points import mu_nu_fixed_point
+    from ..theory.fixed_points import mu_nu_fixed_point
 
     ds = mu_nu_fixed_point(args.spec, args.omega, args.tau, start=(args.mu0, args.nu0))
     out = {
@@ -294,7 +213,7 @@ def cmd_fixedpoint(args):
 
 
 def cmd_table5(args):
-    from .tables import table5
+    from ..paper.table5 import table5
 
     ds = table5()
     keys = ["label", "section", "epsilon", "paper_lambda", "lambda", "paper_alpha", "alpha", "paper_beta", "beta",
@@ -323,7 +242,7 @@ def cmd_table5(args):
 
 
 def cmd_validate(args):
-    from .validate import format_table, run
+    from ..validate import format_table, run
 
     checks = run(monte_carlo=not args.theory_only, mc_size=args.size)
     if args.json:
@@ -334,73 +253,14 @@ def cmd_validate(args):
 
 
 def cmd_activations(args):
-    from .spec import describe
+    from ..activations.resolve import describe
 
     print(describe())
     return EXIT_OK
 
 
-def check_output_folder(path, option="--out"):
-    """Fail before any work if ``path`` cannot be the output folder: a file, a missing parent, or not
-    writable (exit code 2).  The folder is created when its parent exists."""
-    import tempfile
-
-    path = os.path.abspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{option} {path!r} is a file; name a folder")
-    if not os.path.isdir(os.path.dirname(path)):
-        raise UsageError(f"{option}: parent folder {os.path.dirname(path)!r} does not exist")
-    try:
-        os.makedirs(path, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as exc:
-        raise UsageError(f"{option} {path!r} is not writable ({exc.strerror}); choose a folder you can write") from None
-
-
-def check_output_path(path, suffix):
-    """Fail before any work if ``path`` cannot be written (exit code 2)."""
-    import os
-
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UsageError(f"--out: directory {directory!r} does not exist")
-    if suffix and not path.endswith(suffix):
-        raise UsageError(f"--out must name a file ending in {suffix}, got {path!r}")
-    if not os.access(directory, os.W_OK):
-        raise UsageError(f"--out: directory {directory!r} is not writable")
-
-
-def parse_widths(text: str):
-    """``--width``: one width N (an int), or N_0..N_L comma-separated (a list); non-integers are
-    kept so that the library's check names them."""
-    widths = [int(v) if float(v).is_integer() else v for v in parse_floats(text, "--width")]
-    return widths[0] if len(widths) == 1 else widths
-
-
-def network_arguments(c):
-    """The options that shape one finite network (``finite-width``, ``simulate``, ``reduced-chain``):
-    --depth, --width (``parse_widths``), --q0, --sigma-w2, --sigma-b2."""
-    c.add_argument("--depth", type=int, required=True, help="number of layers L")
-    c.add_argument("--width", required=True, help="one width N, or N_0..N_L comma-separated")
-    c.add_argument("--q0", type=float, default=1.0, help="second moment of the input pre-activations (default 1)")
-    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
-    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
-
-
-SPEC_HELP = "activation spec, e.g. 'selu', 'sselu:epsilon=0.03' ('meanfield activations' lists them)"
-JSON_HELP = "print one JSON object instead of a table"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="meanfield", description="Mean-field signal propagation: theory, Monte-Carlo and figures.")
-    p.add_argument("--version", action="version", version=f"meanfield {__version__}")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
-
-    def command(name, func, help_text):
-        c = sub.add_parser(name, help=help_text, description=help_text)
-        c.set_defaults(func=func)
-        return c
-
+def register(command):
+    """Add the theory's subcommands through ``command(name, handler, help) -> parser``."""
     c = command("solve", cmd_solve, "solve or report an activation's parameters, epsilon and gamma_{q=1}")
     c.add_argument("spec", help=SPEC_HELP)
     c.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -454,83 +314,3 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     command("activations", cmd_activations, "list activation names and their spec keys")
-    _register_extensions(sub, command)
-    return p
-
-
-COMMAND_GROUP = "meanfield.commands"
-
-
-def _register_extensions(sub, command):
-    """Subcommands registered by other installed packages (``meanfield.commands`` entry points)."""
-    from importlib.metadata import entry_points
-
-    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
-        entry.load()(command)
-
-
-def reference_markdown() -> str:
-    """docs/cli.md: every command and option, from the parser itself.
-
-    Regenerate with ``python -c "import meanfield.cli as c; print(c.reference_markdown(), end='')" > docs/cli.md``;
-    a test checks that the file is current.
-    """
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    lines = ["# Command line reference", "",
-             "Generated from the parser (`meanfield.cli.reference_markdown`); every command prints a table, "
-             "or one JSON object with `--json`. Bad input prints one line on stderr and exits with 2.", ""]
-    for name, command in sub.choices.items():
-        command.formatter_class = functools.partial(argparse.HelpFormatter, width=100)  # not the terminal's
-        lines += [f"## `meanfield {name}`", "", command.description or "", "", "```", command.format_usage().strip(),
-                  "```", ""]
-        for action in command._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            flags = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest}`"
-            lines.append(f"* {flags}: {action.help}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    return f"meanfield: warning: {message}\n"
-
-
-def main(argv=None) -> int:
-    """Run the command line; returns the exit code: 0 done, 1 a check failed or a fault during
-    the work (disk full, a lost scheduler: one line naming the path or address), 2 bad input."""
-    import warnings
-
-    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return EXIT_USAGE
-        return args.func(args)
-    except UsageError as exc:
-        message = str(exc)
-        prefix = "meanfield: error: "
-        print(message if message.startswith("meanfield") else prefix + message, file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:
-        print(f"meanfield: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("meanfield: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
-        sys.stdout = open(os.devnull, "w")
-        return EXIT_OK
-    except OSError as exc:  # a fault of the filesystem or the network during the work
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"meanfield: error: {where}{exc.strerror or exc}; nothing partial was left behind", file=sys.stderr)
-        return EXIT_FAIL
-    finally:
-        warnings.formatwarning = formatwarning
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .results import dataset_attrs
-from .functionals import gamma_fixed_point, jacobian_second_moment, second_moment
-from .paper import TABLE5, TABLE5_NOT_OPTIMAL
-from .solvers import solve
-from .spec import activation
+from ..results import dataset_attrs
+from ..theory.functionals import gamma_fixed_point, jacobian_second_moment, second_moment
+from .values import TABLE5, TABLE5_NOT_OPTIMAL
+from ..activations.solvers import solve
+from ..activations.resolve import activation
 
 #: Table 5 prints λ, α, β to two decimals; docs/theory.md §3 asks for agreement at that
 #: precision (half a unit of the last digit, plus rounding slack).

@@ -14,7 +14,7 @@ functional below is a quadratic form in them.  That is what lets the solvers
 reduce (eq 11) to a one-dimensional search (see ``solvers``).
 
 Zero-mean functionals (x = √q z) are written with t = b√q and the Mills ratio
-R of ``_gauss``; general-mean ones (x ~ N(m, s²)) with the tilted half-line
+R of ``mills``; general-mean ones (x ~ N(m, s²)) with the tilted half-line
 moments.  All arguments broadcast.
 """
 
@@ -25,10 +25,10 @@ import math
 
 import numpy as np
 
-from . import _gauss
-from ._jit import kernel
-from ._gauss import _COMPILE, INV_SQRT_2PI, _drop_nonneg, _r_d1_nonneg, _r_nonneg, _second_difference_nonneg
-from ._gauss import INV_SQRT_2PI as RHO
+from . import mills
+from .jit import kernel
+from .mills import _COMPILE, INV_SQRT_2PI, _drop_nonneg, _r_d1_nonneg, _r_nonneg, _second_difference_nonneg
+from .mills import INV_SQRT_2PI as RHO
 
 
 def _f(x):
@@ -96,7 +96,7 @@ def _exp_linear_loop(want_q, want_dq, want_phi, want_dphi, want_mean, uniform, l
 
 def exp_linear_into(q, lam, alpha, rate, slope, positive, outputs):
     """Fill ``outputs`` (Q, dQ/dq, φ, dφ/dq, E[f], in that order) in one compiled pass (a few
-    points interpreted, with the same bits: ``_jit.Kernel.run``).
+    points interpreted, with the same bits: ``jit.Kernel.run``).
 
     ``q`` and the outputs are 1-D float64 arrays of one element per point; the
     four parameters are all of one element (shared by every point) or all of
@@ -137,7 +137,7 @@ def zero_mean(q, lam, alpha, rate, slope, quantities=QUANTITIES, *, positive=Tru
     params = [p.reshape(1) if shared else per_point(p) for p in params]
     outputs = {name: np.empty(shape) if name in quantities else _SKIPPED for name in QUANTITIES}
     exp_linear_into(per_point(q), *params, positive, [outputs[name].reshape(-1) for name in QUANTITIES])
-    return {name: _gauss.value(outputs[name]) for name in quantities}
+    return {name: mills.value(outputs[name]) for name in quantities}
 
 
 def _negative_part(name, q, alpha, rate, slope):
@@ -230,9 +230,9 @@ def _branch_moments(m, s, rate):
     Returns P_k = E[x^k 1{x>0}] and N[a][k] = E[x^k e^{a x} 1{x<=0}] for
     a in {0, b, 2b}, k in {0, 1, 2}.
     """
-    pos = _gauss.positive_half_moments(m, s)
+    pos = mills.positive_half_moments(m, s)
     neg = {
-        key: _gauss.tilted_half_moments(a, m, s)
+        key: mills.tilted_half_moments(a, m, s)
         for key, a in (("0", 0.0), ("b", rate), ("2b", 2.0 * rate))
     }
     return pos, neg
@@ -272,7 +272,7 @@ def mean_map_all(m, s2, lam, alpha, rate, slope):
     )
     d_mean_dm = lam * (p0 + alpha * b * n["b"][0] + slope * n["0"][0])
     jump = 1.0 - alpha * b - slope
-    density0 = _gauss.normal_pdf(m / s) / s
+    density0 = mills.normal_pdf(m / s) / s
     d_mean_dv = 0.5 * lam * (jump * density0 + alpha * np.square(b) * n["b"][0])
     ffp = (
         p1
@@ -299,7 +299,7 @@ def derivative_mean_map(m, s2, lam, alpha, rate, slope):
     """E[f'(x)], x ~ N(m, s²): the mean map of f' (used by the correlation map's χ_c)."""
     m, s2, lam, alpha, rate, slope = np.broadcast_arrays(*(_f(v) for v in (m, s2, lam, alpha, rate, slope)))
     s = np.sqrt(s2)
-    p0, _, _ = _gauss.positive_half_moments(m, s)
-    nb, _, _ = _gauss.tilted_half_moments(rate, m, s)
-    n0, _, _ = _gauss.tilted_half_moments(0.0, m, s)
+    p0, _, _ = mills.positive_half_moments(m, s)
+    nb, _, _ = mills.tilted_half_moments(rate, m, s)
+    n0, _, _ = mills.tilted_half_moments(0.0, m, s)
     return lam * (p0 + alpha * rate * nb + slope * n0)

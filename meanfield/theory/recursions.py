@@ -24,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import closed_forms, quadrature
-from .results import dataset_attrs
-from .activations import ExpLinear
+from ..gauss import closed_forms, quadrature
+from ..results import dataset_attrs
+from ..activations.objects import ExpLinear
 from .functionals import check_array, resolve, smooth_closed
-from .resources import require_layers
+from ..resources import require_layers
 
 _PARAM_NAMES = {"lam": "lambda", "alpha": "alpha", "rate": "rate", "slope": "slope"}
 

@@ -18,10 +18,10 @@ without cancellation (scipy's erfcx, Laplace's continued fraction
 R = 1/(t + T₁), T_n = n/(t + T_{n+1}) with R' = −T₁R and R'' = T₁T₂R, Taylor
 series), never typed in.  R'' takes the fraction itself at large t.
 
-These are compiled (numba, on first call: ``_jit``) scalar functions with no
+These are compiled (numba, on first call: ``jit``) scalar functions with no
 branch, inside array loops that vectorise: the Mills-ratio maps below;
 ``closed_forms`` inlines the scalar functions into its one-pass loop of the
-zero-mean moments, and ``_mills_series`` into its finite-width functionals
+zero-mean moments, and ``mills_series`` into its finite-width functionals
 (``compile_cache`` keys their cached machine code on this file too).  The quadrature rules live in
 ``quadrature``.
 """
@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from . import _gauss_coefficients
-from ._jit import fma, kernel
+from . import mills_coefficients
+from .jit import fma, kernel
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2.0)          # R(0)
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -59,7 +59,7 @@ def normal_pdf(u):
 # R' ~ −1/t², the difference ~ R(0)t² and the drop ~ t at 0),
 # so each P is smooth on the whole interval and its relative accuracy is the
 # function's (Schonfelder's device for erfc, Math. Comp. 32, 1978).  Each P is
-# fitted (once, by ``_gauss_fit.py``; not at import) as a Chebyshev series in u
+# fitted (once, by ``mills_fit.py``; not at import) as a Chebyshev series in u
 # by the discrete cosine transform of its values at _FIT Chebyshev nodes
 # (scipy.fft.dct: a sum of cosines in floating point would leave noise of
 # 1e-15 in the small coefficients) and
@@ -98,7 +98,7 @@ def normal_pdf(u):
 
 # Compiled with IEEE arithmetic: no fastmath flag, so no reordering and a fused
 # multiply-add only where the source asks for one (``fma``: Horner's steps, one
-# rounding each), which is what gives the interpreted kernels (``_jit``) the
+# rounding each), which is what gives the interpreted kernels (``jit``) the
 # same bits; and IEEE division (x/0 is ±inf, as in numpy; numba's default
 # checks each division, and the check keeps a loop from vectorising).
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -143,14 +143,14 @@ def _continued_fraction(t, depth):
 
 
 # Module globals, which numba freezes into the compiled code.  The fits are made by
-# ``python -m meanfield._gauss_fit`` (``_gauss_fit.py``), which writes
-# ``_gauss_coefficients.py``; tests/test_gauss.py refits and compares, so the shipped values
+# ``python -m meanfield.gauss.mills_fit`` (``mills_fit.py``), which writes
+# ``mills_coefficients.py``; tests/test_gauss.py refits and compares, so the shipped values
 # are the fit's.  numba keys its on-disk cache on this file, and ``compile_cache`` adds
-# ``_gauss_coefficients.py`` to every stamp of the package, so no cache keeps stale values.
-_R_POLY = np.array(_gauss_coefficients.R_POLY)
-_D1_POLY = np.array(_gauss_coefficients.D1_POLY)
-_DIFFERENCE_POLY = np.array(_gauss_coefficients.DIFFERENCE_POLY)
-_DROP_POLY = np.array(_gauss_coefficients.DROP_POLY)
+# ``mills_coefficients.py`` to every stamp of the package, so no cache keeps stale values.
+_R_POLY = np.array(mills_coefficients.R_POLY)
+_D1_POLY = np.array(mills_coefficients.D1_POLY)
+_DIFFERENCE_POLY = np.array(mills_coefficients.DIFFERENCE_POLY)
+_DROP_POLY = np.array(mills_coefficients.DROP_POLY)
 _SECOND_DIFFERENCE = _difference_coefficients(_TAYLOR_TERMS)
 
 # ---------------------------------------------------------------------------

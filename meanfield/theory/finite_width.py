@@ -36,18 +36,19 @@ they grow like L²/N², which ``valid`` and a warning report.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
 import xarray as xr
 
-from . import _mills_series, quadrature
-from ._jit import kernel
-from .results import dataset_attrs
-from .activations import ExpLinear
+from ..gauss import compile_cache, mills_series, quadrature
+from ..gauss.jit import kernel
+from ..results import dataset_attrs
+from ..activations.objects import ExpLinear
 from .functionals import resolve
 from .recursions import _depth, _family_arrays, broadcast_inputs, infinite_width_arrays, infinite_width_variables, recursion
-from .resources import require_layers
+from ..resources import require_layers
 
 ORDERS = (0, 1)
 
@@ -98,11 +99,12 @@ def _check_widths(values):
 def _moments(act, m, params):
     """The finite-width functionals at m (config shape): closed form or quadrature."""
     if isinstance(act, ExpLinear):
-        return _mills_series.finite_width_moments(m, *params)
+        return mills_series.finite_width_moments(m, *params)
     return quadrature.finite_width_moments(act, m)
 
 
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
+compile_cache.register(os.path.dirname(__file__), depends=compile_cache.ENGINE_FILES)
 
 
 @kernel(**_COMPILE)
@@ -208,7 +210,7 @@ def _forward_closure(act, params, q0, w2, b2, n):
     """m_l, v_l (docs/finite-width.md §3) and the functionals at m_k, k = 0..L−1 (§2).
 
     The exponential-linear family runs it as one compiled loop over configurations and layers
-    (``_mills_series.forward_closure_into``); any other activation layer by layer, its functionals
+    (``mills_series.forward_closure_into``); any other activation layer by layer, its functionals
     by quadrature over all configurations at once.
     """
     if params is not None:
@@ -216,7 +218,7 @@ def _forward_closure(act, params, q0, w2, b2, n):
     shape, depth = q0.shape, n.shape[-1] - 1
     m = np.empty(shape + (depth + 1,))
     var = np.zeros_like(m)
-    names = _mills_series.FINITE_WIDTH_QUANTITIES
+    names = mills_series.FINITE_WIDTH_QUANTITIES
     fn = {name: np.full(shape + (depth,), np.nan) for name in names}
     m[..., 0] = q0
     w4 = np.square(w2)
@@ -241,10 +243,10 @@ def _forward_closure_compiled(params, q0, w2, b2, n):
     widths = np.ascontiguousarray(np.broadcast_to(n, shape + (depth + 1,)), dtype=float).reshape(-1, depth + 1)
     configs = flat[0].size
     m, var = np.empty((configs, depth + 1)), np.empty((configs, depth + 1))
-    names = _mills_series.FINITE_WIDTH_QUANTITIES
+    names = mills_series.FINITE_WIDTH_QUANTITIES
     table = np.empty((configs, depth, len(names)))
-    _mills_series.forward_closure_into(*flat[:3], widths, *flat[3:], _mills_series.SERIES,
-                                       _mills_series.DIFFERENCE_WEIGHTS, _mills_series.DIFFERENCE_ORDER, m, var, table)
+    mills_series.forward_closure_into(*flat[:3], widths, *flat[3:], mills_series.SERIES,
+                                       mills_series.DIFFERENCE_WEIGHTS, mills_series.DIFFERENCE_ORDER, m, var, table)
     fn = {name: table[:, :, j].reshape(shape + (depth,)) for j, name in enumerate(names)}
     return m.reshape(shape + (depth + 1,)), var.reshape(shape + (depth + 1,)), fn
 

@@ -1,7 +1,7 @@
 """One table defines every named activation: its spec keys and defaults, f and f', kinks, its
 closed forms, the solver that fills its parameters, its torch math and its figure label.
 
-Spec parsing (``spec``), ``meanfield activations``, the solvers' parameter names, the torch
+Spec resolution (``resolve``), ``meanfield activations``, the solvers' parameter names, the torch
 modules (``cuda_kernels.torch_math``) and the figures' labels all read :data:`ENTRIES`.  Adding an
 activation is one :class:`Entry` here plus its tests: CELU below is one.
 
@@ -25,6 +25,8 @@ import math
 from typing import Callable
 
 import numpy as np
+
+from .spec import parse_spec
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -80,7 +82,7 @@ class Entry:
     nonnegative: tuple = ()                # keys that must be >= 0
     fields: dict | None = None             # exponential-linear: parameter name -> ExpLinear field
     fixed: dict = dataclasses.field(default_factory=dict)     # exponential-linear: fields set by the entry
-    solve_keys: tuple = ()                 # keys that apply with epsilon (parameters by meanfield.solvers)
+    solve_keys: tuple = ()                 # keys that apply with epsilon (parameters by meanfield.activations.solvers)
     functions: Callable | None = None      # elementwise: params -> (f, df), numpy
     closed: Callable | None = None         # elementwise: params -> ClosedForms
     torch: Callable | None = None          # elementwise: (torch, params) -> (f, df) on tensors
@@ -300,8 +302,6 @@ def public_parameters(act) -> dict:
 
 def label(spec) -> str:
     """A figure label for an activation spec string: the entry's label, with ε when given."""
-    from .spec import parse_spec  # the one place spec strings are read
-
     name, items = parse_spec(str(spec))
     e = ENTRIES.get(name)
     text = e.label if e is not None else name
@@ -309,8 +309,6 @@ def label(spec) -> str:
 
 
 def color(spec, default="#333333") -> str:
-    from .spec import parse_spec
-
     e = ENTRIES.get(parse_spec(str(spec))[0])
     return e.color if e is not None and e.color else default
 

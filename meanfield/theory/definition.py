@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from scipy import optimize
 
-from .results import dataset_attrs
+from ..results import dataset_attrs
 from .functionals import check_array, jacobian_second_moment, resolve, second_moment
 
 #: Default q grid: three decades either side of the fixed point q = 1.

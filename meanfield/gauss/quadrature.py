@@ -39,10 +39,10 @@ import math
 
 import numpy as np
 
-from ._gauss import normal_pdf
+from .mills import normal_pdf
 
 #: The functionals of the O(1/N) finite-width theory, in the order every implementation returns
-#: them (``finite_width_moments`` here, ``_mills_series`` for the exponential-linear family).
+#: them (``finite_width_moments`` here, ``mills_series`` for the exponential-linear family).
 FINITE_WIDTH_QUANTITIES = ("Q", "Q4", "dQ", "d2Q", "phi", "dphi", "d2phi", "P", "S")
 
 RULES = ("auto", "graded", "hermite", "trapezoid")
@@ -282,37 +282,6 @@ def _by_regime(act, m, s, v, rule, order, compute):
     return tuple(full.reshape(shape) for full in out)
 
 
-class _NodeView:
-    """The activation evaluated on a node array whose last axis is the node axis.
-
-    Array parameters of an ExpLinear broadcast against the batch shape, so a
-    trailing axis is added to them before evaluation.
-    """
-
-    def __init__(self, act):
-        self.act = act
-
-    def _expanded(self):
-        from .activations import ExpLinear
-
-        act = self.act
-        if isinstance(act, ExpLinear) and not act.scalar:
-            return ExpLinear(
-                name=act.name,
-                lam=np.asarray(act.lam)[..., None],
-                alpha=np.asarray(act.alpha)[..., None],
-                rate=np.asarray(act.rate)[..., None],
-                slope=np.asarray(act.slope)[..., None],
-            )
-        return act
-
-    def f(self, x):
-        return self._expanded().f(x)
-
-    def df(self, x):
-        return self._expanded().df(x)
-
-
 def _batch_shape(act, *arrays):
     shapes = [np.shape(a) for a in arrays]
     for field in ("lam", "alpha", "rate", "slope"):
@@ -339,7 +308,7 @@ def expectation(act, g, m, s2, rule=DEFAULT_RULE, order=None):
 
 
 def _integrand(act, g):
-    view = _NodeView(act)
+    view = act.with_node_axis()
     table = {
         "f": view.f,
         "df": view.df,
@@ -386,7 +355,7 @@ def finite_width_moments(act, q, rule=DEFAULT_RULE, order=None):
     """
     shape = _batch_shape(act, q)
     q = np.broadcast_to(np.asarray(q, dtype=float), shape)
-    view = _NodeView(act)
+    view = act.with_node_axis()
 
     def compute(x, w, z, m, s, q):
         f, df = view.f(x), view.df(x)

@@ -18,13 +18,11 @@ Two kinds of activation exist:
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable
 
 import numpy as np
 
 from . import registry
-from .registry import SELU_ALPHA, SELU_LAMBDA  # noqa: F401 - the package's public constants
 #: Entry-point group of the packages that build a torch module from an activation.
 TORCH_MODULE_GROUP = "meanfield.torch_modules"  # PyTorch's and TensorFlow's default negative slope
 
@@ -57,6 +55,11 @@ class Activation:
     def feature_scale(self) -> float:
         """x-scale of the activation's structure around 0 (quadrature grading)."""
         return 1.0
+
+    def with_node_axis(self) -> "Activation":
+        """This activation for arrays whose last axis is a quadrature node axis: array parameters
+        gain a trailing axis so that they broadcast against the batch shape."""
+        return self
 
     @property
     def analytic_strip(self) -> float | None:
@@ -124,6 +127,12 @@ class ExpLinear(Activation):
     def breakpoints(self):
         return (0.0,)
 
+    def with_node_axis(self) -> "ExpLinear":
+        if self.scalar:
+            return self
+        return ExpLinear(name=self.name, **{field: np.asarray(getattr(self, field))[..., None]
+                                            for field in ("lam", "alpha", "rate", "slope")})
+
     @property
     def params(self) -> dict:
         """Parameters under the spec keys of this activation's registry entry (the paper's names)."""
@@ -161,7 +170,7 @@ class Elementwise(Activation):
     for smooth f); pass it explicitly for full precision.  ``kinks`` lists
     the x-locations where f or f' is not smooth, so that quadrature splits
     there; ``scale`` is the x-scale of f's structure (default 1).
-    ``closed`` (a :class:`meanfield.registry.ClosedForms`) holds closed-form
+    ``closed`` (a :class:`meanfield.activations.registry.ClosedForms`) holds closed-form
     functionals where they exist (erf, GELU); they replace quadrature.
     ``strip`` is the half-width of a strip about the real axis in which f and
     f' are analytic (tanh: π/2), which lets quadrature use the trapezoid rule

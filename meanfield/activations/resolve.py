@@ -1,9 +1,9 @@
-"""Spec strings: ``NAME`` or ``NAME:key=value,...`` → an :class:`Activation`.
+"""Resolution: a spec string (or a callable, or an Activation) → an :class:`Activation`.
 
-This is the only place a spec string is read; the command line, the
-simulator, the kernels, sweep files and figure labels all go through
-:func:`activation` or :func:`parse_spec`.  What each name means, its keys and
-their defaults come from the one table, :data:`meanfield.registry.ENTRIES`.
+The one function both sides call: the command line, the simulator, the kernels and sweep files
+resolve through :func:`activation`; the spec is read by :func:`meanfield.activations.spec.parse_spec`,
+its names and keys come from the registry, and a solved family's parameters from
+:mod:`meanfield.activations.solvers`.
 """
 
 from __future__ import annotations
@@ -11,46 +11,12 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from . import activations as A
+from . import objects as A
 from . import registry, solvers
-from ._validate import check_number
+from ..arguments import check_number
+from .spec import parse_boolean, parse_spec
 
 NAMES = registry.NAMES
-_BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split a spec string into its name and raw ``key -> value`` strings."""
-    if not isinstance(spec, str):
-        raise ValueError(f"an activation spec must be a string, got {type(spec).__name__}")
-    text = spec.strip()
-    name, sep, rest = text.partition(":")
-    name = name.strip().lower()
-    if not name:
-        raise ValueError(f"empty activation name in spec {spec!r}; expected NAME or NAME:key=value,...")
-    items: dict[str, str] = {}
-    if sep:
-        if not rest.strip():
-            raise ValueError(f"malformed activation spec {spec!r}: nothing after ':'; expected NAME:key=value,...")
-        for part in rest.split(","):
-            key, eq, value = part.partition("=")
-            key, value = key.strip().lower(), value.strip()
-            if not eq or not key or not value:
-                raise ValueError(
-                    f"malformed activation spec {spec!r}: {part.strip()!r} is not key=value; "
-                    "expected NAME:key=value,..."
-                )
-            if key in items:
-                raise ValueError(f"activation spec {spec!r} gives {key!r} twice")
-            items[key] = value
-    return name, items
-
-
-def _boolean(name, key, raw):
-    try:
-        return _BOOL[raw.lower()]
-    except KeyError:
-        raise ValueError(f"{name}: {key} must be true or false, got {raw!r}") from None
 
 
 def activation(spec, df: Callable | None = None, **kwargs) -> A.Activation:
@@ -63,7 +29,7 @@ def activation(spec, df: Callable | None = None, **kwargs) -> A.Activation:
     arguments of :func:`meanfield.activations.custom` apply).  Unknown names
     or keys, missing or contradictory parameters and out-of-range values
     raise ``ValueError`` naming the bad part and the valid choices; an
-    infeasible solver request raises :class:`~meanfield.solvers.InfeasibleError`.
+    infeasible solver request raises :class:`~meanfield.activations.solvers.InfeasibleError`.
     """
     if isinstance(spec, A.Activation):
         return spec
@@ -129,7 +95,7 @@ def _solved(entry, spec, items):
     kwargs = {key: check_number(f"{name}: {key}", items[key], positive=True)
               for key in ("lambda_min", "q_star", "sigma_w2") if key in items}
     if "central" in items:
-        kwargs["central"] = _boolean(name, "central", items["central"])
+        kwargs["central"] = parse_boolean(name, "central", items["central"])
     solution = solvers.solve(name, epsilon, **kwargs)
     act = solution.activation()
     return A.ExpLinear(name=name, lam=act.lam, alpha=act.alpha, rate=act.rate, slope=act.slope,

@@ -16,9 +16,9 @@ import numpy as np
 import xarray as xr
 from scipy import optimize
 
-from . import closed_forms, quadrature
-from .results import dataset_attrs
-from .activations import ExpLinear
+from ..gauss import closed_forms, quadrature
+from ..results import dataset_attrs
+from ..activations.objects import ExpLinear
 from .functionals import check_array, mean_map_all, resolve, second_moment, smooth_closed
 from .recursions import broadcast_inputs, _family_arrays
 

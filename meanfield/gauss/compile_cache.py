@@ -9,7 +9,7 @@ numba cache the functions of a source folder under :func:`cache_root` instead:
 register theirs.
 
 numba keys a cached function on its own file only.  Compiled code that inlines another file's
-compiled helpers (``_mills_series`` inlines ``_gauss``, whose fitted coefficients numba freezes
+compiled helpers (``mills_series`` inlines ``mills``, whose fitted coefficients numba freezes
 into the machine code) would then survive a change to that file: ``register(folder, depends=...)``
 adds those files to the stamp, so a change to any of them recompiles.
 """
@@ -44,7 +44,7 @@ def _digest(path: str) -> str:
 def register(folder: str, depends: tuple[str, ...] = ()) -> None:
     """Cache the ``cache=True`` functions of the ``.py`` files in ``folder`` under :func:`cache_root`;
     ``depends`` are files whose content every stamp of the folder includes.  With numba not yet
-    imported, the locator waits for :func:`install` (``meanfield._jit`` calls it before it compiles):
+    imported, the locator waits for :func:`install` (``meanfield.gauss.jit`` calls it before it compiles):
     registering does not import numba."""
     _FOLDERS[os.path.abspath(folder)] = tuple(os.path.abspath(p) for p in depends)
     if "numba" in sys.modules:
@@ -109,5 +109,8 @@ def _make_locator(caching):
     return ProjectCacheLocator
 
 
-register(os.path.dirname(__file__), depends=tuple(os.path.join(os.path.dirname(__file__), name)
-                                                 for name in ("_gauss.py", "_gauss_coefficients.py")))
+#: the files whose compiled helpers other files inline: every stamp of a folder that compiles
+#: against the Gaussian engine includes them (``meanfield.theory`` registers itself with these)
+ENGINE_FILES = tuple(os.path.join(os.path.dirname(__file__), name) for name in ("mills.py", "mills_coefficients.py"))
+
+register(os.path.dirname(__file__), depends=ENGINE_FILES)

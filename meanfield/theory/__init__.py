@@ -1,0 +1,13 @@
+"""Mean-field theory: single-layer functionals and what they predict for a deep network.
+
+* ``functionals``: Q(q), φ(q) (eq 6), 1 + δ_q (eq 2), γ_q (eq 8), the mean map (eq 12);
+* ``recursions``: forward q_l (Prop A.1), gradient norms (Prop A.2), Props 3.1 and 3.2;
+* ``finite_width``: the O(1/N) corrections a network of width N measures;
+* ``fixed_points``: q*, χ_1, the order-to-chaos boundary, the correlation map, depth scales and
+  Klambauer's (μ, ν) map;
+* ``definition``: Definition 2 (eq 7), the self-normalization property.
+
+New theory goes here.  This package may import :mod:`meanfield.activations`,
+:mod:`meanfield.gauss` and the foundation modules, never :mod:`meanfield.paper`, ``validate``
+or ``cli``.
+"""
