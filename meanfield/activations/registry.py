@@ -56,7 +56,8 @@ class ClosedForms:
     ``second_moment`` Q(q), ``second_moment_derivative`` dQ/dq, ``jacobian`` φ(q) = E f'², and
     ``jacobian_derivative`` dφ/dq; ``mean_map(m, s2)`` = E f(x), ``derivative_mean_map(m, s2)`` =
     E f'(x), x ~ N(m, s2); ``pair(k, q)`` = E f(u₁) f(u₂) and ``derivative_pair(k, q)`` =
-    E f'(u₁) f'(u₂), (u₁, u₂) ~ N(0, [[q, k], [k, q]]) (the correlation map, χ_c).
+    E f'(u₁) f'(u₂), (u₁, u₂) ~ N(0, [[q, k], [k, q]]) (the correlation map, χ_c);
+    ``jacobian_fourth(q)`` = E f'⁴ (the singular-value spectrum's second moment).
     """
 
     second_moment: Callable
@@ -67,6 +68,7 @@ class ClosedForms:
     derivative_mean_map: Callable | None = None
     pair: Callable | None = None
     derivative_pair: Callable | None = None
+    jacobian_fourth: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +130,8 @@ def _erf_closed(_params) -> ClosedForms:
     Q = (2/π) arctan(2q/√(1 + 4q)) (= (2/π) arcsin(2q/(1 + 2q)), in the form stable as q -> inf),
     dQ/dq = (4/π)/((1 + 2q)√(1 + 4q)), φ = (4/π)/√(1 + 4q), dφ/dq = −(8/π)(1 + 4q)^{−3/2};
     E erf(m + s z) = erf(m/√(1 + 2s²)), E erf'(m + s z) = (2/√π) e^{−m²/(1+2s²)}/√(1 + 2s²);
-    E erf(u₁)erf(u₂) = (2/π) arctan(2k/√((1 + 2q)² − 4k²)), E erf'erf' = (4/π)/√((1 + 2q)² − 4k²).
+    E erf(u₁)erf(u₂) = (2/π) arctan(2k/√((1 + 2q)² − 4k²)), E erf'erf' = (4/π)/√((1 + 2q)² − 4k²);
+    E erf'⁴ = (16/π²) E e^{−4x²} = (16/π²)/√(1 + 8q).
     """
     def disc(k, q):
         return np.sqrt(np.maximum(np.square(1.0 + 2.0 * q) - 4.0 * np.square(k), 0.0))
@@ -143,6 +146,7 @@ def _erf_closed(_params) -> ClosedForms:
         / np.sqrt(1.0 + 2.0 * s2),
         pair=lambda k, q: (2.0 / math.pi) * np.arctan2(2.0 * k, disc(k, q)),
         derivative_pair=lambda k, q: (4.0 / math.pi) / disc(k, q),
+        jacobian_fourth=lambda q: (16.0 / math.pi**2) / np.sqrt(1.0 + 8.0 * q),
     )
 
 

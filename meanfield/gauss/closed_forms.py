@@ -213,6 +213,29 @@ def moments(q, lam, alpha, rate, slope):
     return zero_mean(q, lam, alpha, rate, slope)
 
 
+def jacobian_even_moment(q, k, lam, alpha, rate, slope):
+    """E[f'(√q z)^{2k}] for an integer k >= 1: the Jacobian's moments beyond φ (k = 1), which the
+    singular-value spectrum needs (k = 2: ``meanfield.theory.spectrum``).
+
+    On x <= 0, f' = λ(αb e^{bx} + κ), so by the binomial theorem
+    f'^{2k} = λ^{2k} Σ_j C(2k, j) (αb)^j κ^{2k−j} e^{jbx}, and
+    E[e^{jbx} 1{x<=0}] = e^{s²/2} Φ(−s) = erfcx(s/√2)/2 with s = jb√q >= 0 (no overflow at any q);
+    on x > 0, f'^{2k} = λ^{2k} with probability ½.
+    """
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    from scipy import special
+
+    k = int(k)
+    q, lam, alpha, rate, slope = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (q, lam, alpha, rate, slope)))
+    a = alpha * rate
+    total = np.full(q.shape, 0.5)
+    for j in range(2 * k + 1):
+        tail = 0.5 * special.erfcx(j * rate * np.sqrt(q) / math.sqrt(2.0))
+        total = total + math.comb(2 * k, j) * np.power(a, j) * np.power(slope, 2 * k - j) * tail
+    return np.power(lam, 2 * k) * total
+
+
 def second_moment_and_jacobian(q, lam, alpha, rate, slope):
     """(Q(q), φ(q)) in one pass: the layer step of Prop A.1/A.2."""
     m = zero_mean(q, lam, alpha, rate, slope, ("Q", "phi"))

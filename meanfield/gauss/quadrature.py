@@ -291,7 +291,7 @@ def _batch_shape(act, *arrays):
 
 
 def expectation(act, g, m, s2, rule=DEFAULT_RULE, order=None):
-    """E[g(x)] for x ~ N(m, s²), g one of 'f', 'df', 'f2', 'df2' or a callable of x.
+    """E[g(x)] for x ~ N(m, s²), g one of 'f', 'df', 'f2', 'df2', 'df4' or a callable of x.
 
     A tuple of integrands gives a tuple of expectations on one shared node set.
     """
@@ -314,6 +314,7 @@ def _integrand(act, g):
         "df": view.df,
         "f2": lambda x: np.square(view.f(x)),
         "df2": lambda x: np.square(view.df(x)),
+        "df4": lambda x: np.square(np.square(view.df(x))),
     }
     return table[g] if isinstance(g, str) else g
 

@@ -92,6 +92,19 @@ def jacobian_second_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RUL
     return quadrature.expectation(act, "df2", 0.0, q, rule, order)
 
 
+def jacobian_fourth_moment(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
+    """E[f'(√q z)⁴]: with φ(q), the spread of the Jacobian's squared entries,
+    E f'⁴/φ² − 1 (the activation's share of the singular-value spread, docs/spectrum.md)."""
+    act, q = resolve(act), check_array("q", q, positive=True)
+    if _route(act, method) == "closed":
+        smooth = smooth_closed(act)
+        if smooth is None:
+            return closed_forms.jacobian_even_moment(q, 2, *_family(act))
+        if smooth.jacobian_fourth is not None:
+            return smooth.jacobian_fourth(q)
+    return quadrature.expectation(act, "df4", 0.0, q, rule, order)
+
+
 def jacobian_second_moment_derivative(act, q, *, method="auto", rule=quadrature.DEFAULT_RULE, order=None):
     """dφ/dq; its value at q = 1 sets γ_{q=1} (Prop 3.1)."""
     act, q = resolve(act), check_array("q", q, positive=True)

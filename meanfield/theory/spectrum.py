@@ -1,0 +1,498 @@
+"""The singular-value spectrum of a deep network's input–output Jacobian (docs/spectrum.md).
+
+For L layers of width N → ∞, J = W_L D_{L−1} W_{L−1} ⋯ W_1 D_0 with D_l = diag f'(h_l),
+h_l ~ N(0, q_l) from the forward recursion (Prop A.1) and h_0 ~ N(0, q0): L weight matrices and L
+derivative matrices, the first at the input pre-activation.  The weights are Gaussian (entries
+N(0, σ_w²/N)) or orthogonal (√σ_w² O, O Haar).  The factors are asymptotically free, so the law of
+the squared singular values (the eigenvalues of JJᵀ) is the free multiplicative convolution of
+the laws of the D_l² and the W_l W_lᵀ (Pennington, Schoenholz & Ganguli 2017, 2018):
+
+* moments, exact: m₁ = Π_l σ_w² E f'(h_l)² (Prop A.2's product of χ_l) and, because the
+  normalized variance v = m₂/m₁² − 1 adds over free factors,
+  v = Σ_l [E f'(h_l)⁴/(E f'(h_l)²)² − 1] + L·v_W, v_W = 1 (Gaussian), 0 (orthogonal);
+* the density, by S-transforms (``spectrum_solver``), with the upper edge of the support found
+  where d x(z)/dz = 0 on the real branch, the atom at zero (max_l P(f'(h_l) = 0): ReLU's ½), and
+  quantiles of the squared singular values.
+
+The density is computed for the exponential-linear family (ReLU, ELU, SELU, dSELU, sSELU,
+lSELU, ...) and tanh with the pole of the Cauchy transform subtracted (``meanfield.gauss.cauchy``),
+which makes it accurate up to the support; for any other activation with plain quadrature,
+accurate where the density is smooth on the quadrature's scale.  Either way every Dataset says
+how well its density integrates to 1 − atoms and reproduces m₁ and m₂ (``density_*_error``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from ..activations.objects import ExpLinear
+from ..gauss import cauchy
+from ..results import dataset_attrs
+from .functionals import jacobian_fourth_moment, jacobian_second_moment, resolve
+from .recursions import _depth, recursion
+
+WEIGHTS = ("gaussian", "orthogonal")
+#: quantile levels reported for the squared singular values
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+#: points of the density grid by default
+DEFAULT_POINTS = 1000
+#: the density is evaluated at x + iη with η = ETA_REL·x: its effect on the density is of this
+#: relative order, far below the quadrature's; it fixes the side of the real axis (Plemelj)
+ETA_REL = 1e-14
+#: the grid in log x extends down until the mass below it is estimated under this
+TAIL_MASS = 1e-9
+#: the normalized variance of W Wᵀ: Marchenko–Pastur at ratio 1 (m₂ = 2 m₁²), or a point mass
+WEIGHT_VARIANCE = {"gaussian": 1.0, "orthogonal": 0.0}
+#: the first point solved from scratch lies this far (relative, in log x) below the upper edge
+START_DEPTH = 1e-3
+#: points of the grid's panel between two singular points, at least
+MIN_PANEL_POINTS = 32
+#: the real branch of x(z) has ended when some y_l is this close (relative) to the top of its law
+EDGE_END = 1e-12
+
+
+def _check_weights(weights):
+    if weights not in WEIGHTS:
+        raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
+    return weights
+
+
+def _depths(depth):
+    values = [depth] if np.ndim(depth) == 0 else list(np.asarray(depth).ravel())
+    if not values:
+        raise ValueError("depth is empty; give one depth >= 1 or a list of them")
+    out = []
+    for d in values:
+        if isinstance(d, (float, np.floating)) and float(d).is_integer():
+            d = int(d)
+        out.append(_depth(d.item() if isinstance(d, np.integer) else d))
+    return sorted(set(out))
+
+
+def _forward(act, depth, q0, sigma_w2, sigma_b2):
+    """The recursion's Dataset to layer depth − 1 (the D's of J sit at h_0..h_{L−1}); refuses a
+    configuration whose q_l is not finite and positive there."""
+    rec = recursion(act, max(depth - 1, 1), q0=q0, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    q = rec.q.isel(layer=slice(0, depth))
+    bad = ~(np.isfinite(q) & (q > 0))
+    if bool(bad.any()):
+        first = int(np.argmax(bad.values.reshape(-1, depth).any(axis=0)))
+        raise ValueError(f"the forward recursion leaves (0, inf) at layer {first} (q_l = "
+                         f"{float(q.values.reshape(-1, depth)[:, first][bad.values.reshape(-1, depth)[:, first]][0])!r}):"
+                         " the Jacobian's spectrum needs finite, positive q_l at every layer; choose a smaller q0 or "
+                         "sigma_w2, or a smaller depth")
+    return rec, q
+
+
+def jacobian_moments(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal") -> xr.Dataset:
+    """m₁, m₂ and the normalized variance of the squared singular values of J (module docstring),
+    per depth in ``depth`` (an int or a list); q0, σ_w² and σ_b² broadcast as in ``recursion``."""
+    act = resolve(act)
+    weights = _check_weights(weights)
+    depths = _depths(depth)
+    rec, q = _forward(act, max(depths), q0, sigma_w2, sigma_b2)
+    phi = xr.apply_ufunc(lambda v: jacobian_second_moment(act, v), q)
+    fourth = xr.apply_ufunc(lambda v: jacobian_fourth_moment(act, v), q)
+    w2 = rec.sigma_w2
+    log_chi = np.log(w2 * phi)
+    share = fourth / phi**2 - 1.0
+    pick = xr.DataArray(np.array(depths), dims="depth")
+    cum_log = log_chi.cumsum("layer").isel(layer=pick - 1)
+    activation_share = share.cumsum("layer").isel(layer=pick - 1)
+    weight_share = WEIGHT_VARIANCE[weights] * pick.astype(float)
+    nvar = activation_share + weight_share
+    m1 = np.exp(cum_log)
+    ds = xr.Dataset(
+        {
+            "m1": (m1.dims, m1.values, {"long_name": "m1 = tau(J J^T) = prod_l sigma_w2 E f'(h_l)^2",
+                                         "equation": "Prop A.2; docs/spectrum.md eq (M1)"}),
+            "log_m1": (cum_log.dims, cum_log.values, {"long_name": "log m1 (finite where m1 over- or underflows)"}),
+            "m2": (m1.dims, (m1**2 * (1.0 + nvar)).values, {"long_name": "m2 = tau((J J^T)^2)"}),
+            "nvar": (nvar.dims, nvar.values, {"long_name": "normalized variance m2/m1^2 - 1 of the squared singular "
+                                                           "values", "equation": "docs/spectrum.md eq (V)"}),
+            "nvar_activation": (activation_share.dims, activation_share.values,
+                                {"long_name": "the activation's share: sum_l E f'^4/(E f'^2)^2 - 1"}),
+            "nvar_weights": (("depth",), np.broadcast_to(weight_share.values, (len(depths),)).copy(),
+                             {"long_name": "the weights' share: L (Gaussian), 0 (orthogonal)"}),
+        },
+        coords={"depth": depths, **{k: v for k, v in rec.coords.items() if k not in ("layer", "width")}},
+        attrs=dataset_attrs(act, "docs/spectrum.md (free multiplicative convolution of D_l^2 and W_l W_l^T)",
+                            weights=weights),
+    )
+    return ds.transpose(*[d for d in ds.m1.dims if d != "depth"], "depth")
+
+
+# ---------------------------------------------------------------------------
+# The laws of f'(h), h ~ N(0, q), for the Cauchy transforms.
+# ---------------------------------------------------------------------------
+
+def _law(act, q):
+    """Atoms and pieces of the law of t = f'(h), h ~ N(0, q) (``meanfield.gauss.cauchy``)."""
+    sd = math.sqrt(q)
+    H = cauchy.TAIL_SIGMAS * sd
+    if isinstance(act, ExpLinear):
+        lam, alpha, rate, slope = (float(v) for v in (act.lam, act.alpha, act.rate, act.slope))
+        a = alpha * rate
+        atoms = [(lam, 0.5)]
+        if a == 0.0:
+            atoms.append((lam * slope, 0.5))
+            return dict(kind=cauchy.NODES, par=(0.0, 0.0, 1.0), q=q, density_multiplier=1.0, ends=np.array([0.0, 0.0]),
+                        h=np.zeros(0), weights=np.zeros(0), density=np.zeros(0), t=np.zeros(0), atoms=atoms,
+                        top=max(v * v for v, _ in atoms), top_continuous=0.0)
+        scale = cauchy.PANEL_SCALE * min(sd, 1.0 / rate)
+        ends, h, w = cauchy.panels(-H, 0.0, scale)
+        t = lam * slope + lam * a * np.exp(rate * h)
+        continuous = max((lam * slope + lam * a) ** 2, (lam * slope) ** 2)  # t² at h = 0⁻ and h → −∞
+        return dict(kind=cauchy.EXP, par=(lam * slope, lam * a, rate), q=q, density_multiplier=1.0, ends=ends, h=h,
+                    weights=w, density=_gauss(h, q), t=t, atoms=atoms, top=max(lam * lam, continuous),
+                    top_continuous=continuous)
+    if act.name == "tanh" and getattr(act, "closed", None) is None and not getattr(act, "params", {}):
+        scale = cauchy.PANEL_SCALE * min(sd, 1.0)
+        ends, h, w = cauchy.panels(0.0, H, scale)
+        return dict(kind=cauchy.SECH2, par=(0.0, 0.0, 0.0), q=q, density_multiplier=2.0, ends=ends, h=h, weights=w,
+                    density=2.0 * _gauss(h, q), t=1.0 / np.cosh(h) ** 2, atoms=[], top=1.0, top_continuous=1.0)
+    scale = cauchy.PANEL_SCALE * min(sd, act.feature_scale)
+    cuts = sorted({-H, H, *[k for k in act.breakpoints if -H < k < H]})
+    parts = [cauchy.panels(lo, hi, scale) for lo, hi in zip(cuts[:-1], cuts[1:])]
+    h = np.concatenate([p[1] for p in parts])
+    w = np.concatenate([p[2] for p in parts])
+    ends = np.concatenate([parts[0][0]] + [p[0][1:] for p in parts[1:]])
+    t = np.asarray(act.df(h), dtype=float)
+    top = float(max(np.max(np.square(t)), np.max(np.square(act.df(ends)))))  # the nodes' and panel ends' largest
+    return dict(kind=cauchy.NODES, par=(0.0, 0.0, 0.0), q=q, density_multiplier=1.0, ends=ends, h=h, weights=w,
+                density=_gauss(h, q), t=t, atoms=[], top=top, top_continuous=top)
+
+
+def _gauss(h, q):
+    return np.exp(-h * h / (2.0 * q)) / math.sqrt(2.0 * math.pi * q)
+
+
+def density_method(act) -> str:
+    """'subtracted' (the pole of the Cauchy transform removed: accurate up to the support) or
+    'quadrature' (plain nodes: accurate where the density is smooth on the nodes' scale)."""
+    act = resolve(act)
+    law = _law(act, 1.0)
+    return "quadrature" if law["kind"] == cauchy.NODES and len(law["h"]) else "subtracted"
+
+
+def _zero_atom(act, q):
+    """P(f'(h) = 0), h ~ N(0, q): ½ for the ReLU family's flat branch, else 0 (a smooth f' vanishes
+    on a null set)."""
+    if isinstance(act, ExpLinear):
+        return 0.5 if float(act.alpha) * float(act.rate) == 0.0 and float(act.slope) == 0.0 else 0.0
+    return 0.0
+
+
+# ---------------------------------------------------------------------------
+# One configuration, one depth.
+# ---------------------------------------------------------------------------
+
+class _Problem:
+    """The packed laws of one configuration at one depth and the constants of x(z)."""
+
+    def __init__(self, act, qs, sigma_w2, weights):
+        qs = np.asarray(qs, dtype=float)
+        distinct, inverse = np.unique(qs, return_inverse=True)
+        self.laws = [_law(act, float(q)) for q in distinct]
+        self.mult = np.bincount(inverse, minlength=len(distinct)).astype(float)
+        self.packed = cauchy.pack(self.laws)
+        self.L = len(qs)
+        self.e = 1.0 if weights == "gaussian" else 1.0 - self.L
+        self.log_gain = self.L * math.log(sigma_w2)
+        self.sigma_w2 = sigma_w2
+        self.weights = weights
+        self.second = np.array([float(jacobian_second_moment(act, q)) for q in distinct])
+        self.top = np.array([law["top"] for law in self.laws])
+        self.log_m1 = self.log_gain + float(np.sum(self.mult * np.log(self.second)))
+        self.zero_atom = max(_zero_atom(act, float(q)) for q in distinct)
+
+    def args(self):
+        return (self.mult, float(self.L), self.e, self.log_gain)
+
+    def log_x(self, z, y):
+        return (self.log_gain + self.e * np.log1p(z) + (self.L - 1) * np.log(z) + float(np.sum(self.mult * np.log(y))))
+
+    def singular_points(self):
+        """Points where atoms of every layer's law meet (orthogonal weights): the density of their
+        free product may diverge there (L = 2: an inverse square root), so the grid breaks there."""
+        if self.weights != "orthogonal" or self.L < 2:
+            return []
+        best = [max([(m, v) for v, m in law["atoms"] if v != 0.0], default=None) for law in self.laws]
+        if any(b is None for b in best):
+            return []
+        # the product of atoms of masses p_l would carry Σ p_l − (L − 1): at −1 and below the
+        # point is no longer singular enough to matter (L >= 4 for SELU's atoms of ½)
+        if sum(mult * m for mult, (m, _) in zip(self.mult, best)) - (self.L - 1) <= -1.0:
+            return []
+        return [self.sigma_w2 ** self.L * math.prod((v * v) ** mult for mult, (_, v) in zip(self.mult, best))]
+
+    def other_atoms(self):
+        """Atoms away from zero: with orthogonal weights W Wᵀ = σ_w² I, so a product of atoms a_l of
+        mass p_l has mass max(0, Σ p_l − (L − 1)) (Belinschi 2003): at L = 1 every atom of D_0²."""
+        if self.weights != "orthogonal":
+            return []
+        atoms = []
+        if self.L == 1:
+            law = self.laws[0]
+            return [(self.sigma_w2 * v * v, m) for v, m in law["atoms"] if v != 0.0]
+        best = [max([(m, v) for v, m in law["atoms"] if v != 0.0], default=(0.0, 0.0)) for law in self.laws]
+        mass = sum(mult * m for mult, (m, _) in zip(self.mult, best)) - (self.L - 1)
+        if mass > 0:
+            value = self.sigma_w2 ** self.L * math.prod((v * v) ** mult for mult, (_, v) in zip(self.mult, best))
+            atoms.append((value, mass))
+        return atoms
+
+
+def _upper_edge(problem):
+    """(log x_max, z*): the minimum of log x(z) on the real branch z > 0, where dx/dz = 0.  The
+    branch ends where some y_l(z) reaches the top of its law's support; if x(z) still decreases
+    there, the edge is x at the branch's end: with orthogonal weights and y_l → top_l as z → ∞
+    (an atom or a density at the top of every law: L = 1, ReLU), x_max = σ_w^{2L} Π top_l exactly."""
+    from .spectrum_solver import edge_slope
+
+    mult, L, e, _ = problem.args()
+    packed = problem.packed
+    zs = np.geomspace(1e-8, 1e8, 161)
+    y = problem.second / zs[0]
+    prev = None
+    ended = False
+    for z in zs:
+        y_prev = y.copy()
+        slope, _ = edge_slope(z, y, mult, L, e, problem.top, *packed)
+        if np.any(y - problem.top <= EDGE_END * problem.top):
+            ended = True
+            break
+        if slope >= 0.0 and prev is not None:
+            lo, hi = prev, z
+            y_lo = y_prev
+            for _ in range(200):
+                mid = math.sqrt(lo * hi)
+                y_mid = y_lo.copy()
+                s_mid, _ = edge_slope(mid, y_mid, mult, L, e, problem.top, *packed)
+                if s_mid < 0.0:
+                    lo, y_lo = mid, y_mid
+                else:
+                    hi = mid
+                if hi / lo - 1.0 < 1e-15:
+                    break
+            return problem.log_x(lo, y_lo), lo
+        prev = z
+    if problem.L == 1 and problem.weights == "orthogonal":  # σ_w² f'(h_0)²: the top of its continuous part
+        return problem.log_gain + math.log(problem.laws[0]["top_continuous"]), math.inf
+    if problem.weights == "orthogonal" and (not ended or np.all(y - problem.top <= EDGE_END * problem.top)):
+        return problem.log_gain + float(np.sum(problem.mult * np.log(problem.top))), math.inf
+    return problem.log_x(prev if ended and prev is not None else zs[-1], y_prev if ended else y), math.inf
+
+
+def _grid(u_top, span, points, breaks=()):
+    """u = log x on (u_top − span, u_top) and the weights of ∫ g du.  Without breakpoints,
+    u = u_top − span (1 − cos θ), θ at the Gauss–Legendre nodes of (0, π/2): near the square-root
+    edge the integrand is smooth in θ, so the rule converges fast there, and it does at an edge
+    where the density jumps (orthogonal weights at L = 1) or at the grid's lower end, where it is
+    truncated.  ``breaks`` (log x of interior singular points of the density) split the range;
+    the panels below the top one map θ ∈ (0, π) by u = lo + (hi − lo)(1 − cos θ)/2, which
+    clusters points at both ends and makes an inverse-square-root singularity there smooth in θ."""
+    lo_end = u_top - span
+    inner = sorted(b for b in breaks if lo_end < b < u_top - START_DEPTH * max(1.0, abs(u_top)))
+    if not inner:
+        nodes, w = np.polynomial.legendre.leggauss(points)
+        theta = 0.25 * math.pi * (1.0 + nodes)
+        return u_top - span * (1.0 - np.cos(theta)), span * np.sin(theta) * 0.25 * math.pi * w
+    cuts = [lo_end] + inner + [u_top]
+    lengths = np.diff(cuts)
+    counts = np.maximum(MIN_PANEL_POINTS, np.round(points * lengths / lengths.sum()).astype(int))
+    counts[-1] = points - counts[:-1].sum()
+    us, ws = [], []
+    for (lo, hi), n in zip(zip(cuts[:-1], cuts[1:]), counts):
+        nodes, w = np.polynomial.legendre.leggauss(int(n))
+        theta = 0.5 * math.pi * (1.0 + nodes)
+        us.append(lo + 0.5 * (hi - lo) * (1.0 - np.cos(theta)))
+        ws.append(0.5 * (hi - lo) * np.sin(theta) * 0.5 * math.pi * w)
+    u = np.concatenate(us)
+    w = np.concatenate(ws)
+    order = np.argsort(-u)
+    return u[order], w[order]
+
+
+def _solve_grid(problem, u, u_top):
+    from .spectrum_solver import density_path
+
+    z = np.zeros(u.shape, dtype=complex)
+    ok = np.zeros(u.shape, dtype=bool)
+    log_second = np.log(problem.second)
+    # start a little inside the edge, where the square root of the edge no longer dominates
+    start = int(min(np.searchsorted(-u, -(u_top - START_DEPTH * max(1.0, abs(u_top)))), len(u) - 1))
+    density_path(u, start, u_top, problem.log_m1, log_second, problem.mult, float(problem.L), problem.e,
+                 problem.log_gain, ETA_REL, problem.top, *problem.packed, z, ok)
+    return z, ok
+
+
+def _initial_span(problem):
+    """Range of log x to start from: the orthogonal spectra of the SELU family end above e^{−30}·x_max
+    in mass; each Gaussian factor adds a power-law tail x^{1/(L+1)} that needs about (L + 1)·ln(1/tol)."""
+    return 30.0 + (problem.L + 1) * math.log(1.0 / TAIL_MASS) * (problem.weights == "gaussian")
+
+
+def density_on_grid(problem, points):
+    """The density of log x on the θ-grid below the upper edge, with its quadrature weights; the
+    grid is extended down until the estimated mass below it is under TAIL_MASS."""
+    u_top, z_edge = _upper_edge(problem)
+    span = _initial_span(problem)
+    breaks = [math.log(v) for v in problem.singular_points()]
+    for _ in range(8):
+        u, w = _grid(u_top, span, points, breaks)
+        z, ok = _solve_grid(problem, u, u_top)
+        dens = np.where(ok, np.maximum(-z.imag / math.pi, 0.0), np.nan)
+        tail = _tail_mass(u, dens)
+        if tail < TAIL_MASS or not np.isfinite(tail):
+            return u_top, z_edge, u, w, z, ok, dens, tail
+        span *= 2.0
+    return u_top, z_edge, u, w, z, ok, dens, tail
+
+
+def _tail_mass(u, dens):
+    """Mass below the grid's last point, from the power law e^{k u} through that point and the
+    nearest one at least a unit of log x above it."""
+    if dens.size < 2 or not (dens[-1] > 0):
+        return 0.0
+    above = np.flatnonzero(u - u[-1] >= 1.0)
+    j = above[-1] if above.size else 0
+    if not (dens[j] > 0) or u[j] == u[-1]:
+        return math.inf
+    k = (math.log(dens[j]) - math.log(dens[-1])) / (u[j] - u[-1])
+    return float(dens[-1] / k) if k > 0 else math.inf
+
+
+def _quantiles(u, w, dens, zero_atom, tail, other):
+    """Quantiles of the squared singular values from the CDF (atoms included)."""
+    order = np.argsort(u)
+    cdf_points = np.concatenate([[tail], tail + np.cumsum((dens * w)[order])])
+    grid = np.concatenate([[u[order][0]], u[order]])
+    out = []
+    for level in QUANTILES:
+        target = level - zero_atom
+        mass = 0.0
+        value = math.nan
+        if target <= 0:
+            out.append(0.0)
+            continue
+        # atoms away from zero sit inside the CDF at their place
+        cdf = cdf_points.copy()
+        for loc, m in other:
+            cdf = cdf + m * (grid >= math.log(loc))
+        idx = np.searchsorted(cdf, target)
+        if idx == 0:
+            value = math.exp(grid[0])
+        elif idx >= len(cdf):
+            value = math.exp(grid[-1])
+        else:
+            lo, hi = cdf[idx - 1], cdf[idx]
+            frac = 0.0 if hi == lo else (target - lo) / (hi - lo)
+            value = math.exp(grid[idx - 1] + frac * (grid[idx] - grid[idx - 1]))
+        del mass
+        out.append(value)
+    return out
+
+
+def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal", points=DEFAULT_POINTS,
+             density=True) -> xr.Dataset:
+    """The squared singular values of J at each depth in ``depth``: moments, and (``density=True``) the
+    limiting density on a ``points``-point grid, the upper edge, the atom at zero and quantiles.
+
+    Variables over (config dims..., depth): ``m1``, ``m2``, ``nvar`` (and its activation and weight
+    shares), ``upper_edge``, ``atom_zero``, ``atom_other`` (atoms away from zero: orthogonal
+    weights at L = 1), ``quantile_x`` (dim ``quantile``), and the density's own checks
+    ``density_mass_error`` (∫ρ against 1 − atoms), ``density_m1_error``, ``density_m2_error``
+    (relative, against the exact moments).  Over (config dims..., depth, ``point``): ``log_x``,
+    ``x``, ``density`` ρ(x) and ``density_log`` (the density of log x, x ρ(x): the form that
+    stays finite for deep Gaussian networks, whose spectrum spans hundreds of decades).
+    """
+    act = resolve(act)
+    weights = _check_weights(weights)
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 16:
+        raise ValueError(f"points must be an integer >= 16, got {points!r}")
+    moments = jacobian_moments(act, depth, q0, sigma_w2, sigma_b2, weights)
+    if not density:
+        return moments
+    if isinstance(act, ExpLinear) and not act.scalar:
+        raise ValueError("the density needs scalar activation parameters; moments take arrays")
+    depths = [int(d) for d in moments.depth.values]
+    rec, q = _forward(act, max(depths), q0, sigma_w2, sigma_b2)
+    config_dims = [d for d in moments.m1.dims if d != "depth"]
+    shape = tuple(moments.sizes[d] for d in config_dims)
+    n_cfg = int(np.prod(shape, dtype=int))
+    qs = q.transpose(*config_dims, "layer").values.reshape(n_cfg, -1)
+    w2 = np.broadcast_to(rec.sigma_w2.transpose(*config_dims).values if config_dims else rec.sigma_w2.values,
+                         shape).reshape(n_cfg)
+    nd = len(depths)
+    out = {name: np.full((n_cfg, nd), np.nan) for name in
+           ("upper_edge", "log_upper_edge", "atom_zero", "atom_other", "density_mass_error", "density_m1_error",
+            "density_m2_error", "tail_mass", "unconverged")}
+    quant = np.full((n_cfg, nd, len(QUANTILES)), np.nan)
+    log_x = np.full((n_cfg, nd, points), np.nan)
+    dens_log = np.full((n_cfg, nd, points), np.nan)
+    m1 = moments.m1.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
+    m2 = moments.m2.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
+    log_m1 = moments.log_m1.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
+    for i in range(n_cfg):
+        for j, L in enumerate(depths):
+            problem = _Problem(act, qs[i, :L], float(w2[i]), weights)
+            u_top, _, u, w, z, ok, dens, tail = density_on_grid(problem, points)
+            other = problem.other_atoms()
+            atom_other = sum(m for _, m in other)
+            mass = float(np.nansum(dens * w)) + tail
+            # moments relative to m1: ∫ e^{u − log m1} ρ du, stable for any size of m1
+            mom1 = float(np.nansum(np.exp(u - log_m1[i, j]) * dens * w)) + sum(
+                m * v / m1[i, j] for v, m in other)
+            mom2 = float(np.nansum(np.exp(2.0 * (u - log_m1[i, j])) * dens * w)) + sum(
+                m * (v / m1[i, j]) ** 2 for v, m in other)
+            out["upper_edge"][i, j] = math.exp(u_top) if u_top < 700 else math.inf
+            out["log_upper_edge"][i, j] = u_top
+            out["atom_zero"][i, j] = problem.zero_atom
+            out["atom_other"][i, j] = atom_other
+            out["density_mass_error"][i, j] = mass - (1.0 - problem.zero_atom - atom_other)
+            out["density_m1_error"][i, j] = mom1 - 1.0
+            out["density_m2_error"][i, j] = mom2 / (m2[i, j] / m1[i, j] ** 2) - 1.0
+            out["tail_mass"][i, j] = tail
+            out["unconverged"][i, j] = float(np.count_nonzero(~ok))
+            quant[i, j] = _quantiles(u, w, dens, problem.zero_atom, tail, other)
+            log_x[i, j] = u
+            dens_log[i, j] = dens
+    dims = tuple(config_dims) + ("depth",)
+
+    def shaped(a, extra=()):
+        return a.reshape(shape + (nd,) + extra)
+
+    with np.errstate(over="ignore", under="ignore"):
+        x = np.exp(log_x)
+        density_x = dens_log / x
+    data = {
+        "upper_edge": (dims, shaped(out["upper_edge"]), {"long_name": "upper edge of the support of the squared "
+                                                                      "singular values (dx/dz = 0, found directly)"}),
+        "log_upper_edge": (dims, shaped(out["log_upper_edge"]), {"long_name": "log of upper_edge"}),
+        "atom_zero": (dims, shaped(out["atom_zero"]), {"long_name": "mass of the atom at 0 (max_l P(f'(h_l) = 0))"}),
+        "atom_other": (dims, shaped(out["atom_other"]), {"long_name": "mass of atoms away from 0"}),
+        "quantile_x": (dims + ("quantile",), shaped(quant, (len(QUANTILES),)),
+                       {"long_name": "quantiles of the squared singular values"}),
+        "density_mass_error": (dims, shaped(out["density_mass_error"]),
+                               {"long_name": "integral of the density minus (1 - atoms)"}),
+        "density_m1_error": (dims, shaped(out["density_m1_error"]),
+                             {"long_name": "integral of x rho / m1 - 1"}),
+        "density_m2_error": (dims, shaped(out["density_m2_error"]),
+                             {"long_name": "integral of x^2 rho / m2 - 1"}),
+        "tail_mass": (dims, shaped(out["tail_mass"]), {"long_name": "mass below the grid (power-law estimate)"}),
+        "unconverged": (dims, shaped(out["unconverged"]).astype(int),
+                        {"long_name": "grid points where the solver did not converge (density NaN there)"}),
+        "log_x": (dims + ("point",), shaped(log_x, (points,)), {"long_name": "log of the squared singular value"}),
+        "x": (dims + ("point",), shaped(x, (points,)), {"long_name": "squared singular value (eigenvalue of J J^T)"}),
+        "density": (dims + ("point",), shaped(density_x, (points,)), {"long_name": "density rho(x)"}),
+        "density_log": (dims + ("point",), shaped(dens_log, (points,)),
+                        {"long_name": "density of log x, x rho(x)"}),
+    }
+    ds = moments.assign(data).assign_coords(quantile=list(QUANTILES))
+    ds.attrs.update(dataset_attrs(act, ds.attrs.get("equation", ""), weights=weights, points=points,
+                                  density_method=density_method(act)))
+    return ds

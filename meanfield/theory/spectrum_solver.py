@@ -1,0 +1,248 @@
+"""The compiled part of the spectrum's density: S-transforms multiplied and inverted, point by point.
+
+For J = W_L D_{L−1} ⋯ W_1 D_0 the S-transforms of the free factors multiply (docs/spectrum.md §3):
+with M(x) = Σ_k m_k x^{−k} the moment generating function of a law and M⁻¹ its inverse,
+S(z) = (1 + z)/(z M⁻¹(z)), S_{WWᵀ} = 1/σ_w² (orthogonal) or 1/(σ_w²(1 + z)) (Gaussian), and
+S_{D_l²}(z) = (1 + z)/(z y_l(z)) with y_l = M_l⁻¹(z) the inverse of layer l's law of f'(h_l)².
+So x = M_J⁻¹(z) is
+
+    x(z) = σ_w^{2L} (1 + z)^e z^{L−1} Π_l y_l(z),   e = 1 (Gaussian), 1 − L (orthogonal),
+
+and for a point x of the spectrum, z = M_J(x + i0) solves log x(z) = log x together with
+M_l(y_l) = z for every layer: one Newton iteration updates z and every y_l at once (eliminating
+δy_l = (δz − r_l)/M_l' from the linearised equations, r_l = M_l(y_l) − z).  Then
+G(x) = (1 + z)/x and the density of log x is −Im z/π.
+
+Layers with the same law (the same q_l) enter once with their multiplicity.  Everything is in
+logarithms: x may be e^{−1000} (deep networks with Gaussian weights) without underflow.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+
+import numpy as np
+
+from ..gauss.cauchy import moment_map
+from ..gauss.jit import kernel
+from ..gauss.mills import _COMPILE
+
+#: Newton stops when the relative step in z is below this (a few hundred ulps: z carries the density)
+STEP_TOL = 1e-13
+#: ... and every y_l's relative step below this: y_l is known only to the absolute rounding of
+#: M_l(y_l) ≈ −1 divided by |y_l M_l'| (deep in the lower tail ~1e-13), and enters z through M_l
+Y_STEP_TOL = 1e-9
+#: ... or when log x(z) − log w and every M_l(y_l) − z are below this (a few hundred ulps)
+RESIDUAL_TOL = 1e-13
+#: the relative rounding of M_l(y) near the support, where it is a difference of O(1) terms (16 ulps)
+ROUNDING = 16 * 2.220446049250313e-16
+#: Newton iterations before a step is declared failed (and halved, or η-continued)
+MAX_NEWTON = 60
+#: a Newton step changes z and each y_l by at most this fraction of its size (a trust region that
+#: keeps the iterates on their branch)
+MAX_RELATIVE_STEP = 0.5
+#: a density (−Im z/π) below this fraction of |z|, reached in one step from above it, is checked
+#: by continuation in η (a jump of branch)
+BRANCH_JUMP = 1e-12
+#: halvings of a failed continuation step before the point is given up as not converged
+MAX_HALVINGS = 12
+
+
+@kernel(**_COMPILE)
+def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat,
+            at_t, at_m):
+    """Joint Newton on (z, y_0..y_{G−1}) for log x(z) = logw; y is updated in place.
+    Returns (z, converged)."""
+    G = y.shape[0]
+    s = np.empty(G, dtype=np.complex128)
+    r = np.empty(G, dtype=np.complex128)
+    mp = np.empty(G, dtype=np.complex128)
+    for it in range(MAX_NEWTON):
+        F = log_gain + e * cmath.log(1.0 + z) + (n_layers - 1) * cmath.log(z) - logw
+        D = e / (1.0 + z) + (n_layers - 1) / z
+        acc = 0j
+        for l in range(G):
+            M, Mp = moment_map(y[l], l, top[l], kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            F += mult[l] * cmath.log(y[l])
+            r[l] = M - z
+            mp[l] = Mp
+            s[l] = mult[l] / (y[l] * Mp)
+            D += s[l]
+            acc += s[l] * r[l]
+        # log x(z) = logw holds modulo 2πi: the branch of each logarithm is immaterial
+        F = complex(F.real, F.imag - 2.0 * math.pi * round(F.imag / (2.0 * math.pi)))
+        # the equations hold to rounding: done, however ill-conditioned z is (near an edge of the
+        # support two roots meet and z is determined only to ~√ε there)
+        settled = abs(F) <= RESIDUAL_TOL
+        for l in range(G):
+            if abs(r[l]) > RESIDUAL_TOL * (1.0 + abs(z)):
+                settled = False
+        if settled and it > 0:
+            return z, True
+        dz = (-F + acc) / D
+        if not (cmath.isfinite(dz)):
+            return z, False
+        scale = 1.0
+        if abs(dz) > MAX_RELATIVE_STEP * abs(z):
+            scale = MAX_RELATIVE_STEP * abs(z) / abs(dz)
+        if abs(1.0 + z) > 0 and abs(dz) > MAX_RELATIVE_STEP * abs(1.0 + z) and e != 0:
+            scale = min(scale, MAX_RELATIVE_STEP * abs(1.0 + z) / abs(dz))
+        worst = 0.0
+        for l in range(G):
+            dy = (dz - r[l]) / mp[l]
+            rel = abs(dy) / abs(y[l])
+            # y_l is known to the rounding of M_l (~ε (1 + |z|)) over its slope, and no better
+            floor = ROUNDING * (1.0 + abs(z)) / abs(mp[l] * y[l])
+            if rel > max(Y_STEP_TOL, floor) and rel > worst:
+                worst = rel
+            if rel * scale > MAX_RELATIVE_STEP:
+                scale = MAX_RELATIVE_STEP / rel
+        for l in range(G):
+            y[l] += scale * (dz - r[l]) / mp[l]
+        z += scale * dz
+        if scale == 1.0 and abs(dz) <= STEP_TOL * abs(z) and worst == 0.0:
+            return z, True
+    return z, False
+
+
+@kernel(**_COMPILE)
+def _log_w(u, log_eta):
+    """log(x + iη) for x = e^u, η = e^{log_eta}, without forming x or η (either may underflow)."""
+    if log_eta < u - 40.0:
+        return complex(u, math.exp(log_eta - u))
+    return log_eta + cmath.log(complex(math.exp(u - log_eta), 1.0))
+
+
+@kernel(**_COMPILE)
+def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_eta_final, top, kind, par, q,
+              dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m):
+    """z at x = e^u by continuation in η from x + 4i·x_max (where z ≈ m₁/w and y_l ≈ E t_l²/z)
+    down to x + iη_final.  y is overwritten.  Returns (z, converged)."""
+    log_eta = max(u, u_top) + math.log(4.0)
+    logw = _log_w(u, log_eta)
+    z = cmath.exp(log_m1 - logw)
+    for l in range(y.shape[0]):
+        y[l] = cmath.exp(log_second[l]) / z
+    ok = False
+    step = math.log(3.0)
+    while True:
+        z_try = z
+        y_try = y.copy()
+        z_try, ok = _newton(logw, z_try, y_try, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan,
+                            ends, h, wb, wg, t, nat, at_t, at_m)
+        if ok:
+            z = z_try
+            y[:] = y_try
+            if log_eta <= log_eta_final:
+                return z, True
+            step = min(2.0 * step, math.log(3.0))
+            log_eta = max(log_eta - step, log_eta_final)
+        else:
+            step *= 0.5
+            if step < 1e-4:
+                return z, False
+            log_eta = log_eta + step  # back off half the last step
+        logw = _log_w(u, log_eta)
+
+
+@kernel(**_COMPILE)
+def _continue(u_from, u_to, z, y, log_rel, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb,
+              wg, t, nat, at_t, at_m):
+    """From the solution (z, y) at u_from to u_to in sub-steps, halved on failure.  y is updated
+    only on success.  Returns (z, converged)."""
+    parts = 1
+    while parts <= 2 ** MAX_HALVINGS:
+        z_try = z
+        y_try = y.copy()
+        good = True
+        for k in range(1, parts + 1):
+            uk = u_from + (u_to - u_from) * k / parts
+            z_try, good = _newton(_log_w(uk, uk + log_rel), z_try, y_try, mult, n_layers, e, log_gain, top, kind, par,
+                                  q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            if not good:
+                break
+        if good:
+            y[:] = y_try
+            return z_try, True
+        parts *= 2
+    return z, False
+
+
+@kernel(**_COMPILE)
+def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_gain, eta_rel, top, kind, par, q, dmult,
+                 npan, ends, h, wb, wg, t, nat, at_t, at_m, z_out, ok_out):
+    """z = M_J(x + iη) at x = e^{u} for each u of ``us`` (descending from the upper edge), η = eta_rel·x.
+    The point ``start`` (a little inside the edge) by η-continuation; from it, down the grid and up
+    towards the edge by continuation in u (a failed step halved up to MAX_HALVINGS times, then
+    η-continuation).  Results in z_out, ok_out."""
+    G = mult.shape[0]
+    log_rel = math.log(eta_rel)
+    y0 = np.empty(G, dtype=np.complex128)
+    z0, ok0 = _eta_path(us[start], u_top, log_m1, log_second, y0, mult, n_layers, e, log_gain, us[start] + log_rel,
+                        top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+    z_out[start] = z0
+    ok_out[start] = ok0
+    for direction in (1, -1):
+        y = y0.copy()
+        z = z0
+        have = ok0
+        i = start + direction
+        while 0 <= i < us.shape[0]:
+            u = us[i]
+            done = False
+            if have:
+                z_new, done = _continue(us[i - direction], u, z, y, log_rel, mult, n_layers, e, log_gain, top, kind,
+                                        par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+                if done:
+                    prev = z_out[i - direction]
+                    if z_new.imag > -BRANCH_JUMP * abs(z_new) and prev.imag < -BRANCH_JUMP * abs(prev):
+                        # the density fell to zero in one step: continuation along the real axis may
+                        # have crossed a singular point of the density onto another branch (a cusp
+                        # where atoms of the layers' laws meet); the path in η decides
+                        y_eta = y.copy()
+                        z_eta, good = _eta_path(u, u_top, log_m1, log_second, y_eta, mult, n_layers, e, log_gain,
+                                                u + log_rel, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat,
+                                                at_t, at_m)
+                        if good:
+                            z_new = z_eta
+                            y[:] = y_eta
+                    z = z_new
+            if not done:
+                z, done = _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, u + log_rel, top,
+                                    kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            z_out[i] = z
+            ok_out[i] = done
+            have = done
+            i += direction
+    return 0
+
+
+@kernel(**_COMPILE)
+def _real_inverse(z, y, l, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m):
+    """y > top with M_l(y) = z for real z > 0 (Newton from ``y``, kept above the support)."""
+    lo = top
+    for it in range(200):
+        M, Mp = moment_map(complex(y, 0.0), l, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+        step = (M.real - z) / Mp.real
+        new = y - step
+        if not (new > lo) or not math.isfinite(new):
+            new = 0.5 * (y + lo)
+        if abs(new - y) <= 1e-15 * abs(y):
+            return new
+        y = new
+    return y
+
+
+@kernel(**_COMPILE)
+def edge_slope(z, y, mult, n_layers, e, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m):
+    """d log x/dz on the real branch at real z > 0 (y updated in place to y_l(z)); and log Π y_l^mult."""
+    slope = e / (1.0 + z) + (n_layers - 1) / z
+    log_prod = 0.0
+    for l in range(y.shape[0]):
+        y[l] = _real_inverse(z, y[l], l, top[l], kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+        M, Mp = moment_map(complex(y[l], 0.0), l, top[l], kind, par, q, dmult, npan, ends, h, wb, wg, t, nat,
+                           at_t, at_m)
+        slope += mult[l] / (y[l] * Mp.real)
+        log_prod += mult[l] * math.log(y[l])
+    return slope, log_prod
