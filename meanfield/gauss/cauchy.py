@@ -73,7 +73,7 @@ def pack(laws):
     loops read: kind, par (A, B, b), q, density multiplier, panel ends, nodes h, bare weights,
     weights times density, t at the nodes, atoms (value, mass)."""
     n_laws = len(laws)
-    n_panel = max(len(law["ends"]) - 1 for law in laws)
+    n_panel = max(max(len(law["ends"]) - 1 for law in laws), 1)
     n_atoms = max(1, max(len(law["atoms"]) for law in laws))
     kind = np.array([law["kind"] for law in laws], dtype=np.int64)
     par = np.zeros((n_laws, 3))
@@ -119,6 +119,8 @@ def cauchy(c, g, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
     Kp = 0j
     for a in range(nat[g]):
         d = c - at_t[g, a]
+        if d == 0:  # c on an atom: no boundary value (compiled complex division would raise)
+            return complex(math.nan, math.nan), complex(math.nan, math.nan)
         K += at_m[g, a] / d
         Kp -= at_m[g, a] / (d * d)
     k = kind[g]
@@ -148,6 +150,8 @@ def cauchy(c, g, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
             sub = math.sqrt(dx * dx + hs.imag * hs.imag) < 0.5 * (hi - lo)
         for j in range(p * n, (p + 1) * n):
             d = c - t[g, j]
+            if d == 0:
+                return complex(math.nan, math.nan), complex(math.nan, math.nan)
             term = wg[g, j] / d
             termp = -wg[g, j] / (d * d)
             if sub:
@@ -174,15 +178,21 @@ def moment_map(y, g, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at
         for a in range(nat[g]):
             u = at_t[g, a] * at_t[g, a]
             d = y - u
+            if d == 0:
+                return complex(math.nan, math.nan), complex(math.nan, math.nan)
             M += at_m[g, a] * u / d
             Mp -= at_m[g, a] * u / (d * d)
         for p in range(npan[g]):
             for j in range(p * PANEL_NODES, (p + 1) * PANEL_NODES):
                 u = t[g, j] * t[g, j]
                 d = y - u
+                if d == 0:
+                    return complex(math.nan, math.nan), complex(math.nan, math.nan)
                 M += wg[g, j] * u / d
                 Mp -= wg[g, j] * u / (d * d)
         return M, Mp
+    if y == 0:
+        return complex(math.nan, math.nan), complex(math.nan, math.nan)
     r = cmath.sqrt(y)
     K1, K1p = cauchy(r, g, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
     K2, K2p = cauchy(-r, g, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)

@@ -11,3 +11,11 @@ New theory goes here.  This package may import :mod:`meanfield.activations`,
 :mod:`meanfield.gauss` and the foundation modules, never :mod:`meanfield.paper`, ``validate``
 or ``cli``.
 """
+
+import os as _os
+
+from ..gauss import compile_cache as _compile_cache
+
+# the compiled kernels of this folder (finite_width, spectrum_solver) go to the per-user cache, keyed
+# also on the engine files whose helpers they inline
+_compile_cache.register(_os.path.dirname(__file__), depends=_compile_cache.ENGINE_FILES)

@@ -36,13 +36,12 @@ they grow like L²/N², which ``valid`` and a warning report.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
 import xarray as xr
 
-from ..gauss import compile_cache, mills_series, quadrature
+from ..gauss import mills_series, quadrature
 from ..gauss.jit import kernel
 from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
@@ -104,7 +103,6 @@ def _moments(act, m, params):
 
 
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
-compile_cache.register(os.path.dirname(__file__), depends=compile_cache.ENGINE_FILES)
 
 
 @kernel(**_COMPILE)

@@ -33,6 +33,8 @@ STEP_TOL = 1e-13
 #: ... and every y_l's relative step below this: y_l is known only to the absolute rounding of
 #: M_l(y_l) ≈ −1 divided by |y_l M_l'| (deep in the lower tail ~1e-13), and enters z through M_l
 Y_STEP_TOL = 1e-9
+#: ... or when the step stops shrinking (rounding) below this
+FLOOR_TOL = 1e-9
 #: ... or when log x(z) − log w and every M_l(y_l) − z are below this (a few hundred ulps)
 RESIDUAL_TOL = 1e-13
 #: the relative rounding of M_l(y) near the support, where it is a difference of O(1) terms (16 ulps)
@@ -58,12 +60,17 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
     s = np.empty(G, dtype=np.complex128)
     r = np.empty(G, dtype=np.complex128)
     mp = np.empty(G, dtype=np.complex128)
+    last = math.inf
     for it in range(MAX_NEWTON):
+        if z == 0 or 1.0 + z == 0:
+            return z, False
         F = log_gain + e * cmath.log(1.0 + z) + (n_layers - 1) * cmath.log(z) - logw
         D = e / (1.0 + z) + (n_layers - 1) / z
         acc = 0j
         for l in range(G):
             M, Mp = moment_map(y[l], l, top[l], kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            if y[l] == 0 or Mp == 0 or not (cmath.isfinite(M) and cmath.isfinite(Mp)):
+                return z, False
             F += mult[l] * cmath.log(y[l])
             r[l] = M - z
             mp[l] = Mp
@@ -80,6 +87,8 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
                 settled = False
         if settled and it > 0:
             return z, True
+        if D == 0:
+            return z, False
         dz = (-F + acc) / D
         if not (cmath.isfinite(dz)):
             return z, False
@@ -103,6 +112,11 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
         z += scale * dz
         if scale == 1.0 and abs(dz) <= STEP_TOL * abs(z) and worst == 0.0:
             return z, True
+        # stalled at the rounding floor (next to a singular point the equations' terms are large and
+        # cancel): accept a step that no longer shrinks once it is below FLOOR_TOL
+        if scale == 1.0 and abs(dz) <= FLOOR_TOL * abs(z) and abs(dz) >= 0.5 * last:
+            return z, True
+        last = abs(dz) if scale == 1.0 else math.inf
     return z, False
 
 
@@ -147,12 +161,12 @@ def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_
 
 
 @kernel(**_COMPILE)
-def _continue(u_from, u_to, z, y, log_rel, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb,
-              wg, t, nat, at_t, at_m):
-    """From the solution (z, y) at u_from to u_to in sub-steps, halved on failure.  y is updated
-    only on success.  Returns (z, converged)."""
+def _continue(u_from, u_to, z, y, log_rel, halvings, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan,
+              ends, h, wb, wg, t, nat, at_t, at_m):
+    """From the solution (z, y) at u_from to u_to in sub-steps, halved on failure up to ``halvings``
+    times.  y is updated only on success.  Returns (z, converged)."""
     parts = 1
-    while parts <= 2 ** MAX_HALVINGS:
+    while parts <= 2 ** halvings:
         z_try = z
         y_try = y.copy()
         good = True
@@ -191,9 +205,11 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
         while 0 <= i < us.shape[0]:
             u = us[i]
             done = False
+            outside = have and z.imag > -BRANCH_JUMP * abs(z)  # the last point had no density
             if have:
-                z_new, done = _continue(us[i - direction], u, z, y, log_rel, mult, n_layers, e, log_gain, top, kind,
-                                        par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+                z_new, done = _continue(us[i - direction], u, z, y, log_rel, 0 if outside else MAX_HALVINGS, mult,
+                                        n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t,
+                                        nat, at_t, at_m)
                 if done:
                     prev = z_out[i - direction]
                     if z_new.imag > -BRANCH_JUMP * abs(z_new) and prev.imag < -BRANCH_JUMP * abs(prev):
@@ -208,7 +224,10 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
                             z_new = z_eta
                             y[:] = y_eta
                     z = z_new
-            if not done:
+            if not done and outside:
+                # below a lower edge of the support (the last point had no density): nothing to find
+                done = True
+            elif not done:
                 z, done = _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, u + log_rel, top,
                                     kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
             z_out[i] = z
