@@ -470,38 +470,65 @@ def _tail_mass(u, dens):
 
 
 def _quantiles(u, w, dens, zero_atom, tail, other):
-    """Quantiles of the squared singular values from the CDF (atoms included)."""
+    """Quantiles of the squared singular values from the CDF (atoms included).  The CDF in log x is
+    the integral of a monotone cubic (PCHIP) through the density at the grid's points, scaled so
+    that its total is the grid's own quadrature of the density (so the quantiles agree with the
+    mass the Dataset reports); each quantile is its root (Brent)."""
+    from scipy import interpolate, optimize
+
     order = np.argsort(u)
-    cdf_points = np.concatenate([[tail], tail + np.cumsum((dens * w)[order])])
-    grid = np.concatenate([[u[order][0]], u[order]])
+    us, ds = u[order], np.nan_to_num(dens[order])
+    keep = np.concatenate([[True], np.diff(us) > 0])
+    us, ds = us[keep], ds[keep]
+    continuous = float(np.nansum(dens * w))
+    if continuous <= 0 or us.size < 2:
+        antiderivative = None
+    else:
+        antiderivative = interpolate.PchipInterpolator(us, ds).antiderivative()
+        scale = continuous / float(antiderivative(us[-1]))
+
+    def cdf(v):
+        inner = 0.0 if antiderivative is None else scale * float(antiderivative(min(max(v, us[0]), us[-1])))
+        return zero_atom + tail + inner + sum(m for loc, m in other if math.log(loc) <= v)
+
     out = []
     for level in QUANTILES:
-        target = level - zero_atom
-        mass = 0.0
-        value = math.nan
-        if target <= 0:
-            out.append(0.0)
+        if level <= zero_atom + tail:
+            out.append(0.0 if level <= zero_atom else math.exp(us[0]))
             continue
-        # atoms away from zero sit inside the CDF at their place
-        cdf = cdf_points.copy()
-        for loc, m in other:
-            cdf = cdf + m * (grid >= math.log(loc))
-        idx = np.searchsorted(cdf, target)
-        if idx == 0:
-            value = math.exp(grid[0])
-        elif idx >= len(cdf):
-            value = math.exp(grid[-1])
-        else:
-            lo, hi = cdf[idx - 1], cdf[idx]
-            frac = 0.0 if hi == lo else (target - lo) / (hi - lo)
-            value = math.exp(grid[idx - 1] + frac * (grid[idx] - grid[idx - 1]))
-        del mass
-        out.append(value)
+        atom_hit = [loc for loc, _ in other if cdf(math.log(loc)) >= level > cdf(math.log(loc) - 1e-12)]
+        if atom_hit:
+            out.append(atom_hit[0])
+            continue
+        if cdf(us[-1]) < level:
+            out.append(math.exp(us[-1]))
+            continue
+        out.append(math.exp(optimize.brentq(lambda v: cdf(v) - level, us[0], us[-1], xtol=1e-14)))
     return out
 
 
+def _density_at(problem, u_top, log_x):
+    """The density of log x at given points (any order): solved along them from the upper edge down;
+    zero above the edge."""
+    order = np.argsort(-log_x)
+    u = log_x[order]
+    dens = np.zeros(u.shape)
+    inside = np.flatnonzero(u < u_top)
+    if inside.size and not problem.atoms_only():
+        sub = u[inside]
+        z, ok = _solve_at(problem, sub, u_top)
+        dens[inside] = _density(z, ok)
+    out = np.empty_like(dens)
+    out[order] = dens
+    return out
+
+
+def _solve_at(problem, u, u_top):
+    return _solve_grid(problem, u, u_top)
+
+
 def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal", points=DEFAULT_POINTS,
-             density=True) -> xr.Dataset:
+             density=True, x=None) -> xr.Dataset:
     """The squared singular values of J at each depth in ``depth``: moments, and (``density=True``) the
     limiting density on a ``points``-point grid, the upper edge, the atom at zero and quantiles.
 
@@ -512,6 +539,9 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     (relative, against the exact moments).  Over (config dims..., depth, ``point``): ``log_x``,
     ``x``, ``density`` ρ(x) and ``density_log`` (the density of log x, x ρ(x): the form that
     stays finite for deep Gaussian networks, whose spectrum spans hundreds of decades).
+
+    ``x`` (optional): squared singular values at which to report the density instead of the grid
+    (zero above the upper edge); the checks and quantiles still come from the grid.
     """
     act = resolve(act)
     weights = _check_weights(weights)
@@ -522,6 +552,12 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
         return moments
     if isinstance(act, ExpLinear) and not act.scalar:
         raise ValueError("the density needs scalar activation parameters; moments take arrays")
+    if x is not None:
+        from .functionals import check_array
+
+        x = np.atleast_1d(check_array("x", x, positive=True))
+        if x.ndim != 1:
+            raise ValueError(f"x must be one list of squared singular values, got shape {x.shape}")
     depths = [int(d) for d in moments.depth.values]
     rec, q = _forward(act, max(depths), q0, sigma_w2, sigma_b2)
     config_dims = [d for d in moments.m1.dims if d != "depth"]
@@ -533,10 +569,12 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     nd = len(depths)
     out = {name: np.full((n_cfg, nd), np.nan) for name in
            ("upper_edge", "log_upper_edge", "atom_zero", "atom_other", "density_mass_error", "density_m1_error",
-            "density_m2_error", "tail_mass", "unconverged")}
+            "density_m2_error", "tail_mass", "unconverged", "filled")}
     quant = np.full((n_cfg, nd, len(QUANTILES)), np.nan)
-    log_x = np.full((n_cfg, nd, points), np.nan)
-    dens_log = np.full((n_cfg, nd, points), np.nan)
+    n_out = points if x is None else len(x)
+    log_x = np.full((n_cfg, nd, n_out), np.nan)
+    dens_log = np.full((n_cfg, nd, n_out), np.nan)
+    outside = 0
     m1 = moments.m1.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
     m2 = moments.m2.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
     log_m1 = moments.log_m1.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
@@ -560,18 +598,28 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
             out["density_m1_error"][i, j] = mom1 - 1.0
             out["density_m2_error"][i, j] = mom2 / (m2[i, j] / m1[i, j] ** 2) - 1.0
             out["tail_mass"][i, j] = tail
-            out["unconverged"][i, j] = float(np.count_nonzero(~ok))
+            out["unconverged"][i, j] = float(np.count_nonzero(~np.isfinite(dens)))
+            out["filled"][i, j] = float(np.count_nonzero(~ok & np.isfinite(dens)))
             quant[i, j] = _quantiles(u, w, dens, problem.zero_atom, tail, other)
-            log_x[i, j] = u
-            dens_log[i, j] = dens
+            if x is None:
+                log_x[i, j] = u
+                dens_log[i, j] = dens
+            else:
+                log_x[i, j] = np.log(x)
+                dens_log[i, j] = _density_at(problem, u_top, np.log(x))
+                outside += int(np.all(np.log(x) > u_top))
+    if x is not None and outside == n_cfg * nd:
+        raise ValueError(f"every x lies above the support of the squared singular values, which ends at "
+                         f"{float(np.nanmax(out['upper_edge'])):.6g} (largest over the configurations); give x in "
+                         "(0, upper edge]")
     dims = tuple(config_dims) + ("depth",)
 
     def shaped(a, extra=()):
         return a.reshape(shape + (nd,) + extra)
 
-    with np.errstate(over="ignore", under="ignore"):
-        x = np.exp(log_x)
-        density_x = dens_log / x
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        values = np.exp(log_x)
+        density_x = dens_log / values
     data = {
         "upper_edge": (dims, shaped(out["upper_edge"]), {"long_name": "upper edge of the support of the squared "
                                                                       "singular values (dx/dz = 0, found directly)"}),
@@ -589,10 +637,14 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
         "tail_mass": (dims, shaped(out["tail_mass"]), {"long_name": "mass below the grid (power-law estimate)"}),
         "unconverged": (dims, shaped(out["unconverged"]).astype(int),
                         {"long_name": "grid points where the solver did not converge (density NaN there)"}),
-        "log_x": (dims + ("point",), shaped(log_x, (points,)), {"long_name": "log of the squared singular value"}),
-        "x": (dims + ("point",), shaped(x, (points,)), {"long_name": "squared singular value (eigenvalue of J J^T)"}),
-        "density": (dims + ("point",), shaped(density_x, (points,)), {"long_name": "density rho(x)"}),
-        "density_log": (dims + ("point",), shaped(dens_log, (points,)),
+        "filled": (dims, shaped(out["filled"]).astype(int),
+                   {"long_name": "grid points next to an edge or singular point where Newton could not settle, "
+                                 "filled by the local power law"}),
+        "log_x": (dims + ("point",), shaped(log_x, (n_out,)), {"long_name": "log of the squared singular value"}),
+        "x": (dims + ("point",), shaped(values, (n_out,)),
+              {"long_name": "squared singular value (eigenvalue of J J^T)"}),
+        "density": (dims + ("point",), shaped(density_x, (n_out,)), {"long_name": "density rho(x)"}),
+        "density_log": (dims + ("point",), shaped(dens_log, (n_out,)),
                         {"long_name": "density of log x, x rho(x)"}),
     }
     ds = moments.assign(data).assign_coords(quantile=list(QUANTILES))
