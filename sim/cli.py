@@ -27,7 +27,27 @@ def register(command):
     c.add_argument("--mean-weight", type=float, default=0.0, help="mean mu_w of the weights (Prop 3.2; default 0)")
     c.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="float type (default float64)")
     c.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
+    c.add_argument("--weights", choices=("gaussian", "orthogonal"), default="gaussian",
+                   help="i.i.d. Gaussian weights, or sqrt(sigma_w2) times Haar orthogonal ones (default gaussian)")
     _output_arguments(c)
+
+    c = command("spectrum", cmd_spectrum,
+                "the input-output Jacobian's squared singular values: moments, density, edge, quantiles")
+    c.add_argument("spec", help="activation spec, e.g. 'sselu:epsilon=0.017' ('meanfield activations' lists them)")
+    c.add_argument("--depth", required=True, help="depth(s) L, comma-separated, e.g. 1,4,16,64")
+    c.add_argument("--weights", choices=("gaussian", "orthogonal"), default="orthogonal",
+                   help="weight law (default orthogonal)")
+    c.add_argument("--q0", type=float, default=1.0, help="second moment of the input pre-activations (default 1)")
+    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
+    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
+    c.add_argument("--points", type=int, default=1000, help="points of the density grid (default 1000)")
+    c.add_argument("--mc", type=int, default=None, metavar="N",
+                   help="also measure networks of width N beside the theory (eigenvalues for N <= 1024, "
+                        "random probes above)")
+    c.add_argument("--draws", type=int, default=4, help="independent networks for --mc (default 4)")
+    c.add_argument("--seed", type=int, default=0, help="root seed for --mc (default 0)")
+    c.add_argument("--out", default=None, help="write the Dataset to this .nc file (with --mc, also F.mc.nc)")
+    c.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     c = command("reduced-chain", cmd_reduced_chain,
                 "the exact single-input Monte-Carlo (backward pass integrated out) beside both theories")
@@ -135,7 +155,7 @@ def cmd_simulate(args):
     ds = simulate(args.activation, depth=args.depth, width=widths, batch=args.batch, seeds=args.seeds,
                   q0=args.q0, m0=args.m0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
                   mean_weight=args.mean_weight, dtype=args.dtype, device=args.device, seed=args.seed,
-                  progress=bar)
+                  progress=bar, weights=args.weights)
     if _save_or_emit(ds, args, bar):
         return 0
     header, rows = _comparison_rows(ds, args.depth)
@@ -151,6 +171,79 @@ def cmd_simulate(args):
         print(f"diverged: draws {np.flatnonzero(div >= 0).tolist()} at layers {div[div >= 0].tolist()}")
     if args.out:
         print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_spectrum(args):
+    import numpy as np
+
+    import meanfield as mf
+    from meanfield.cli import UsageError, check_output_path, emit_json, parse_floats, table
+    from meanfield.results import write_netcdf
+
+    depths = parse_floats(args.depth, "--depth")
+    if any(not float(d).is_integer() or d < 1 for d in depths):
+        raise UsageError(f"--depth must list integers >= 1, got {args.depth!r}")
+    depths = [int(d) for d in depths]
+    if args.mc is not None and args.mc < 1:
+        raise UsageError(f"--mc must be a width >= 1, got {args.mc}")
+    if args.draws < 1:
+        raise UsageError(f"--draws must be an integer >= 1, got {args.draws}")
+    if args.out:
+        check_output_path(args.out, ".nc")
+    ds = mf.spectrum(args.spec, depths, q0=args.q0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
+                     weights=args.weights, points=args.points)
+    mc = None
+    if args.mc is not None:
+        try:
+            from .spectrum import jacobian_spectrum
+        except ImportError as exc:  # torch missing
+            raise ValueError(f"spectrum --mc needs torch: pip install 'meanfield[sim]' ({exc})") from None
+        mc = jacobian_spectrum(args.spec, depths, width=args.mc, q0=args.q0, sigma_w2=args.sigma_w2,
+                               sigma_b2=args.sigma_b2, weights=args.weights, draws=args.draws, seed=args.seed)
+    if args.out:
+        write_netcdf(ds, args.out)
+        if mc is not None:
+            write_netcdf(mc, args.out[:-3] + ".mc.nc")
+    names = ("m1", "m2", "nvar", "nvar_activation", "upper_edge", "atom_zero", "quantile_x", "density_mass_error")
+    if args.json:
+        out = {"activation": ds.attrs["activation"], "weights": args.weights, "depth": depths,
+               "quantile": ds["quantile"].values}
+        out.update({n: ds[n].values for n in names})
+        if mc is not None:
+            out["mc"] = {n: mc[n].values for n in ("m1", "m1_sem", "m2", "m2_sem", "nvar", "nvar_sem", "quantile_x",
+                                                   "quantile_x_sem") if n in mc}
+            out["mc"]["width"] = args.mc
+        emit_json(out)
+        return 0
+    print(f"{ds.attrs['activation']}  {args.weights} weights  q0={args.q0:g} sigma_w2={args.sigma_w2:g} "
+          f"sigma_b2={args.sigma_b2:g}: squared singular values of J = W_L D_(L-1) ... W_1 D_0")
+    header = ["depth", "m1", "m2/m1^2 - 1", "activation's share", "upper edge", "atom at 0"] + \
+        [f"q{int(round(100 * q))}" for q in ds["quantile"].values]
+    rows = []
+    for j, depth in enumerate(depths):
+        rows.append([depth, f"{float(ds.m1[j]):.6g}", f"{float(ds.nvar[j]):.6g}", f"{float(ds.nvar_activation[j]):.4g}",
+                     f"{float(ds.upper_edge[j]):.6g}", f"{float(ds.atom_zero[j]):g}"]
+                    + [f"{v:.4g}" for v in ds.quantile_x.values[j]])
+    print(table(header, rows))
+    worst = float(np.nanmax(np.abs(ds.density_mass_error.values)))
+    print(f"density: {args.points} points per depth ({ds.attrs['density_method']}); it integrates to 1 - atoms "
+          f"within {worst:.1e}")
+    if mc is not None:
+        print(f"networks of width {args.mc}, {args.draws} draws ({mc.attrs['method']}): measured ± standard error, "
+              "relative to the theory")
+        rows = []
+        for j, depth in enumerate(depths):
+            row = [depth]
+            for n in ("m1", "nvar"):
+                row += [f"{float(mc[n][j]):.5g} ± {float(mc[n + '_sem'][j]):.2g}", f"{float(mc[n + '_rel_error'][j]):+.2%}"]
+            if "quantile_x" in mc:
+                row.append(f"{float(mc.quantile_x[j, 2]):.4g} ± {float(mc.quantile_x_sem[j, 2]):.2g}")
+            rows.append(row)
+        print(table(["depth", "m1", "vs theory", "m2/m1^2 - 1", "vs theory"]
+                    + (["median"] if "quantile_x" in mc else []), rows))
+    if args.out:
+        print(f"wrote {args.out}" + (f" and {args.out[:-3]}.mc.nc" if mc is not None else ""))
     return 0
 
 

@@ -39,6 +39,8 @@ from cuda_kernels import torch_ops
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: weight laws: i.i.d. Gaussian, or √σ_w² times a Haar (semi-)orthogonal matrix
+WEIGHTS = ("gaussian", "orthogonal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +59,7 @@ class NetworkConfig:
     device: str = "cpu"
     seed: int = 0
     weight_memory: int = 2 * 1024**3
+    weights: str = "gaussian"
 
     @property
     def torch_dtype(self):
@@ -79,10 +82,15 @@ def _generator(cfg, *key):
 
 
 def weight(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor:
-    """W_l of draw ``draw``: N(μ_w, σ_w²/N_{l−1}), shape (N_l, N_{l−1}); regenerable."""
+    """W_l of draw ``draw``, shape (N_l, N_{l−1}); regenerable.  Gaussian: N(μ_w, σ_w²/N_{l−1}).
+    Orthogonal: the Q of a QR factorisation of the same Gaussian draw with the signs of R's diagonal
+    taken out (Haar-distributed, Mezzadri 2007), scaled so that each entry has variance σ_w²/N_{l−1}
+    as a Gaussian one does (√σ_w² for a square layer: ‖W x‖² = σ_w² ‖x‖² exactly), plus μ_w."""
     n_out, n_in = cfg.widths[layer], cfg.widths[layer - 1]
     std = math.sqrt(cfg.sigma_w2 / n_in)
     key = (draw, layer, _STREAM_WEIGHT)
+    if cfg.weights == "orthogonal":
+        return _orthogonal(cfg, key, n_out, n_in)
     if cfg.dtype == "float64" and torch.device(cfg.device).type == "cpu":
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=key)))
         w = torch.from_numpy(rng.standard_normal((n_out, n_in)))
@@ -91,6 +99,18 @@ def weight(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor:
     w = torch.empty(n_out, n_in, dtype=cfg.torch_dtype, device=cfg.device)
     # one pass: normal_ scales and shifts as it draws (randn, then mul_ and add_, would be three)
     return w.normal_(cfg.mean_weight, std, generator=_generator(cfg, *key))
+
+
+def _orthogonal(cfg, key, n_out, n_in):
+    """√(σ_w² max(1, N_out/N_in)) Q + μ_w, Q with orthonormal rows (N_out <= N_in) or columns."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=key)))
+    tall = n_out >= n_in
+    g = torch.from_numpy(rng.standard_normal((n_out, n_in) if tall else (n_in, n_out))).to(cfg.device)
+    q, r = torch.linalg.qr(g)
+    q = q * torch.sign(torch.diagonal(r)).masked_fill(torch.diagonal(r) == 0, 1.0)
+    w = (q if tall else q.T).to(cfg.torch_dtype)
+    w = w.mul_(math.sqrt(cfg.sigma_w2 * max(1.0, n_out / n_in))).contiguous()
+    return w.add_(cfg.mean_weight) if cfg.mean_weight else w
 
 
 def bias(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor | None:

@@ -23,7 +23,7 @@ from meanfield.theory.functionals import explosion_factor
 
 from .arguments import layer_widths, positive_int
 from .compare import mean_and_sem, ratio_and_sem, theory_columns
-from .engine import DTYPES, OPTIONAL, NetworkConfig, Probes, flops_per_draw, run_draw
+from .engine import DTYPES, OPTIONAL, WEIGHTS, NetworkConfig, Probes, flops_per_draw, run_draw
 from .memory import require_simulation_memory
 
 DEFAULT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
@@ -53,7 +53,7 @@ def _probe_layers(stat_layers, depth):
 
 
 def _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed, weight_memory,
-            inputs):
+            inputs, weights="gaussian"):
     depth = positive_int("depth", depth)
     widths = layer_widths(width, depth)
     batch = positive_int("batch", batch)
@@ -63,6 +63,8 @@ def _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype,
     m0 = check_number("m0", m0)
     if inputs is None and q0 <= m0**2:
         raise ValueError(f"q0 must exceed m0**2 (q0 is the second moment of h_0), got q0={q0!r}, m0={m0!r}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
     cfg = NetworkConfig(
         depth=depth,
         widths=widths,
@@ -76,6 +78,7 @@ def _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype,
         device=_device(device),
         seed=positive_int("seed", seed, minimum=0),
         weight_memory=positive_int("weight_memory", weight_memory, minimum=0),
+        weights=weights,
     )
     return cfg
 
@@ -113,6 +116,7 @@ def simulate(
     weight_memory: int = 2 * 1024**3,
     progress=None,
     skip=(),
+    weights: str = "gaussian",
 ) -> xr.Dataset:
     """Measure a deep random network per layer and set the theory beside it.
 
@@ -124,6 +128,10 @@ def simulate(
     q0, m0 : second moment and mean of the Gaussian input pre-activation h_0
         (ignored when ``input``, a (batch, N_0) tensor, is given).
     sigma_w2, sigma_b2, mean_weight : W ~ N(μ_w, σ_w²/N_{l−1}), b ~ N(0, σ_b²).
+    weights : 'gaussian' (i.i.d. entries) or 'orthogonal' (√σ_w² times a Haar orthogonal matrix, the
+        same entry variance; ``sim.engine.weight``).  The infinite-width theory is the same for
+        both; the finite-width columns (``*_fw``) are the Gaussian-weight theory and are left out
+        for orthogonal weights (docs/spectrum.md says where it is wrong, and by how much).
     dtype, device : 'float32' / 'float64'; 'cpu' / 'cuda'.
     seed : root seed; draw k uses only (seed, k), so results do not depend on
         ``seeds`` or on where a draw runs.
@@ -155,7 +163,7 @@ def simulate(
         # a hopeless size is refused before anything of size depth exists (bad values: _config says why)
         require_simulation_memory(int(depth), int(width), int(batch), seeds, dtype, "cpu", weight_memory)
     cfg = _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
-                  weight_memory, input)
+                  weight_memory, input, weights)
     inputs = _check_inputs(input, cfg)
     probes = Probes(
         layers=_probe_layers(stat_layers, cfg.depth),
@@ -239,7 +247,7 @@ def _theory(act, cfg, q0, m0):
 def _finite_width_theory(act, cfg, q0, m0, inputs):
     """The O(1/N) theory of the same network, where it applies: zero-mean weights and a zero-mean
     Gaussian input (its first step assumes h_0 ~ N(0, q0) per unit)."""
-    if inputs is not None or cfg.mean_weight != 0 or m0 != 0:
+    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.weights != "gaussian":
         return None
     with warnings.catch_warnings():  # the Dataset's fw_valid says it
         warnings.simplefilter("ignore", mf.FiniteWidthWarning)
@@ -363,6 +371,7 @@ def _run_attrs(act, cfg, seeds, q0, m0, inputs, loss, elapsed):
         dtype=cfg.dtype,
         device=cfg.device,
         root_seed=cfg.seed,
+        weights=cfg.weights,
         input_source="given tensor" if inputs is not None else "gaussian",
         cotangent="gradient of a given loss" if loss is not None else "gaussian N(0, 1)",
         torch_version=torch.__version__,

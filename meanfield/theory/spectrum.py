@@ -57,6 +57,8 @@ NOISE_REL = 1e-12
 #: a density (relative to |z|) that falls to nothing from above this within one grid step marks a
 #: hard lower edge; a spectrum that thins out smoothly reaches the η floor (NOISE_REL) gradually
 EDGE_DENSITY = 1e-8
+#: singular points enumerated at most (choices of one atom per layer)
+MAX_SINGULAR = 64
 #: points of the grid's panel between two singular points, at least
 MIN_PANEL_POINTS = 32
 #: the real branch of x(z) has ended when some y_l is this close (relative) to the top of its law
@@ -232,11 +234,11 @@ class _Problem:
         return self.weights == "orthogonal" and self.L == 1 and self.laws[0]["top_continuous"] == 0.0
 
     def singular_points(self):
-        """Points where atoms of every layer's law meet (orthogonal weights): the density of their
-        free product may diverge there (L = 2: an inverse square root), so the grid breaks there.
-        A choice of one atom a_l (mass p_l) per layer gives the point σ_w^{2L} Π a_l²; it matters
-        while the atoms' product would carry Σ p_l − (L − 1) > −1 (L <= 3 for the atoms of ½ of
-        the exponential-linear family)."""
+        """Points where atoms of every layer's law meet (orthogonal weights): a choice of one atom a_l
+        per layer gives the point σ_w^{2L} Π a_l², where the density of their free product is not
+        smooth (L = 2: it diverges like an inverse square root; deeper, the kink weakens but still
+        slows the quadrature), so the grid breaks there.  With more than MAX_SINGULAR choices only
+        the product of each layer's heaviest atom is kept."""
         if self.weights != "orthogonal" or self.L < 2:
             return []
         per_layer = []
@@ -245,13 +247,10 @@ class _Problem:
             if not atoms:
                 return []
             per_layer += [atoms] * int(mult)
-        if sum(max(m for _, m in atoms) for atoms in per_layer) - (self.L - 1) <= -1.0:
-            return []
-        points = set()
-        for choice in itertools.product(*per_layer):
-            if sum(m for _, m in choice) - (self.L - 1) > -1.0:
-                points.add(self.sigma_w2 ** self.L * math.prod(v for v, _ in choice))
-        return sorted(points)
+        if math.prod(len(a) for a in per_layer) > MAX_SINGULAR:
+            per_layer = [[max(atoms, key=lambda a: a[1])] for atoms in per_layer]
+        return sorted({self.sigma_w2 ** self.L * math.prod(v for v, _ in choice)
+                       for choice in itertools.product(*per_layer)})
 
     def other_atoms(self):
         """Atoms away from zero: with orthogonal weights W Wᵀ = σ_w² I, so a product of atoms a_l of
@@ -369,7 +368,7 @@ def _initial_span(problem):
     (L + 1)·ln(1/tol).  The grid is extended if the tail is heavier."""
     if problem.weights == "gaussian":
         return 30.0 + (problem.L + 1) * math.log(1.0 / TAIL_MASS)
-    return 30.0 + 3.0 * problem.L
+    return 30.0 + problem.L
 
 
 def density_on_grid(problem, points):
