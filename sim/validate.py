@@ -199,6 +199,59 @@ def _prop32_checks(size, k_draws):
     return rows
 
 
+#: the Jacobian's spectrum against networks: (width, depths, draws) by size.  The O(L/N) drift of the
+#: moments (docs/spectrum.md) stays below a third of the standard error at these sizes, so the bound
+#: is k standard errors alone
+SPECTRUM_SIZES = {"quick": (256, (1, 3), 8), "default": (512, (1, 4), 8), "full": (512, (1, 4, 8), 16)}
+SPECTRUM_SPECS = ("selu", "sselu:epsilon=0.017")
+EPS = float(np.finfo(float).eps)
+
+
+def _spectrum_rows(spec, weights, theory_weights, size, k, network):
+    """m₁, the normalized variance and the quartiles of the squared singular values at each depth,
+    measured on networks with ``weights`` against the theory with ``theory_weights``."""
+    from .spectrum import jacobian_spectrum
+
+    width, depths, draws = SPECTRUM_SIZES[size]
+    act = mf.activation(spec)
+    ds = jacobian_spectrum(_perturbed(act, network), list(depths), width=width, weights=weights, draws=draws,
+                           sigma_w2=(network or {}).get("sigma_w2", 1.0), seed=1, theory=False)
+    theory = mf.spectrum(act, list(depths), weights=theory_weights, points=400)
+    label = f"spectrum, N={width} L={','.join(map(str, depths))} S={draws}, {weights} networks"
+    rows = []
+    zero = np.zeros(len(depths))
+    with np.errstate(all="ignore"):
+        for name in ("m1", "nvar"):
+            t = theory[name].values
+            rows.append((name, ds[name].values / t - 1, ds[f"{name}_sem"].values / np.abs(t), zero))
+        for j, level in enumerate(theory["quantile"].values):
+            if level in (0.25, 0.5, 0.75):
+                t = theory.quantile_x.values[:, j]
+                # a quantile on an atom (L = 1, orthogonal: σ_w² λ²) is exact in every draw: there the
+                # bound is the eigensolver's rounding, N ε relative
+                rows.append((f"q{int(100 * level)}", ds.quantile_x.values[:, j] / t - 1,
+                             ds.quantile_x_sem.values[:, j] / t, zero + width * EPS))
+    return [(f"{name}, {spec}, {theory_weights} theory", err, sem, res, label) for name, err, sem, res in rows]
+
+
+def _spectrum_checks(size, network, k_for):
+    rows = []
+    for spec in SPECTRUM_SPECS:
+        for weights in ("gaussian", "orthogonal"):
+            rows += _spectrum_rows(spec, weights, weights, size, None, network)
+    control = _spectrum_rows("selu", "gaussian", "orthogonal", size, None, network)
+    k = k_for(len(rows) * len(SPECTRUM_SIZES[size][1]))
+    checks = [_check("spectrum", f"Jacobian spectrum {name}", err, sem, res, k, None, label)
+              for name, err, sem, res, label in rows]
+    rejected = [not _check("spectrum", name, err, sem, res, k, None, label).passed
+                for name, err, sem, res, label in control]
+    checks.append(Check("spectrum", "negative control: orthogonal-weight theory against Gaussian networks is "
+                        "rejected", float(sum(rejected)), control[0][4],
+                        f"some of its {len(control)} rows must fail", any(rejected),
+                        f"{sum(rejected)} of {len(control)} rows fail, as they must"))
+    return checks
+
+
 def monte_carlo_checks(size: str = "default", network: dict | None = None) -> list[Check]:
     """The Monte-Carlo checks at ``size`` ('quick', 'default' or 'full').
 
@@ -230,6 +283,8 @@ def monte_carlo_checks(size: str = "default", network: dict | None = None) -> li
                 checks.extend(_full_network_checks(spec, s, q0, k_draws, network))
     if have_torch:
         checks.extend(_prop32_checks(s, k_draws))
+        draws = SPECTRUM_SIZES[size][2]
+        checks.extend(_spectrum_checks(size, network, lambda n: critical_k(n, draws - 1)))
     else:
         checks.append(Check("monte carlo", "skipped: full networks need torch", math.nan, "", "", True,
                             "pip install 'meanfield[sim]' to run them"))
