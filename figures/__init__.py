@@ -13,6 +13,7 @@ FIGURES = {
     "7": ("sim_figures", "fig7_compute", "fig7_plot"),
     "table5": ("theory_figures", "table5_compute", "table5_plot"),
     "finite-width": ("finite_width_figure", "compute", "plot"),
+    "spectrum": ("spectrum_figure", "compute", "plot"),
 }
 
 
