@@ -20,15 +20,13 @@ def register(command):
 
 
 def cmd_figure(args):
-    import importlib.util
     import os
 
-    from meanfield.cli import UsageError, check_output_folder
+    from meanfield.cli import UsageError, check_output_folder, require_extra
 
     import figures
 
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("figures need matplotlib: pip install 'meanfield[figures]'")
+    require_extra("figure", "matplotlib", "figures")
     if args.name not in figures.FIGURES:
         raise UsageError(f"unknown figure {args.name!r}; valid names: {', '.join(figures.FIGURES)}")
     if args.source:

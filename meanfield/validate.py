@@ -150,15 +150,21 @@ CHECK_GROUP = "meanfield.checks"
 SIZES = ("quick", "default", "full")
 
 
-def run(monte_carlo: bool = True, mc_size: str = "default") -> list[Check]:
+def run(monte_carlo: bool = True, mc_size: str = "default", progress=None) -> list[Check]:
     """The theory's checks, then those registered under ``meanfield.checks`` (the Monte-Carlo
     section of ``sim``), run at ``mc_size``; a section whose dependencies are missing is reported
-    as skipped, with what to install."""
+    as skipped, with what to install.  ``progress(message)``, if given, is called as each part
+    finishes (a section that accepts ``progress`` reports its own parts)."""
+    import inspect
     from importlib.metadata import entry_points
 
     if mc_size not in SIZES:
         raise ValueError(f"unknown Monte-Carlo size {mc_size!r}; valid sizes: {', '.join(SIZES)}")
-    checks = [c for group in THEORY_CHECKS for c in group()]
+    report = progress or (lambda message: None)
+    checks = []
+    for group in THEORY_CHECKS:
+        checks.extend(group())
+    report(f"theory: {len(checks)} checks")
     if not monte_carlo:
         return checks
     for entry in sorted(entry_points(group=CHECK_GROUP), key=lambda e: e.name):
@@ -168,7 +174,9 @@ def run(monte_carlo: bool = True, mc_size: str = "default") -> list[Check]:
             checks.append(Check(entry.name, f"skipped: {exc}", math.nan, "", "", True,
                                 "pip install 'meanfield[sim]' to run it"))
             continue
-        checks.extend(section(mc_size))
+        takes_progress = "progress" in inspect.signature(section).parameters
+        checks.extend(section(mc_size, progress=report) if takes_progress else section(mc_size))
+        report(f"{entry.name}: done")
     return checks
 
 

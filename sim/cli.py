@@ -79,15 +79,31 @@ def _comparison_rows(ds, depth):
     for l in layers:
         row = [l]
         for v in ("q", "grad"):
-            row += [f"{float(ds[f'{v}_measured_mean'][l]):.6g} ± {float(ds[f'{v}_measured_sem'][l]):.2g}",
-                    f"{float(ds[f'{v}_rel_error'][l]):+.2%}"]
+            row += [_plus_minus(float(ds[f'{v}_measured_mean'][l]), float(ds[f'{v}_measured_sem'][l])),
+                    _percent(float(ds[f'{v}_rel_error'][l]))]
             if f"{v}_rel_error_fw" in ds:
-                row.append(f"{float(ds[f'{v}_rel_error_fw'][l]):+.2%}")
+                row.append(_percent(float(ds[f'{v}_rel_error_fw'][l])))
         rows.append(row)
     fw = "q_rel_error_fw" in ds
     header = ["layer", "q measured", "vs N=inf"] + (["vs width N"] if fw else [])
     header += ["grad measured", "vs N=inf"] + (["vs width N"] if fw else [])
     return header, rows
+
+
+def _percent(value):
+    """A relative error as a signed percentage; 'n/a' where the comparison is not defined."""
+    import math
+
+    return "n/a" if not math.isfinite(value) else f"{value:+.2%}"
+
+
+def _plus_minus(mean, sem):
+    """mean ± standard error; one draw has none, and says so instead of '± nan'."""
+    import math
+
+    if not math.isfinite(mean):
+        return f"{mean}"
+    return f"{mean:.6g} ± {sem:.2g}" if math.isfinite(sem) else f"{mean:.6g} (one draw: no SE)"
 
 
 _JSON_KEYS = ("q_measured_mean", "q_measured_sem", "q_theory", "q_theory_fw", "q_rel_error", "q_rel_error_fw",
@@ -97,13 +113,12 @@ _JSON_KEYS = ("q_measured_mean", "q_measured_sem", "q_theory", "q_theory_fw", "q
 
 def _save_or_emit(ds, args, bar):
     """Close the progress bar, write --out, print --json; True when the JSON was the output."""
-    from meanfield.cli import emit_json
-    from meanfield.results import write_netcdf
+    from meanfield.cli import emit_json, save_result
 
     if bar is not None:
         bar.close()
     if args.out:
-        write_netcdf(ds, args.out)
+        save_result(ds, args.out)
     if args.json:
         emit_json({"activation": ds.attrs["activation"], "layer": ds.layer.values,
                    **{k: ds[k].values for k in _JSON_KEYS if k in ds}})
@@ -147,10 +162,10 @@ def cmd_simulate(args):
             raise UsageError(f"--{name} must be an integer >= 1, got {getattr(args, name)}")
     if isinstance(widths, int) and widths >= 1 and args.device == "cpu":  # refuse before torch loads (seconds)
         require_simulation_memory(args.depth, widths, args.batch, args.seeds, args.dtype, "cpu")
-    try:
-        from .simulation import simulate
-    except ImportError as exc:  # torch missing
-        raise ValueError(f"simulate needs torch: pip install 'meanfield[sim]' ({exc})") from None
+    from meanfield.cli import require_extra
+
+    require_extra("simulate", "torch", "sim")
+    from .simulation import simulate
     bar = None if args.quiet or args.json else _progress_bar(args.seeds, "draw")
     ds = simulate(args.activation, depth=args.depth, width=widths, batch=args.batch, seeds=args.seeds,
                   q0=args.q0, m0=args.m0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
@@ -162,10 +177,21 @@ def cmd_simulate(args):
     layers = [row[0] for row in rows]
     header.append("grad vs own chi")
     for row, l in zip(rows, layers):
-        row.append(f"{float(ds.grad_chi_rel_error[l]):+.2%}")
+        row.append(_percent(float(ds.grad_chi_rel_error[l])))
     print(f"{ds.attrs['activation']}  widths {json.loads(ds.attrs['widths_json'])[0]}..  batch {args.batch}  "
           f"draws {args.seeds}  {args.dtype} on {args.device}  ({ds.attrs['seconds']:.1f} s)")
     print(table(header, rows))
+    if ds.attrs.get("grad_theory_valid", "yes") != "yes":
+        print("grad vs N=inf: n/a: Prop A.2 assumes zero-mean weights; with --mean-weight != 0 no gradient theory "
+              "applies (the q and mean columns still do)")
+    if args.seeds == 1:
+        print("one draw: no standard error; use --seeds 2 or more for one")
+    for v in ("q", "grad"):
+        fw = ds.get(f"{v}_rel_error_fw")
+        if fw is not None and np.any(~np.isfinite(fw.values[:-1]) & np.isfinite(ds[f"{v}_measured_mean"].values[:-1])):
+            print(f"{v} vs width N: n/a where the finite-width theory is not finite (its functionals overflow at "
+                  f"q0 = {args.q0:g}); the N = inf column still applies")
+            break
     div = ds.diverged_at.values
     if np.any(div >= 0):
         print(f"diverged: draws {np.flatnonzero(div >= 0).tolist()} at layers {div[div >= 0].tolist()}")
@@ -178,8 +204,7 @@ def cmd_spectrum(args):
     import numpy as np
 
     import meanfield as mf
-    from meanfield.cli import UsageError, check_output_path, emit_json, parse_floats, table
-    from meanfield.results import write_netcdf
+    from meanfield.cli import UsageError, check_output_path, emit_json, parse_floats, save_result, table
 
     depths = parse_floats(args.depth, "--depth")
     if any(not float(d).is_integer() or d < 1 for d in depths):
@@ -191,20 +216,24 @@ def cmd_spectrum(args):
         raise UsageError(f"--draws must be an integer >= 1, got {args.draws}")
     if args.out:
         check_output_path(args.out, ".nc")
+    if args.mc is not None:
+        from meanfield.cli import require_extra
+
+        require_extra("spectrum --mc", "torch", "sim")
     ds = mf.spectrum(args.spec, depths, q0=args.q0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
                      weights=args.weights, points=args.points)
     mc = None
     if args.mc is not None:
-        try:
-            from .spectrum import jacobian_spectrum
-        except ImportError as exc:  # torch missing
-            raise ValueError(f"spectrum --mc needs torch: pip install 'meanfield[sim]' ({exc})") from None
+        from meanfield.cli import require_extra
+
+        require_extra("spectrum --mc", "torch", "sim")
+        from .spectrum import jacobian_spectrum
         mc = jacobian_spectrum(args.spec, depths, width=args.mc, q0=args.q0, sigma_w2=args.sigma_w2,
                                sigma_b2=args.sigma_b2, weights=args.weights, draws=args.draws, seed=args.seed)
     if args.out:
-        write_netcdf(ds, args.out)
+        save_result(ds, args.out)
         if mc is not None:
-            write_netcdf(mc, args.out[:-3] + ".mc.nc")
+            save_result(mc, args.out[:-3] + ".mc.nc")
     names = ("m1", "m2", "nvar", "nvar_activation", "upper_edge", "atom_zero", "quantile_x", "density_mass_error")
     if args.json:
         out = {"activation": ds.attrs["activation"], "weights": args.weights, "depth": depths,
@@ -268,8 +297,10 @@ def _progress_bar(total, unit):
 def cmd_sweep(args):
     import json as _json
 
-    from meanfield.cli import UsageError
+    from meanfield.cli import UsageError, require_extra
 
+    require_extra("sweep", "dask", "sweep")
+    require_extra("sweep", "distributed", "sweep")
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers must be >= 0, got {args.workers}")
     if args.threads_per_worker < 1:

@@ -321,6 +321,14 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
                 "grad_rel_error": (l, grad_mean / theory["grad"] - 1.0,
                                    {"long_name": "grad_measured_mean / grad_theory - 1"}),
             })
+            if cfg.mean_weight != 0:
+                # Prop A.2 assumes zero-mean weights: with μ_w != 0 the gradient picks up the mean
+                # field μ_w N 1 1ᵀ (networks measure 4-7x the product of χ_l), which no theory here
+                # carries: the columns are marked invalid rather than left beside the measurement
+                for name in ("grad_theory", "grad_rel_error"):
+                    values, attrs = data[name][1], dict(data[name][2])
+                    attrs["valid"] = "no: Prop A.2 assumes zero-mean weights (mean_weight != 0)"
+                    data[name] = (l, np.full_like(values, np.nan), attrs)
     data["q_measured_sem"] = (l, q_sem, {"long_name": "standard error of q_measured_mean (from the draws)"})
     data["grad_measured_sem"] = (l, grad_sem, {"long_name": "standard error of grad_measured_mean (from the draws, "
                                                             "delta method for the pooled ratio)"})
@@ -372,6 +380,8 @@ def _run_attrs(act, cfg, seeds, q0, m0, inputs, loss, elapsed):
         device=cfg.device,
         root_seed=cfg.seed,
         weights=cfg.weights,
+        grad_theory_valid=("no: Prop A.2 assumes zero-mean weights; with mean_weight != 0 the gradient "
+                           "theory does not hold and grad_theory is NaN") if cfg.mean_weight != 0 else "yes",
         input_source="given tensor" if inputs is not None else "gaussian",
         cotangent="gradient of a given loss" if loss is not None else "gaussian N(0, 1)",
         torch_version=torch.__version__,

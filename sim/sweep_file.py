@@ -94,6 +94,9 @@ def load_sweep(source) -> dict:
             text = data.decode("utf-8", errors="replace")
         elif isinstance(source, str) and "[" in source:
             text = source
+        elif os.path.exists(str(source)):
+            raise SweepFileError(f"sweep file {source!r} is not a regular file (a folder or a device); give a TOML "
+                                 "file")
         else:
             raise SweepFileError(f"sweep file {source!r} does not exist")
         try:
@@ -153,7 +156,24 @@ def load_sweep(source) -> dict:
             for value in (values if section == "grid" else [values]):
                 if rule is not None and not rule[0](value):
                     raise SweepFileError(f"[{section}] {key} = {value!r}: {key} must be {rule[1]}")
+    _check_stat_layers(grid, fixed)
     return {"kind": kind, "grid": grid, "fixed": fixed, "text": text or json.dumps(raw, sort_keys=True)}
+
+
+def _check_stat_layers(grid, fixed):
+    """stat_layers must lie in 0..depth for every depth of the grid: checked here, before any point
+    runs, not by the first point that fails."""
+    layers = grid.get("stat_layers", [fixed.get("stat_layers")])
+    depths = grid.get("depth", [fixed.get("depth")])
+    for value in layers:
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(_count(v, 0) for v in value):
+            raise SweepFileError(f"stat_layers = {value!r}: stat_layers must be a list of integers >= 0")
+        for depth in depths:
+            if depth is not None and _count(depth) and any(v > depth for v in value):
+                raise SweepFileError(f"stat_layers = {value!r}: every layer must lie in 0..depth, and depth = {depth} "
+                                     "in this sweep")
 
 
 def _largest(sweep, key, default):

@@ -252,7 +252,7 @@ def test_without_torch_simulate_prints_the_install_hint():
     code = (_BLOCK.format(names=["torch"]) + "import meanfield.cli as c\n"
             "sys.exit(c.main(['simulate', '--activation', 'selu', '--depth', '2', '--width', '8']))\n")
     result = _run(code)
-    assert result.returncode == 2
+    assert result.returncode == 1  # a fault of the environment, not of the input
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'meanfield[sim]'" in lines[0], result.stderr
     assert "Traceback" not in result.stderr

@@ -21,6 +21,19 @@ class UsageError(Exception):
     """Bad command-line input: one line on stderr, exit code 2."""
 
 
+class MissingExtraError(Exception):
+    """A command needs an optional dependency that is not installed: one line naming the ``pip install``
+    that adds it, exit code 1 (a fault of the environment, not of the input), before anything is made."""
+
+
+def require_extra(command, module, extra):
+    """Raise :class:`MissingExtraError` unless ``module`` can be imported (checked without importing it)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(f"{command} needs {module}: pip install 'meanfield[{extra}]'")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (a :class:`UsageError`, exit code 2) instead of a usage dump."""
 
@@ -29,8 +42,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_floats(text: str, name: str) -> list[float]:
+    """A comma- (or space-) separated list of numbers; an empty item is an error, not dropped."""
+    items = [v for v in text.replace(" ", ",").split(",")]
+    if " " not in text and any(v == "" for v in items) and text.strip():
+        raise UsageError(f"{name} has an empty item in {text!r}; give numbers separated by single commas")
     try:
-        values = [float(v) for v in text.replace(" ", ",").split(",") if v]
+        values = [float(v) for v in items if v]
     except ValueError:
         raise UsageError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
     if not values:
@@ -101,7 +118,8 @@ def check_output_folder(path, option="--out"):
 
 
 def check_output_path(path, suffix):
-    """Fail before any work if ``path`` cannot be written (exit code 2)."""
+    """Fail before any work if ``path`` cannot be written (exit code 2), or if it names an existing file
+    that meanfield did not write: a result never overwrites a user's other file."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"--out: directory {directory!r} does not exist")
@@ -109,6 +127,46 @@ def check_output_path(path, suffix):
         raise UsageError(f"--out must name a file ending in {suffix}, got {path!r}")
     if not os.access(directory, os.W_OK):
         raise UsageError(f"--out: directory {directory!r} is not writable")
+    if os.path.lexists(path) and not _written_by_meanfield(path):
+        raise UsageError(f"--out {path!r} exists and is not a result meanfield wrote; choose another name or "
+                         "remove it first")
+
+
+def _written_by_meanfield(path) -> bool:
+    """Whether ``path`` is a netCDF file whose attributes carry meanfield's version stamp."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not (head.startswith(b"\x89HDF") or head.startswith(b"CDF")):
+        return False
+    try:
+        import netCDF4
+
+        with netCDF4.Dataset(path) as nc:
+            return "meanfield_version" in nc.ncattrs()
+    except Exception:  # unreadable: not ours to overwrite
+        return False
+
+
+def save_result(ds, path):
+    """Write a computed result to ``path``; when the file system refuses (a full disk), keep it in the
+    temporary folder instead and say where, in one line (exit code 1), so nothing computed is lost."""
+    import tempfile
+
+    from ..results import write_netcdf
+
+    try:
+        return write_netcdf(ds, path)
+    except OSError as exc:
+        keep = os.path.join(tempfile.gettempdir(), f"meanfield-{os.getpid()}-{os.path.basename(path)}")
+        try:
+            write_netcdf(ds, keep)
+        except OSError:
+            raise OSError(exc.errno, f"{exc.strerror or exc}; the result could not be kept elsewhere either",
+                          path) from None
+        raise OSError(exc.errno, f"{exc.strerror or exc}; the result is kept in {keep}: move it where there is "
+                                 "room", path) from None
 
 
 def parse_widths(text: str):

@@ -22,7 +22,7 @@ import sys
 
 from .._version import __version__
 from . import theory_commands
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Parser, UsageError
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, MissingExtraError, Parser, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +92,9 @@ def main(argv=None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return args.func(args)
+    except MissingExtraError as exc:
+        print(f"meanfield: error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     except UsageError as exc:
         message = str(exc)
         prefix = "meanfield: error: "

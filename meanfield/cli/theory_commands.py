@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 
-from ..results import write_netcdf
 from .common import (EXIT_FAIL, EXIT_OK, JSON_HELP, SPEC_HELP, UsageError, check_output_path, emit_json, fmt,
-                     network_arguments, parse_floats, parse_widths, scalar_or_list, table)
+                     network_arguments, parse_floats, parse_widths, save_result, scalar_or_list, table)
 
 
 def cmd_solve(args):
@@ -35,6 +34,11 @@ def cmd_solve(args):
         if sol.q_star != 1.0 or sol.sigma_w2 != 1.0:  # the constraints hold at q*, not at q = 1
             out["phi_at_q_star"] = float(jacobian_second_moment(act, sol.q_star))
             out["Q_at_q_star"] = float(second_moment(act, sol.q_star))
+    bad = [k for k in ("gamma1", "phi1", "Q1") if not math.isfinite(out[k])]
+    if bad:  # a NaN the user did not ask for is an error, not a quiet exit 0
+        raise ValueError(f"{act.spec}: the parameters give non-finite moments ({', '.join(f'{k} = {out[k]}' for k in bad)}); "
+                         "choose parameters for which f and its Gaussian moments stay finite (|lambda|, alpha, beta "
+                         "far below 1e150)")
     if args.json:
         emit_json(out)
         return EXIT_OK
@@ -82,7 +86,7 @@ def cmd_recursion(args):
 
     ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
     if args.out:
-        write_netcdf(ds, args.out)
+        save_result(ds, args.out)
     return cmd_recursion_output(ds, args)
 
 
@@ -127,14 +131,24 @@ def cmd_finite_width(args):
         warnings.simplefilter("ignore", FiniteWidthWarning)
         ds = finite_width(args.spec, args.depth, q0=args.q0, widths=widths, sigma_w2=args.sigma_w2,
                           sigma_b2=args.sigma_b2, order=args.order)
+    if args.order == 1:
+        finite = np.isfinite(ds.q_mean.values) & np.isfinite(ds.grad_mean.values)
+        if not finite.all():
+            first = int(np.argmax(~finite))
+            raise ValueError(f"finite-width: the O(1/N) theory is not finite from layer {first} on (q0 = {args.q0:g}, "
+                             f"q_l = {float(ds.q[first]):.3g} there: its functionals overflow); use a smaller --q0 or "
+                             "--order 0 for the infinite-width recursion")
     if args.order == 1 and not bool(ds.valid) and not args.force:
+        sat_limit, exp_limit = float(ds.attrs["saturation_limit"]), float(ds.attrs["expansion_limit"])
+        measures = [("max sigma_w2 Q'", float(ds.saturation.max()), sat_limit),
+                    ("max sigma_w2 Q'^2/phi", float(ds.reuse_saturation.max()), sat_limit),
+                    ("max Var s/(E s)^2", float(ds.expansion.max()), exp_limit)]
+        failed = [f"{name} = {value:.3f} >= {limit:g}" for name, value, limit in measures if not value < limit]
         raise UsageError(
-            f"finite-width: outside the O(1/N) theory's validity range (max sigma_w2 Q' = "
-            f"{float(ds.saturation.max()):.3f}, max Var s/(E s)^2 = {float(ds.expansion.max()):.3f}; limits "
-            f"{float(ds.attrs['saturation_limit']):g} and {float(ds.attrs['expansion_limit']):g}): use a larger "
-            "width or a smaller depth, or --force to report it anyway")
+            f"finite-width: outside the O(1/N) theory's validity range ({'; '.join(failed) or 'a non-finite q_l'}): "
+            "use a larger width or a smaller depth, or --force to report it anyway")
     if args.out:
-        write_netcdf(ds, args.out)
+        save_result(ds, args.out)
     if args.order == 0:
         return cmd_recursion_output(ds, args)
     names = ("q", "q_mean", "grad", "grad_mean", "chi_mean", "s_var", "grad_correction_jensen",
@@ -244,7 +258,15 @@ def cmd_table5(args):
 def cmd_validate(args):
     from ..validate import format_table, run
 
-    checks = run(monte_carlo=not args.theory_only, mc_size=args.size)
+    import sys
+    import time
+
+    started = time.perf_counter()
+
+    def progress(message):  # a line per part on stderr, so that a long run shows it is alive
+        print(f"validate: {message} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    checks = run(monte_carlo=not args.theory_only, mc_size=args.size, progress=progress)
     if args.json:
         emit_json({"checks": [c.__dict__ for c in checks], "passed": all(c.passed for c in checks)})
     else:

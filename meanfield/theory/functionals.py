@@ -28,7 +28,11 @@ def resolve(act) -> Activation:
 
 
 def check_array(name, value, *, positive=False, allow_zero=False):
-    """Float array from ``value``; ValueError naming the first bad element."""
+    """Float array from ``value``; ValueError naming the first bad element.  Strings are refused, as
+    ``depth="3"`` is: a number given as text is a mistake to name, not to convert."""
+    if isinstance(value, (str, bytes)) or np.asarray(value).dtype.kind in "USO" and any(
+            isinstance(v, (str, bytes)) for v in np.asarray(value, dtype=object).ravel()):
+        raise ValueError(f"{name} must be numeric, got {value!r}")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
