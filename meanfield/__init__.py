@@ -39,6 +39,7 @@ _EXPORTS = {
     "theory.finite_width": ("SATURATION_LIMIT", "FiniteWidthWarning", "finite_width"),
     "theory.recursions": ("mean_recursion", "recursion"),
     "theory.spectrum": ("jacobian_moments", "spectrum"),
+    "theory.dropout": ("alpha_dropout", "dropout_constants"),
     "results": ("activation_attrs", "dataset_attrs", "to_json"),
     "paper.table5": ("table5",),
     "arguments": ("check_number",),

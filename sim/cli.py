@@ -29,6 +29,10 @@ def register(command):
     c.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
     c.add_argument("--weights", choices=("gaussian", "orthogonal"), default="gaussian",
                    help="i.i.d. Gaussian weights, or sqrt(sigma_w2) times Haar orthogonal ones (default gaussian)")
+    c.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                   help="alpha dropout after every activation, drop rate P (default 0: none)")
+    c.add_argument("--dropped", default=None, help="dropped value: saturation, mean or a number (default: the "
+                                                   "activation's)")
     _output_arguments(c)
 
     c = command("spectrum", cmd_spectrum,
@@ -170,7 +174,7 @@ def cmd_simulate(args):
     ds = simulate(args.activation, depth=args.depth, width=widths, batch=args.batch, seeds=args.seeds,
                   q0=args.q0, m0=args.m0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
                   mean_weight=args.mean_weight, dtype=args.dtype, device=args.device, seed=args.seed,
-                  progress=bar, weights=args.weights)
+                  progress=bar, weights=args.weights, dropout=args.dropout, dropped=_dropped(args.dropped))
     if _save_or_emit(ds, args, bar):
         return 0
     header, rows = _comparison_rows(ds, args.depth)
@@ -274,6 +278,15 @@ def cmd_spectrum(args):
     if args.out:
         print(f"wrote {args.out}" + (f" and {args.out[:-3]}.mc.nc" if mc is not None else ""))
     return 0
+
+
+def _dropped(text):
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _progress_bar(total, unit):

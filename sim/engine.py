@@ -38,6 +38,7 @@ from cuda_kernels import torch_ops
 
 
 _STREAM_WEIGHT, _STREAM_BIAS, _STREAM_INPUT, _STREAM_COTANGENT = range(4)
+_STREAM_DROPOUT = 5  # (4 is the spectrum's probes)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: weight laws: i.i.d. Gaussian, or √σ_w² times a Haar (semi-)orthogonal matrix
 WEIGHTS = ("gaussian", "orthogonal")
@@ -60,6 +61,12 @@ class NetworkConfig:
     seed: int = 0
     weight_memory: int = 2 * 1024**3
     weights: str = "gaussian"
+    #: alpha dropout after every activation but the output's (meanfield.theory.dropout): drop rate p,
+    #: and y = a (d x + (1 − d) α′) + b
+    dropout: float = 0.0
+    dropout_a: float = 1.0
+    dropout_b: float = 0.0
+    dropout_alpha: float = 0.0
 
     @property
     def torch_dtype(self):
@@ -111,6 +118,17 @@ def _orthogonal(cfg, key, n_out, n_in):
     w = (q if tall else q.T).to(cfg.torch_dtype)
     w = w.mul_(math.sqrt(cfg.sigma_w2 * max(1.0, n_out / n_in))).contiguous()
     return w.add_(cfg.mean_weight) if cfg.mean_weight else w
+
+
+def alpha_dropout(cfg: NetworkConfig, draw: int, layer: int, x: torch.Tensor):
+    """(y, ∂y/∂x) of alpha dropout on x_l: a Bernoulli(1 − p) mask per unit and sample from the
+    draw's own generator (stream 5), y = x (a d) + ((d − 1)(−α′ a) + b), in torch's order of
+    operations (so that SELU's constants give torch.nn.AlphaDropout's output for the same mask)."""
+    g = _generator(cfg, draw, layer, _STREAM_DROPOUT)
+    noise = torch.empty_like(x).bernoulli_(1.0 - cfg.dropout, generator=g)
+    shift = noise.add(-1).mul_(-cfg.dropout_alpha * cfg.dropout_a).add_(cfg.dropout_b)
+    noise.mul_(cfg.dropout_a)
+    return x * noise + shift, noise
 
 
 def bias(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor | None:
@@ -234,7 +252,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
     depth = cfg.depth
     out = {key: np.full(depth + 1, np.nan) for key in
            ("q", "h_mean", "x_mean", "x_second", "x_correlation", "grad_sq", "weight_grad_norm", "mean_gain",
-            "weight_trace", "jacobian_trace")}
+            "weight_trace", "jacobian_trace", "y_mean")}
     n_probe = len(probes.layers)
     out["quantiles"] = np.full((n_probe, len(probes.quantiles)), np.nan)
     if probes.bin_edges is not None:
@@ -266,8 +284,12 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                     budget -= nbytes
                 del w
             x = f(h)
-            xs.append(x)
             numel = h.numel()
+            gate = None
+            if cfg.dropout > 0 and layer < depth:
+                y, gate = alpha_dropout(cfg, draw, layer, x)
+                out["y_mean"][layer] = float(torch.mean(y))
+            xs.append(x if gate is None else y)
             out["q"][layer] = float(torch.linalg.vector_norm(h)) ** 2 / numel
             out["h_mean"][layer] = float(torch.mean(h))
             out["x_mean"][layer] = float(torch.mean(x))
@@ -275,7 +297,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             if "x_batch_correlation" not in skip:
                 out["x_correlation"][layer] = _batch_correlation(x)
             if layer < depth:
-                jacobians.append(df(h))
+                jacobians.append(df(h) if gate is None else df(h).mul_(gate))
                 if "traces" not in skip:
                     out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(jacobians[-1])) ** 2 / numel
             if layer in probe_index:
@@ -284,7 +306,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                     out["quantiles"][i] = _quantiles(x, probes.quantiles)
                 if probes.bin_edges is not None:
                     out["histogram"][i], out["hist_below"][i], out["hist_above"][i] = _histogram(x, probes.bin_edges)
-        del x
+        del x, gate
         h_last = h
 
     if loss is None:

@@ -8,6 +8,7 @@ error of Prop A.1 in one line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -117,6 +118,8 @@ def simulate(
     progress=None,
     skip=(),
     weights: str = "gaussian",
+    dropout: float = 0.0,
+    dropped=None,
 ) -> xr.Dataset:
     """Measure a deep random network per layer and set the theory beside it.
 
@@ -128,6 +131,9 @@ def simulate(
     q0, m0 : second moment and mean of the Gaussian input pre-activation h_0
         (ignored when ``input``, a (batch, N_0) tensor, is given).
     sigma_w2, sigma_b2, mean_weight : W ~ N(μ_w, σ_w²/N_{l−1}), b ~ N(0, σ_b²).
+    dropout, dropped : alpha dropout after every activation (drop rate p in [0, 1) and the dropped
+        value's rule, 'saturation', 'mean' or a number; ``meanfield.alpha_dropout``): masks per unit and
+        sample; ``y_mean`` is measured and the theory (q, gradients, E y) carries the dropout.
     weights : 'gaussian' (i.i.d. entries) or 'orthogonal' (√σ_w² times a Haar orthogonal matrix, the
         same entry variance; ``sim.engine.weight``).  The infinite-width theory is the same for
         both; the finite-width columns (``*_fw``) are the Gaussian-weight theory and are left out
@@ -164,6 +170,15 @@ def simulate(
         require_simulation_memory(int(depth), int(width), int(batch), seeds, dtype, "cpu", weight_memory)
     cfg = _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
                   weight_memory, input, weights)
+    if dropout is not None and not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
+                                    and float(dropout) == 0.0):
+        if cfg.mean_weight != 0 or cfg.m0 != 0:
+            raise ValueError("dropout with a nonzero mean weight or input mean has no theory here; use mean_weight=0 "
+                             "and m0=0")
+        c = mf.alpha_dropout(act, dropout, dropped, cfg.sigma_w2, cfg.sigma_b2)
+        if float(c.p[0]) > 0:
+            cfg = dataclasses.replace(cfg, dropout=float(c.p[0]), dropout_a=float(c.a[0]), dropout_b=float(c.b[0]),
+                                      dropout_alpha=float(c.alpha_prime))
     inputs = _check_inputs(input, cfg)
     probes = Probes(
         layers=_probe_layers(stat_layers, cfg.depth),
@@ -227,9 +242,13 @@ def _first_nonfinite(q):
 
 def _theory(act, cfg, q0, m0):
     """Prop A.1/A.2 (zero-mean) or the mean recursion (Prop 3.2 with eq 12)."""
-    rec = mf.recursion(act, cfg.depth, q0=q0, sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2, widths=list(cfg.widths))
+    drop = dict(dropout=cfg.dropout, dropped=cfg.dropout_alpha) if cfg.dropout > 0 else {}
+    rec = mf.recursion(act, cfg.depth, q0=q0, sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2, widths=list(cfg.widths),
+                       **drop)
     out = {"q": rec.q.values, "grad": rec.grad.values, "grad_per_unit": rec.grad_per_unit.values,
            "explosion": rec.explosion_factor.values}
+    if drop:
+        out["y_mean"] = rec.y_mean.values
     if cfg.mean_weight != 0 or m0 != 0:
         mean = mf.mean_recursion(act, cfg.depth, q0=q0, m0=m0, mean_weight=cfg.mean_weight, widths=list(cfg.widths),
                                  sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2)
@@ -247,7 +266,7 @@ def _theory(act, cfg, q0, m0):
 def _finite_width_theory(act, cfg, q0, m0, inputs):
     """The O(1/N) theory of the same network, where it applies: zero-mean weights and a zero-mean
     Gaussian input (its first step assumes h_0 ~ N(0, q0) per unit)."""
-    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.weights != "gaussian":
+    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.weights != "gaussian" or cfg.dropout > 0:
         return None
     with warnings.catch_warnings():  # the Dataset's fw_valid says it
         warnings.simplefilter("ignore", mf.FiniteWidthWarning)
@@ -286,6 +305,8 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
         "q_measured_mean": (l, q_mean, {"long_name": "mean(h_l^2) over draws"}),
         "h_mean": (s, _stack(draws, "h_mean"), {"long_name": "mean(h_l)"}),
         "x_mean": (s, _stack(draws, "x_mean"), {"long_name": "mean(x_l), x_l = f(h_l)"}),
+        "y_mean": (s, _stack(draws, "y_mean"), {"long_name": "mean(y_l), the dropout layer's output (NaN without "
+                                                              "dropout)"}),
         "x_second_moment": (s, _stack(draws, "x_second"), {"long_name": "mean(x_l^2)"}),
         "x_batch_correlation": (s, _stack(draws, "x_correlation"),
                                 {"long_name": "sum_{b != b'} x_b . x_b' / ((B - 1) sum_b |x_b|^2)"}),
@@ -317,6 +338,8 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
                 "grad_theory": (l, theory["grad"], {"long_name": "prod chi_i, 1 at the output (Prop A.2)"}),
                 "h_mean_theory": (l, theory["h_mean"], {"long_name": "E[h_l] (Prop 3.2 with eq 12)"}),
                 "x_mean_theory": (l, theory["x_mean"], {"long_name": "E[x_l] (eq 12)"}),
+                "y_mean_theory": (l, theory.get("y_mean", np.full(cfg.depth + 1, np.nan)),
+                                  {"long_name": "E[y_l] with alpha dropout (docs/dropout.md)"}),
                 "q_rel_error": (l, q_mean / theory["q"] - 1.0, {"long_name": "q_measured_mean / q_theory - 1"}),
                 "grad_rel_error": (l, grad_mean / theory["grad"] - 1.0,
                                    {"long_name": "grad_measured_mean / grad_theory - 1"}),
@@ -380,6 +403,10 @@ def _run_attrs(act, cfg, seeds, q0, m0, inputs, loss, elapsed):
         device=cfg.device,
         root_seed=cfg.seed,
         weights=cfg.weights,
+        dropout=cfg.dropout,
+        dropout_a=cfg.dropout_a,
+        dropout_b=cfg.dropout_b,
+        dropped_value=cfg.dropout_alpha,
         grad_theory_valid=("no: Prop A.2 assumes zero-mean weights; with mean_weight != 0 the gradient "
                            "theory does not hold and grad_theory is NaN") if cfg.mean_weight != 0 else "yes",
         input_source="given tensor" if inputs is not None else "gaussian",

@@ -84,7 +84,10 @@ def cmd_recursion(args):
     _precheck_layers("recursion", depth, q0, w, b)
     from ..theory.recursions import recursion
 
-    ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths)
+    if args.dropped is not None and args.dropout is None:
+        raise UsageError("--dropped applies only with --dropout P")
+    ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths, dropout=args.dropout,
+                   dropped=_dropped(args.dropped))
     if args.out:
         save_result(ds, args.out)
     return cmd_recursion_output(ds, args)
@@ -115,6 +118,39 @@ def cmd_recursion_output(ds, args):
         print(table(["layer", "q", "chi", "1+delta", "grad (1 at L)", "Prop 3.1"], rows))
     if args.out:
         print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _dropped(text):
+    """--dropped: a rule name, or a number given as text."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def cmd_dropout(args):
+    from ..theory.dropout import alpha_dropout
+
+    ps = parse_floats(args.p, "--p")
+    ds = alpha_dropout(args.spec, ps, _dropped(args.dropped), args.sigma_w2, args.sigma_b2)
+    names = ("a", "b", "dropped_output", "chi_p", "forward_slope")
+    if args.json:
+        out = {"activation": ds.attrs["activation"], "rule": ds.attrs["rule"], "p": ds.p.values}
+        out.update({n: ds[n].values for n in names})
+        out.update({n: float(ds[n]) for n in ("q_star", "mu", "nu", "alpha_prime", "chi_0", "p_crit")})
+        emit_json(out)
+        return EXIT_OK
+    print(f"{ds.attrs['activation']}: alpha dropout, dropped value {ds.attrs['rule']} alpha' = "
+          f"{float(ds.alpha_prime):.10g}; at q* = {float(ds.q_star):.10g}: mu = {float(ds.mu):.6g}, "
+          f"nu = {float(ds.nu):.6g}, chi without dropout {float(ds.chi_0):.6g}")
+    rows = [[float(ds.p[i])] + [float(ds[n][i]) for n in names] for i in range(ds.sizes["p"])]
+    print(table(["p", "a", "b", "a alpha' + b", "chi_p(q*)", "dq'/dq at q*"], rows))
+    crit = float(ds.p_crit)
+    print("p_crit (chi_p = 1): " + (f"{crit:.6g}" if math.isfinite(crit) else
+                                     "none in [0, 1) (the mean rule keeps chi; or chi <= 1 already)"))
     return EXIT_OK
 
 
@@ -299,7 +335,20 @@ def register(command):
     c.add_argument("--sigma-w2", default="1", help="weight variance gain(s) sigma_w^2, comma-separated (default 1)")
     c.add_argument("--sigma-b2", default="0", help="bias variance(s) sigma_b^2, comma-separated (default 0)")
     c.add_argument("--widths", default=None, help="N_0..N_L, comma-separated, for per-unit gradient norms")
+    c.add_argument("--dropout", type=float, default=None, metavar="P",
+                   help="alpha dropout after every activation, drop rate P (docs/dropout.md)")
+    c.add_argument("--dropped", default=None, help="dropped value: saturation, mean or a number (default: the "
+                                                   "activation's; saturation where f saturates, else mean)")
     c.add_argument("--out", default=None, help="write the Dataset to this .nc file")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    c = command("dropout", cmd_dropout, "alpha dropout's constants a, b and its theory (chi_p, p_crit) for an "
+                                         "activation")
+    c.add_argument("spec", help=SPEC_HELP)
+    c.add_argument("--p", required=True, help="drop rate(s) in [0, 1), comma-separated")
+    c.add_argument("--dropped", default=None, help="saturation, mean or a number (default: the activation's)")
+    c.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance gain sigma_w^2 (default 1)")
+    c.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance sigma_b^2 (default 0)")
     c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     c = command("finite-width", cmd_finite_width,

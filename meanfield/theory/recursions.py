@@ -114,7 +114,7 @@ def _first_nonfinite(x, axis=-1):
     return np.where(bad.any(axis=axis), np.argmax(bad, axis=axis), -1)
 
 
-def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr.Dataset:
+def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropout=None, dropped=None) -> xr.Dataset:
     """Forward second moments (Prop A.1), backward gradient norms (Prop A.2) and Prop 3.1.
 
     Variables (dimension ``layer`` = 0..L, plus the configuration dims):
@@ -134,6 +134,12 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
     * ``prop31``: q_l ∏(1 + δ) E‖∂L/∂h_l‖² / (q_0 E‖∂L/∂h_0‖²), which
       (eq 27) says equals 1; exact whenever σ_b² = 0 (any σ_w²).
     * ``diverged_at``: first layer whose q_l is not finite, −1 if none.
+
+    ``dropout`` (a drop rate p in [0, 1), with scalar σ_w² and σ_b²) puts alpha dropout after every
+    activation, its constants fixed at the fixed point q* by the rule ``dropped`` ('saturation',
+    'mean' or a number; :mod:`meanfield.theory.dropout`): q_l then follows the dropout map, ``chi``
+    is χ_p, ``y_mean`` is E y_l (the mean of what the next layer receives) and ``prop31`` is NaN
+    (eq 27 holds without dropout).  p = 0 gives exactly the recursion without dropout.
     """
     act = resolve(act)
     depth = _depth(depth)
@@ -148,8 +154,32 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
     params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
     shape = v["q0"].shape
     require_layers("recursion", np.prod(shape, dtype=float), depth)
-    arrays = infinite_width_arrays(act, v, params, depth)
+    constants = None
+    if dropout is not None:
+        from .dropout import dropout_constants
+
+        if np.ndim(dropout) or np.size(np.unique(v["sigma_w2"])) > 1 or np.size(np.unique(v["sigma_b2"])) > 1:
+            raise ValueError("with dropout, give one drop rate p and one sigma_w2 and sigma_b2 (the constants a, b "
+                             "are fixed at their fixed point); loop over them, or use meanfield.alpha_dropout for "
+                             "many p")
+        constants = dropout_constants(act, dropout, dropped, float(np.ravel(v["sigma_w2"])[0]) if v["sigma_w2"].size
+                                      else 1.0, float(np.ravel(v["sigma_b2"])[0]) if v["sigma_b2"].size else 0.0)
+        if float(constants["p"]) == 0.0:
+            constants = None  # p = 0: exactly the network without dropout
+    arrays = infinite_width_arrays(act, v, params, depth, dropout=constants)
     data = infinite_width_variables(arrays, dims)
+    if dropout is not None:
+        layer_dims = dims + ("layer",)
+        y_mean = arrays.get("y_mean")
+        if y_mean is None:  # p = 0
+            from .functionals import mean_map
+
+            y_mean = np.where(np.isfinite(arrays["q"]) & (arrays["q"] > 0),
+                              mean_map(act, 0.0, np.where(arrays["q"] > 0, arrays["q"], 1.0)), np.nan)
+        data["y_mean"] = (layer_dims, y_mean, {"long_name": "E y_l, the mean of the dropout layer's output",
+                                               "equation": "docs/dropout.md"})
+        if constants is not None:
+            data["prop31"] = (layer_dims, np.full_like(arrays["q"], np.nan), {"long_name": "eq 27 (not with dropout)"})
     grad = arrays["grad"]
     layer_dims = dims + ("layer",)
     if widths is not None:
@@ -159,8 +189,17 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None) -> xr
     coords["layer"] = np.arange(depth + 1)
     if widths is not None:
         coords["width"] = ("layer", widths)
+    extra = {}
+    if dropout is not None:
+        from .dropout import dropout_constants as _constants
+
+        c = constants or _constants(act, dropout, dropped, float(np.ravel(v["sigma_w2"])[0]),
+                                    float(np.ravel(v["sigma_b2"])[0]))
+        extra = dict(dropout=float(c["p"]), dropped_rule=c["rule"], dropout_a=float(c["a"]), dropout_b=float(c["b"]),
+                     alpha_prime=c["alpha_p"])
     return xr.Dataset(data, coords=coords,
-                      attrs=dataset_attrs(act, "Prop A.1 (eq 16), Prop A.2 (eq 24), Prop 3.1 (eq 27)", depth=depth))
+                      attrs=dataset_attrs(act, "Prop A.1 (eq 16), Prop A.2 (eq 24), Prop 3.1 (eq 27)", depth=depth,
+                                          **extra))
 
 
 def mean_recursion(act, depth, q0=1.0, m0=0.0, mean_weight=0.0, widths=1, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
@@ -243,7 +282,7 @@ def _mean_and_second(act, m, var, values, mask):
     return quadrature.expectation(act, "f", m, var), quadrature.expectation(act, "f2", m, var)
 
 
-def infinite_width_arrays(act, v, params, depth) -> dict:
+def infinite_width_arrays(act, v, params, depth, dropout=None) -> dict:
     """Props A.1, A.2 and 3.1 as arrays of shape config + (L + 1,), from broadcast inputs ``v``
     (q0, sigma_w2, sigma_b2) and the family's parameter arrays (None for quadrature): the core of
     :func:`recursion`, which :func:`meanfield.finite_width` shares."""
@@ -255,6 +294,8 @@ def infinite_width_arrays(act, v, params, depth) -> dict:
     phi = np.empty_like(q)
     big_q = np.empty_like(q)
     q[0] = v["q0"]
+    second = np.empty_like(q)
+    y_mean = np.empty_like(q)
     with np.errstate(all="ignore"):
         for layer in range(depth + 1):
             cur = q[layer]
@@ -273,12 +314,22 @@ def infinite_width_arrays(act, v, params, depth) -> dict:
                     bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
                     ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
                 big_q[layer], phi[layer] = bq, ph
+            if dropout is not None:
+                # alpha dropout after the activation (theory.dropout): E y² replaces Q, and E y = μ + a k (m₁ − μ)
+                m1 = np.full(shape, np.nan)
+                ok = np.isfinite(cur) & (cur > 0)
+                if ok.any():
+                    m1[ok] = _zero_mean_mean(act, cur[ok])
+                a, b, k, p, alpha_p = (dropout[key] for key in ("a", "b", "keep", "p", "alpha_p"))
+                second[layer] = a * a * (k * big_q[layer] + p * alpha_p**2) + 2 * a * b * (k * m1 + p * alpha_p) + b * b
+                y_mean[layer] = dropout["mu"] + a * k * (m1 - dropout["mu"])
             if layer < depth:
-                q[layer + 1] = v["sigma_b2"] + v["sigma_w2"] * big_q[layer]
+                q[layer + 1] = v["sigma_b2"] + v["sigma_w2"] * (big_q[layer] if dropout is None else second[layer])
         factor = q * phi / big_q
         # at q = 0 with f(0) = 0, 1 + δ_q -> q f'(0)² / (q f'(0)²) = 1, its limit
         factor = np.where((q == 0) & (big_q == 0), 1.0, factor)
-        chi = np.concatenate([np.full((1,) + shape, np.nan), v["sigma_w2"] * phi[:-1]], axis=0)
+        gain = 1.0 if dropout is None else dropout["a"] ** 2 * dropout["keep"]  # ∂y/∂x = a d: E (a d)² = a² k
+        chi = np.concatenate([np.full((1,) + shape, np.nan), v["sigma_w2"] * phi[:-1] * gain], axis=0)
         log_chi = np.log(chi[1:])
         # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
         log_grad = np.concatenate([np.cumsum(log_chi[::-1], axis=0)[::-1], np.zeros((1,) + shape)], axis=0)
@@ -287,8 +338,18 @@ def infinite_width_arrays(act, v, params, depth) -> dict:
         prop31 = np.exp(np.log(q / q[:1]) + log_explosion + log_grad - log_grad[:1])
     q, chi, factor, log_grad, grad, log_explosion, prop31 = (
         np.moveaxis(a, 0, -1) for a in (q, chi, factor, log_grad, grad, log_explosion, prop31))
-    return dict(q=q, chi=chi, factor=factor, log_grad=log_grad, grad=grad, log_explosion=log_explosion,
-                prop31=prop31)
+    out = dict(q=q, chi=chi, factor=factor, log_grad=log_grad, grad=grad, log_explosion=log_explosion,
+               prop31=prop31)
+    if dropout is not None:
+        out["y_mean"] = np.moveaxis(y_mean, 0, -1)
+    return out
+
+
+def _zero_mean_mean(act, q):
+    """E f(√q z) at the points q (closed form or quadrature)."""
+    from .functionals import mean_map
+
+    return mean_map(act, 0.0, q)
 
 
 def infinite_width_variables(arrays, dims) -> dict:

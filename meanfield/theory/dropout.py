@@ -1,0 +1,175 @@
+"""Alpha dropout for any activation: the layer's constants and its mean-field theory (docs/dropout.md).
+
+Klambauer et al. 2017 regularise self-normalizing networks with *alpha dropout*: a dropped unit
+takes the value α′ instead of 0, and an affine map restores the mean and variance the next layer
+expects.  With x = f(h), h ~ N(0, q*) at the activation's fixed point, d ~ Bernoulli(k), k = 1 − p
+(p the drop rate, torch's convention):
+
+    y = a (d x + (1 − d) α′) + b,   μ = E x,  ν = Var x,
+    E y = μ and Var y = ν   ⇔   a = [k (1 + p (α′ − μ)²/ν)]^{−1/2},  b = μ − a (μ + p (α′ − μ)).
+
+(Var y = a² k [ν + p (α′ − μ)²]: the mixture of x and α′ adds the spread of the two values.)  The
+dropped value α′ is chosen by a rule: ``saturation`` (α′ = lim_{x→−∞} f(x) = −λα for the SELU
+family, Klambauer's choice), ``mean`` (α′ = μ: a = k^{−1/2}, b = μ(1 − a)), or a number.
+
+Mean-field theory, a and b fixed at q* (docs/dropout.md derives it): with m₁ = E f, m₂ = E f² at
+h ~ N(0, q),
+
+    E y_l   = μ + a k (m₁(q_l) − μ)
+    q_{l+1} = σ_b² + σ_w² [a² (k m₂(q_l) + p α′²) + 2ab (k m₁(q_l) + p α′) + b²]
+    χ_p(q)  = σ_w² φ(q) a² k = σ_w² φ(q) / (1 + p (α′ − μ)²/ν)   (the backward factor, ∂y/∂x = a d)
+
+q* stays a fixed point (E y² = ν + μ² = m₂(q*)); its slope becomes σ_w² [a² k m₂'(q*) + 2ab k m₁'(q*)];
+p_crit = ν (χ₀ − 1)/(α′ − μ)² is the drop rate at which χ_p(q*) = 1, χ₀ = σ_w² φ(q*).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from ..activations.objects import ExpLinear
+from ..results import dataset_attrs
+from .fixed_points import fixed_point
+from .functionals import (check_array, jacobian_second_moment, mean_map, mean_map_all, resolve, second_moment,
+                          second_moment_derivative)
+
+RULES = ("saturation", "mean")
+#: how far out a saturation of an elementwise activation is read off: f(−X) and f(−2X) must agree
+SATURATION_PROBE = 50.0
+#: ... to this relative accuracy for the limit to count as reached
+SATURATION_RTOL = 1e-12
+
+
+def saturation_value(act):
+    """lim_{x→−∞} f(x), or None where f has none (lSELU and leaky ReLU fall with slope λβ, λa)."""
+    act = resolve(act)
+    if isinstance(act, ExpLinear):
+        return None if float(act.slope) != 0.0 else -float(act.lam) * float(act.alpha)
+    far, farther = float(act.f(-SATURATION_PROBE)), float(act.f(-2.0 * SATURATION_PROBE))
+    if math.isfinite(far) and abs(far - farther) <= SATURATION_RTOL * max(1.0, abs(far)):
+        return farther
+    return None
+
+
+def default_rule(act) -> str:
+    """'saturation' where f saturates below (SELU, dSELU, sSELU), else 'mean' (lSELU)."""
+    return "saturation" if saturation_value(act) is not None else "mean"
+
+
+def _check_p(p):
+    arr = check_array("p", p)
+    bad = (arr < 0) | (arr >= 1)
+    if bad.any():
+        value = float(np.asarray(arr)[bad].ravel()[0])
+        raise ValueError(f"p is the drop rate and must lie in [0, 1), got {value!r} (p = 1 drops every unit: a is "
+                         "undefined)")
+    return arr
+
+
+def _dropped_value(act, dropped, mu):
+    """α′ for the rule (or number) ``dropped``, and the rule's name."""
+    if dropped is None:
+        dropped = default_rule(act)
+    if isinstance(dropped, str):
+        rule = dropped.strip().lower()
+        if rule == "saturation":
+            value = saturation_value(act)
+            if value is None:
+                raise ValueError(f"{act.spec}: dropped='saturation' needs a lower saturation of f, and this activation "
+                                 "has none (it falls without bound as x -> -inf); use dropped='mean' or a number")
+            return value, "saturation"
+        if rule == "mean":
+            return mu, "mean"
+        try:
+            dropped = float(rule)
+        except ValueError:
+            raise ValueError(f"dropped must be 'saturation', 'mean' or a number, got {dropped!r}") from None
+    if isinstance(dropped, bool):
+        raise ValueError(f"dropped must be 'saturation', 'mean' or a number, got {dropped!r}")
+    try:
+        value = float(dropped)
+    except (TypeError, ValueError):
+        raise ValueError(f"dropped must be 'saturation', 'mean' or a number, got {dropped!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"dropped must be a finite number, got {dropped!r}")
+    return value, "value"
+
+
+def _fixed_point_moments(act, sigma_w2, sigma_b2):
+    """q*, μ, ν, φ(q*) at the activation's fixed point; refuses one that is 0, inf or not found."""
+    fp = fixed_point(act, sigma_w2, sigma_b2)
+    q = float(fp.q_star)
+    if not (bool(fp.converged) and math.isfinite(q) and q > 0):
+        raise ValueError(f"{act.spec} has no finite, positive fixed point at sigma_w2 = {sigma_w2:g}, sigma_b2 = "
+                         f"{sigma_b2:g} (q* = {q:g}): alpha dropout restores the moments at q*; choose sigma_w2, "
+                         "sigma_b2 where the forward map has one")
+    if getattr(act, "name", "") == "selu" and sigma_w2 == 1.0 and sigma_b2 == 0.0:
+        mu, second = 0.0, 1.0  # eq 4 sets E f(z) = 0 and E f(z)² = 1 exactly (q* = 1)
+    else:
+        mu, second = float(mean_map(act, 0.0, q)), float(second_moment(act, q))
+    nu = second - mu * mu
+    return q, mu, nu, float(jacobian_second_moment(act, q))
+
+
+def dropout_constants(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> dict:
+    """a, b, α′ (and q*, μ, ν, φ(q*), the rule) of alpha dropout at drop rate ``p`` (scalar or array).
+
+    ``a`` and ``b`` are computed in the order of operations torch's ``alpha_dropout`` uses, so that
+    SELU's equal torch's bit for bit: a = 1/√((α′−μ)(α′−μ) p/ν + 1)(1 − p)), b = μ(1 − a) − (α′ − μ) a p.
+    """
+    act = resolve(act)
+    p = _check_p(p)
+    sigma_w2 = float(check_array("sigma_w2", sigma_w2, positive=True))
+    sigma_b2 = float(check_array("sigma_b2", sigma_b2, positive=True, allow_zero=True))
+    q, mu, nu, phi = _fixed_point_moments(act, sigma_w2, sigma_b2)
+    alpha_p, rule = _dropped_value(act, dropped, mu)
+    spread = (alpha_p - mu) * (alpha_p - mu) * p / nu
+    a = 1.0 / np.sqrt((spread + 1.0) * (1.0 - p))
+    b = mu * (1.0 - a) - (alpha_p - mu) * a * p
+    return dict(p=p, keep=1.0 - p, a=a, b=b, alpha_p=alpha_p, rule=rule, q_star=q, mu=mu, nu=nu, phi=phi,
+                sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+
+
+def alpha_dropout(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
+    """The constants and the theory of alpha dropout over the drop rates ``p`` (module docstring).
+
+    Variables over ``p``: ``a``, ``b``, ``dropped_output`` (a α′ + b, what a dropped unit emits),
+    ``chi_p`` (χ_p(q*), the per-layer gradient factor), ``forward_slope`` (dq_{l+1}/dq_l at q*);
+    scalars ``q_star``, ``mu``, ``nu``, ``alpha_prime``, ``chi_0`` (χ without dropout) and ``p_crit``
+    (χ_p(q*) = 1; NaN where no p in [0, 1) reaches it: the mean rule, or χ₀ <= 1).
+    """
+    act = resolve(act)
+    c = dropout_constants(act, p, dropped, sigma_w2, sigma_b2)
+    p, k, a, b = np.atleast_1d(c["p"]), np.atleast_1d(c["keep"]), np.atleast_1d(c["a"]), np.atleast_1d(c["b"])
+    q, mu, nu, alpha_p, w2 = c["q_star"], c["mu"], c["nu"], c["alpha_p"], c["sigma_w2"]
+    chi0 = w2 * c["phi"]
+    chi_p = chi0 * a * a * k
+    derivatives = mean_map_all(act, 0.0, q)
+    slope = w2 * (a * a * k * float(second_moment_derivative(act, q)) + 2.0 * a * b * k * float(derivatives["d_mean_dv"]))
+    gap = (alpha_p - mu) ** 2
+    p_crit = nu * (chi0 - 1.0) / gap if gap > 0 and chi0 > 1.0 else math.nan
+    if not (0.0 < p_crit < 1.0):
+        p_crit = math.nan
+    dims = ("p",)
+    return xr.Dataset(
+        {
+            "a": (dims, a, {"long_name": "scale a: Var y = nu"}),
+            "b": (dims, b, {"long_name": "shift b: E y = mu"}),
+            "dropped_output": (dims, a * alpha_p + b, {"long_name": "a alpha' + b, the output of a dropped unit"}),
+            "chi_p": (dims, chi_p, {"long_name": "chi_p(q*) = sigma_w2 phi(q*) a^2 k, the per-layer gradient factor",
+                                    "equation": "Prop A.2 with dropout (docs/dropout.md)"}),
+            "forward_slope": (dims, slope, {"long_name": "d q_{l+1} / d q_l at q* with dropout"}),
+            "q_star": ((), q, {"long_name": "fixed point q* (unchanged by dropout)"}),
+            "mu": ((), mu, {"long_name": "E f(h), h ~ N(0, q*)"}),
+            "nu": ((), nu, {"long_name": "Var f(h), h ~ N(0, q*)"}),
+            "alpha_prime": ((), alpha_p, {"long_name": f"the dropped value alpha' ({c['rule']})"}),
+            "chi_0": ((), chi0, {"long_name": "sigma_w2 phi(q*), without dropout"}),
+            "p_crit": ((), p_crit, {"long_name": "drop rate with chi_p(q*) = 1 (NaN: none in [0, 1))"}),
+        },
+        coords={"p": p},
+        attrs=dataset_attrs(act, "Klambauer et al. 2017 (alpha dropout); docs/dropout.md", rule=c["rule"],
+                            sigma_w2=w2, sigma_b2=c["sigma_b2"]),
+    )
