@@ -30,7 +30,11 @@ def require_extra(command, module, extra):
     """Raise :class:`MissingExtraError` unless ``module`` can be imported (checked without importing it)."""
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name: as good as absent
+        found = False
+    if not found:
         raise MissingExtraError(f"{command} needs {module}: pip install 'meanfield[{extra}]'")
 
 
