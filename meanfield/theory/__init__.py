@@ -1,7 +1,10 @@
 """Mean-field theory: single-layer functionals and what they predict for a deep network.
 
 * ``functionals``: Q(q), φ(q) (eq 6), 1 + δ_q (eq 2), γ_q (eq 8), the mean map (eq 12);
+* ``inputs``: configuration arrays broadcast with an activation's array parameters;
 * ``recursions``: forward q_l (Prop A.1), gradient norms (Prop A.2), Props 3.1 and 3.2;
+* ``spectrum`` (and ``spectrum_solver``): the Jacobian's singular-value spectrum;
+* ``dropout``: alpha dropout's constants and theory for any activation;
 * ``finite_width``: the O(1/N) corrections a network of width N measures;
 * ``fixed_points``: q*, χ_1, the order-to-chaos boundary, the correlation map, depth scales and
   Klambauer's (μ, ν) map;

@@ -46,7 +46,8 @@ from ..gauss.jit import kernel
 from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
 from .functionals import resolve
-from .recursions import _depth, _family_arrays, broadcast_inputs, infinite_width_arrays, infinite_width_variables, recursion
+from .inputs import broadcast_inputs, family_arrays
+from .recursions import _depth, infinite_width_arrays, infinite_width_variables, recursion
 from ..resources import require_layers
 
 ORDERS = (0, 1)
@@ -304,7 +305,7 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     require_layers("finite_width", np.prod(shape, dtype=float), depth)
     n = _per_layer_widths(width_config, width_list, v, dims, shape, depth)
     coords.pop("widths", None)
-    params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
+    params = family_arrays(act, v) if isinstance(act, ExpLinear) else None
     params = None if params is None else tuple(np.broadcast_to(p, shape) for p in params)
     arrays = infinite_width_arrays(act, v, params, depth)  # Props A.1, A.2, as recursion() has them
     infinite = {k: v_ for k, v_ in infinite_width_variables(arrays, dims).items()

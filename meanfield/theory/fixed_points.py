@@ -20,7 +20,7 @@ from ..gauss import closed_forms, quadrature
 from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
 from .functionals import check_array, mean_map_all, resolve, second_moment, smooth_closed
-from .recursions import broadcast_inputs, _family_arrays
+from .inputs import broadcast_inputs, family_arrays
 
 _TINY_Q = 1e-300  # φ and Q at q* = 0 are taken at this q (their q -> 0⁺ limits; any q below ~1e-30 gives them)
 #: Plain iterations of the q map before Newton: they contract by χ_q per step, 0.9^300 = 2e-14
@@ -118,7 +118,7 @@ def fixed_point(act, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
     """
     act = resolve(act)
     dims, v, coords = broadcast_inputs(act, sigma_w2=(sigma_w2, True, False), sigma_b2=(sigma_b2, True, True))
-    params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
+    params = family_arrays(act, v) if isinstance(act, ExpLinear) else None
     q, converged = _solve_q_star(act, v["sigma_w2"], v["sigma_b2"], params)
     with np.errstate(all="ignore"):
         # at q* = 0 or inf, φ and dQ/dq are taken at 1e-300 or 1e300: their limits there

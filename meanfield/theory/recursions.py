@@ -27,52 +27,9 @@ import xarray as xr
 from ..gauss import closed_forms, quadrature
 from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
-from .functionals import check_array, resolve, smooth_closed
+from .functionals import resolve, smooth_closed
+from .inputs import broadcast_inputs, family_arrays
 from ..resources import require_layers
-
-_PARAM_NAMES = {"lam": "lambda", "alpha": "alpha", "rate": "rate", "slope": "slope"}
-
-
-def _as_dataarray(name, value, *, positive=False, allow_zero=False):
-    if isinstance(value, xr.DataArray):
-        check_array(name, value.values, positive=positive, allow_zero=allow_zero)
-        return value.astype(float).rename(name)
-    arr = check_array(name, value, positive=positive, allow_zero=allow_zero)
-    if arr.ndim == 0:
-        dims = ()
-    elif arr.ndim == 1:
-        dims = ("config",)
-    else:
-        dims = tuple(f"config_{i}" for i in range(arr.ndim))
-    return xr.DataArray(arr, dims=dims, name=name)
-
-
-def broadcast_inputs(act, **inputs):
-    """Broadcast named inputs and the activation's array parameters.
-
-    ``inputs`` maps name -> (value, positive, allow_zero).  Returns
-    (dims, {name: ndarray}, coords) where every array has the broadcast shape.
-    """
-    arrays = {name: _as_dataarray(name, v, positive=p, allow_zero=z) for name, (v, p, z) in inputs.items()}
-    if isinstance(act, ExpLinear):
-        for field, public in _PARAM_NAMES.items():
-            value = getattr(act, field)
-            if np.ndim(value):
-                arrays[public] = _as_dataarray(public, value)
-    try:
-        aligned = xr.broadcast(*xr.align(*arrays.values(), join="exact"))
-    except ValueError as exc:
-        raise ValueError(f"inputs do not broadcast: {exc}") from None
-    dims = aligned[0].dims if aligned else ()
-    values = {name: np.array(a.transpose(*dims).values, dtype=float) for name, a in zip(arrays, aligned)}
-    coords = {name: arrays[name] for name in arrays}
-    return dims, values, coords
-
-
-def _family_arrays(act, values):
-    """(λ, α, b, κ) broadcast to the configuration shape."""
-    return tuple(values.get(public, np.asarray(getattr(act, field), dtype=float)) for field, public in _PARAM_NAMES.items())
-
 
 def layer_maps(act, q, params=None):
     """Q(q) and φ(q) for the layer loop (closed forms, or quadrature)."""
@@ -151,7 +108,7 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
         sigma_w2=(sigma_w2, True, False),
         sigma_b2=(sigma_b2, True, True),
     )
-    params = _family_arrays(act, v) if isinstance(act, ExpLinear) else None
+    params = family_arrays(act, v) if isinstance(act, ExpLinear) else None
     shape = v["q0"].shape
     require_layers("recursion", np.prod(shape, dtype=float), depth)
     constants = None
@@ -276,7 +233,7 @@ def mean_recursion(act, depth, q0=1.0, m0=0.0, mean_weight=0.0, widths=1, sigma_
 
 def _mean_and_second(act, m, var, values, mask):
     if isinstance(act, ExpLinear):
-        params = [np.broadcast_to(p, mask.shape)[mask] for p in _family_arrays(act, values)]
+        params = [np.broadcast_to(p, mask.shape)[mask] for p in family_arrays(act, values)]
         out = closed_forms.mean_map_all(m, var, *params)
         return out["mean"], out["second"]
     return quadrature.expectation(act, "f", m, var), quadrature.expectation(act, "f2", m, var)
