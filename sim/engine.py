@@ -306,6 +306,8 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                     out["quantiles"][i] = _quantiles(x, probes.quantiles)
                 if probes.bin_edges is not None:
                     out["histogram"][i], out["hist_below"][i], out["hist_above"][i] = _histogram(x, probes.bin_edges)
+            if gate is not None:
+                x = y  # the next layer receives the dropout layer's output
         del x, gate
         h_last = h
 
