@@ -253,6 +253,73 @@ def _spectrum_checks(size, network, k_for):
     return checks
 
 
+#: alpha dropout against networks: (width, depth, draws) by size (full: the issue's reference size)
+DROPOUT_SIZES = {"quick": (256, 8, 8), "default": (512, 16, 8), "full": (1024, 32, 24)}
+DROPOUT_CASES = (("selu", "saturation"), ("dselu:epsilon=0.017", "saturation"), ("sselu:epsilon=0.017", "saturation"),
+                 ("lselu:epsilon=0.017", "mean"))
+DROPOUT_P = 0.1
+
+
+def _dropout_network(spec, rule, size, torch_constants=False):
+    """The draws' χ (layer-averaged, the masks' a·d included) and q (layers L/2..L), per draw."""
+    import dataclasses
+
+    from . import simulation
+
+    width, depth, draws = DROPOUT_SIZES[size]
+    theory = mf.alpha_dropout(spec, DROPOUT_P, rule)
+    real = simulation._config
+    if torch_constants:  # torch.nn.AlphaDropout's SELU constants on this activation: the negative control
+        alpha = 1.7580993408473766
+        a = 1.0 / math.sqrt((alpha * alpha * DROPOUT_P + 1) * (1 - DROPOUT_P))
+
+        def patched(*args, **kwargs):
+            return dataclasses.replace(real(*args, **kwargs), dropout=DROPOUT_P, dropout_a=a,
+                                       dropout_b=alpha * a * DROPOUT_P, dropout_alpha=-alpha)
+
+        simulation._config = patched
+    try:
+        ds = simulation.simulate(spec, depth=depth, width=width, batch=64, seeds=draws, q0=float(theory.q_star),
+                                 dropout=0.0 if torch_constants else DROPOUT_P, dropped=rule, stat_layers=[],
+                                 bin_edges=None, seed=1)
+    finally:
+        simulation._config = real
+    chi = ds.chi_measured.values[:, 1:].mean(axis=1)
+    q = ds.q_measured.values[:, depth // 2:].mean(axis=1)
+    return theory, chi, q, f"N={width} L={depth} S={draws}, p={DROPOUT_P}"
+
+
+def _dropout_checks(size, k_for):
+    import torch
+
+    from cuda_kernels import AlphaDropout
+
+    x = torch.randn(512, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(5)
+    reference = torch.nn.AlphaDropout(DROPOUT_P).train()(x)
+    torch.manual_seed(5)
+    ours = AlphaDropout("selu", DROPOUT_P).train()(x)
+    gap = float((reference - ours).abs().max())
+    checks = [Check("dropout", "SELU alpha dropout equals torch.nn.AlphaDropout (same random state)", gap,
+                    "torch.nn.AlphaDropout", "0 (bit for bit)", gap == 0.0, "float64, 512 x 64")]
+    k = k_for(2 * len(DROPOUT_CASES))
+    for spec, rule in DROPOUT_CASES:
+        theory, chi, q, label = _dropout_network(spec, rule, size)
+        n = len(chi)
+        for name, values, target in (("chi_p per layer", chi, float(theory.chi_p[0])),
+                                     ("q at the fixed point", q, float(theory.q_star))):
+            mean, sem = float(values.mean()), float(values.std(ddof=1) / math.sqrt(n))
+            checks.append(_check("dropout", f"alpha dropout {name}, {spec} ({rule})", np.array([mean / target - 1]),
+                                 np.array([sem / target]), np.zeros(1), k, None, label))
+    theory, _, q, label = _dropout_network("dselu:epsilon=0.017", "saturation", size, torch_constants=True)
+    mean, sem = float(q.mean()), float(q.std(ddof=1) / math.sqrt(len(q)))
+    rejected = abs(mean / float(theory.q_star) - 1) > k * sem / float(theory.q_star)
+    checks.append(Check("dropout", "negative control: torch's SELU constants on dSELU are rejected (q* moves)",
+                        mean, label, f"|q / q* - 1| > {k:.2f} SE", rejected,
+                        f"measured q {mean:.4g} ± {sem:.2g} against q* = {float(theory.q_star):.4g}"))
+    return checks
+
+
 def monte_carlo_checks(size: str = "default", network: dict | None = None, progress=None) -> list[Check]:
     """The Monte-Carlo checks at ``size`` ('quick', 'default' or 'full'); ``progress(message)`` is
     called as each activation's part finishes.
@@ -291,6 +358,10 @@ def monte_carlo_checks(size: str = "default", network: dict | None = None, progr
         draws = SPECTRUM_SIZES[size][2]
         checks.extend(_spectrum_checks(size, network, lambda n: critical_k(n, draws - 1)))
         report("monte carlo: spectrum")
+        if not network:  # the dropout rows test the layer, not a perturbed network
+            drop_draws = DROPOUT_SIZES[size][2]
+            checks.extend(_dropout_checks(size, lambda n: critical_k(n, drop_draws - 1)))
+            report("monte carlo: dropout")
     else:
         checks.append(Check("monte carlo", "skipped: full networks need torch", math.nan, "", "", True,
                             "pip install 'meanfield[sim]' to run them"))
