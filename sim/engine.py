@@ -120,15 +120,31 @@ def _orthogonal(cfg, key, n_out, n_in):
     return w.add_(cfg.mean_weight) if cfg.mean_weight else w
 
 
-def alpha_dropout(cfg: NetworkConfig, draw: int, layer: int, x: torch.Tensor):
-    """(y, ∂y/∂x) of alpha dropout on x_l: a Bernoulli(1 − p) mask per unit and sample from the
-    draw's own generator (stream 5), y = x (a d) + ((d − 1)(−α′ a) + b), in torch's order of
-    operations (so that SELU's constants give torch.nn.AlphaDropout's output for the same mask)."""
+#: resolution of the CPU masks' keep probability: a mask is u < round(k 2^32) for u uniform on
+#: 32-bit integers, so the realised keep rate is k to 2.3e-10
+_MASK_BITS = 32
+
+
+def alpha_dropout(cfg: NetworkConfig, draw: int, layer: int, x: torch.Tensor, jacobian: torch.Tensor):
+    """y = alpha dropout of x_l (``meanfield.theory.dropout``), a Bernoulli(1 − p) mask per unit and
+    sample from the draw's own generator (stream 5); ``jacobian`` (f'(h_l)) is multiplied in place by
+    ∂y/∂x = a d.  On the CPU numpy's PCG64 draws uniform integers and one compiled pass applies them
+    (``sim.dropout_kernel``); on a GPU, torch's generator and elementwise operations."""
+    dropped_output = cfg.dropout_a * cfg.dropout_alpha + cfg.dropout_b
+    if torch.device(cfg.device).type == "cpu" and x.is_contiguous() and jacobian.is_contiguous():
+        from .dropout_kernel import alpha_dropout_cpu
+
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=(draw, layer,
+                                                                                             _STREAM_DROPOUT))))
+        threshold = round((1.0 - cfg.dropout) * 2**_MASK_BITS)
+        # PCG64's raw 64-bit outputs, each read as two uniform 32-bit integers (2.3x numpy's integers())
+        u = rng.bit_generator.random_raw((x.numel() + 1) // 2).view(np.uint32)[: x.numel()]
+        return torch.from_numpy(alpha_dropout_cpu(x.numpy(), jacobian.numpy(), u, threshold, cfg.dropout_a,
+                                                  cfg.dropout_b, dropped_output))
     g = _generator(cfg, draw, layer, _STREAM_DROPOUT)
-    noise = torch.empty_like(x).bernoulli_(1.0 - cfg.dropout, generator=g)
-    shift = noise.add(-1).mul_(-cfg.dropout_alpha * cfg.dropout_a).add_(cfg.dropout_b)
-    noise.mul_(cfg.dropout_a)
-    return x * noise + shift, noise
+    drop = ~torch.empty(x.shape, dtype=torch.bool, device=x.device).bernoulli_(1.0 - cfg.dropout, generator=g)
+    jacobian.mul_(cfg.dropout_a).masked_fill_(drop, 0.0)
+    return x.mul(cfg.dropout_a).add_(cfg.dropout_b).masked_fill_(drop, dropped_output)
 
 
 def bias(cfg: NetworkConfig, draw: int, layer: int) -> torch.Tensor | None:
@@ -285,9 +301,10 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
                 del w
             x = f(h)
             numel = h.numel()
-            gate = None
+            gate = None  # f'(h_l), times dropout's ∂y/∂x where there is dropout
             if cfg.dropout > 0 and layer < depth:
-                y, gate = alpha_dropout(cfg, draw, layer, x)
+                gate = df(h)
+                y = alpha_dropout(cfg, draw, layer, x, gate)
                 out["y_mean"][layer] = float(torch.mean(y))
             xs.append(x if gate is None else y)
             out["q"][layer] = float(torch.linalg.vector_norm(h)) ** 2 / numel
@@ -297,7 +314,7 @@ def run_draw(cfg: NetworkConfig, act, draw: int, probes: Probes, inputs=None, lo
             if "x_batch_correlation" not in skip:
                 out["x_correlation"][layer] = _batch_correlation(x)
             if layer < depth:
-                jacobians.append(df(h) if gate is None else df(h).mul_(gate))
+                jacobians.append(df(h) if gate is None else gate)
                 if "traces" not in skip:
                     out["jacobian_trace"][layer] = float(torch.linalg.vector_norm(jacobians[-1])) ** 2 / numel
             if layer in probe_index:
