@@ -14,6 +14,7 @@ FIGURES = {
     "table5": ("theory_figures", "table5_compute", "table5_plot"),
     "finite-width": ("finite_width_figure", "compute", "plot"),
     "spectrum": ("spectrum_figure", "compute", "plot"),
+    "dropout": ("dropout_figure", "compute", "plot"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def register(command):
     c = command("figure", cmd_figure, "make a figure of the paper: PNG, PDF and the Dataset behind it")
-    c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7, table5, finite-width or spectrum")
+    c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7, table5, finite-width, spectrum or dropout")
     c.add_argument("--quick", action="store_true", help="a laptop-sized run (minutes on 2 CPU cores)")
     c.add_argument("--out", default="figures_out", help="output folder (default: figures_out)")
     c.add_argument("--from", dest="source", default=None, help="redraw from an existing figNAME.nc")

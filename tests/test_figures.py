@@ -226,3 +226,21 @@ def test_spectrum_figure_networks_sit_on_the_theory(tmp_path):
     assert float(ds.known_atom_zero[1]) == 0.5 and float(ds.known_atom_zero[0]) == 0.0
     paths = figures.common.render("spectrum", ds, F.plot, str(tmp_path))
     assert all(os.path.getsize(p) > 0 for p in paths.values())
+
+
+def test_dropout_figure_networks_sit_on_the_theory(tmp_path):
+    """Width 128, depth 6, 4 draws: every case's measured per-layer factor within k standard errors
+    of χ_p (k: sim.validate.critical_k over the 21 comparisons, 3 degrees of freedom); the negative
+    control, each network against another rule's line of the same activation, fails somewhere."""
+    import figures
+    from figures import dropout_figure as F
+    from sim.validate import critical_k
+
+    ds = F.compute(quick=True, width=128, depth=6, draws=4, quiet=True)
+    k = critical_k(21, 3)
+    theory = ds.chi_theory.interp(p_line=ds.p).values
+    assert np.all(np.abs(ds.chi_measured.values - theory) <= k * ds.chi_sem.values)
+    swapped = theory[[1, 0, 3, 2, 5, 4, 6]]  # saturation <-> mean for SELU, dSELU, sSELU
+    assert not np.all(np.abs(ds.chi_measured.values - swapped) <= k * ds.chi_sem.values)
+    paths = figures.common.render("dropout", ds, F.plot, str(tmp_path))
+    assert all(os.path.getsize(p) > 0 for p in paths.values())
