@@ -166,7 +166,7 @@ def cmd_simulate(args):
             raise UsageError(f"--{name} must be an integer >= 1, got {getattr(args, name)}")
     if isinstance(widths, int) and widths >= 1 and args.device == "cpu":  # refuse before torch loads (seconds)
         require_simulation_memory(args.depth, widths, args.batch, args.seeds, args.dtype, "cpu")
-    from meanfield.cli import require_extra
+    from meanfield.cli import parse_dropped, require_extra
 
     require_extra("simulate", "torch", "sim")
     from .simulation import simulate
@@ -174,7 +174,7 @@ def cmd_simulate(args):
     ds = simulate(args.activation, depth=args.depth, width=widths, batch=args.batch, seeds=args.seeds,
                   q0=args.q0, m0=args.m0, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
                   mean_weight=args.mean_weight, dtype=args.dtype, device=args.device, seed=args.seed,
-                  progress=bar, weights=args.weights, dropout=args.dropout, dropped=_dropped(args.dropped))
+                  progress=bar, weights=args.weights, dropout=args.dropout, dropped=parse_dropped(args.dropped))
     if _save_or_emit(ds, args, bar):
         return 0
     header, rows = _comparison_rows(ds, args.depth)
@@ -278,15 +278,6 @@ def cmd_spectrum(args):
     if args.out:
         print(f"wrote {args.out}" + (f" and {args.out[:-3]}.mc.nc" if mc is not None else ""))
     return 0
-
-
-def _dropped(text):
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def _progress_bar(total, unit):

@@ -13,10 +13,11 @@ handler runs, so that ``meanfield --help`` starts in a fraction of a second.
 
 from .common import (EXIT_FAIL, EXIT_OK, EXIT_USAGE, JSON_HELP, SPEC_HELP, MissingExtraError, UsageError,
                      check_output_folder, require_extra,
-                     check_output_path, emit_json, network_arguments, parse_floats, parse_widths, save_result, table)
+                     check_output_path, emit_json, network_arguments, parse_dropped, parse_floats, parse_widths,
+                     save_result, table)
 from .main import build_parser, main, reference_markdown
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "JSON_HELP", "SPEC_HELP", "MissingExtraError", "UsageError",
            "build_parser", "require_extra",
            "check_output_folder", "check_output_path", "emit_json", "main", "network_arguments", "parse_floats",
-           "parse_widths", "reference_markdown", "save_result", "table"]
+           "parse_dropped", "parse_widths", "reference_markdown", "save_result", "table"]

@@ -59,6 +59,17 @@ def parse_floats(text: str, name: str) -> list[float]:
     return values
 
 
+def parse_dropped(text):
+    """``--dropped``: alpha dropout's rule name ('saturation', 'mean'), or a number given as text; the
+    theory (``meanfield.theory.dropout``) names what is not valid."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def scalar_or_list(values):
     return values[0] if len(values) == 1 else np.array(values)
 

@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from .common import (EXIT_FAIL, EXIT_OK, JSON_HELP, SPEC_HELP, UsageError, check_output_path, emit_json, fmt,
-                     network_arguments, parse_floats, parse_widths, save_result, scalar_or_list, table)
+                     network_arguments, parse_dropped, parse_floats, parse_widths, save_result, scalar_or_list,
+                     table)
 
 
 def cmd_solve(args):
@@ -87,7 +88,7 @@ def cmd_recursion(args):
     if args.dropped is not None and args.dropout is None:
         raise UsageError("--dropped applies only with --dropout P")
     ds = recursion(args.spec, depth, q0=q0, sigma_w2=w, sigma_b2=b, widths=widths, dropout=args.dropout,
-                   dropped=_dropped(args.dropped))
+                   dropped=parse_dropped(args.dropped))
     if args.out:
         save_result(ds, args.out)
     return cmd_recursion_output(ds, args)
@@ -121,21 +122,11 @@ def cmd_recursion_output(ds, args):
     return EXIT_OK
 
 
-def _dropped(text):
-    """--dropped: a rule name, or a number given as text."""
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def cmd_dropout(args):
     from ..theory.dropout import alpha_dropout
 
     ps = parse_floats(args.p, "--p")
-    ds = alpha_dropout(args.spec, ps, _dropped(args.dropped), args.sigma_w2, args.sigma_b2)
+    ds = alpha_dropout(args.spec, ps, parse_dropped(args.dropped), args.sigma_w2, args.sigma_b2)
     names = ("a", "b", "dropped_output", "chi_p", "forward_slope")
     if args.json:
         out = {"activation": ds.attrs["activation"], "rule": ds.attrs["rule"], "p": ds.p.values}
