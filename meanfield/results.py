@@ -63,6 +63,7 @@ def write_netcdf(ds, path: str) -> str:
     A failure mid-write (a full disk) leaves neither a partial ``path`` nor the temporary file;
     the OSError names ``path``.
     """
+    import errno
     import os
     import uuid
 
@@ -75,6 +76,10 @@ def write_netcdf(ds, path: str) -> str:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise OSError(exc.errno, exc.strerror or str(exc), path) from None
+    except RuntimeError as exc:  # the netCDF library's report of a failed write ("NetCDF: HDF error": a full disk)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise OSError(errno.EIO, f"the netCDF write failed ({exc}; is the disk full?)", path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -138,3 +138,27 @@ def test_validate_reports_progress(capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["passed"] is True
     assert "validate: theory:" in captured.err
+
+
+@pytest.mark.parametrize("command", [["recursion", "selu", "--depth", "4"],
+                                     ["finite-width", "selu", "--depth", "4", "--width", "256"]])
+def test_the_netcdf_librarys_own_failure_keeps_the_result(tmp_path, monkeypatch, capsys, command):
+    """A disk that fills inside the netCDF library ends in its RuntimeError ('NetCDF: HDF error'),
+    not an OSError: one line, exit 1, the result kept elsewhere, nothing partial left at --out."""
+    import xarray as xr
+
+    real = xr.Dataset.to_netcdf
+    target = tmp_path / "r.nc"
+
+    def failing(self, path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise RuntimeError("NetCDF: HDF error")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", failing)
+    assert main(command + ["--out", str(target)]) == 1
+    line = _one_line(capsys)
+    assert "HDF error" in line and "kept in" in line
+    kept = line.split("kept in ")[1].split(":")[0]
+    assert os.path.isfile(kept) and not os.listdir(tmp_path)
+    os.remove(kept)
