@@ -162,3 +162,13 @@ def test_the_netcdf_librarys_own_failure_keeps_the_result(tmp_path, monkeypatch,
     kept = line.split("kept in ")[1].split(":")[0]
     assert os.path.isfile(kept) and not os.listdir(tmp_path)
     os.remove(kept)
+
+
+def test_simulate_at_a_huge_q0_flags_what_it_cannot_compare(capsys):
+    """q0 = 1e300: the network's numbers are data; where the finite-width theory overflows its columns
+    read n/a and a line says why, never '+nan%'."""
+    pytest.importorskip("torch")
+    assert main(["simulate", "--activation", "selu", "--depth", "3", "--width", "16", "--batch", "4", "--seeds", "2",
+                 "--q0", "1e300", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "nan%" not in out and "n/a" in out and "not finite" in out
