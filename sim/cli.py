@@ -58,6 +58,10 @@ def register(command):
     _network_arguments(c)
     c.add_argument("--chains", type=int, default=1000, help="independent networks, one input each (default 1000)")
     c.add_argument("--threads", type=int, default=None, help="worker threads (default: the cores available)")
+    c.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                   help="alpha dropout after every activation, drop rate P (default 0: none)")
+    c.add_argument("--dropped", default=None, help="dropped value: saturation, mean or a number (default: the "
+                                                   "activation's)")
     _output_arguments(c)
 
 
@@ -138,9 +142,11 @@ def cmd_reduced_chain(args):
     from .reduced import reduced_chain
 
     bar = None if args.quiet or args.json else _progress_bar(args.chains, "chain")
+    from meanfield.cli import parse_dropped
+
     ds = reduced_chain(args.activation, args.depth, width=widths, chains=args.chains, q0=args.q0,
                        sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, seed=args.seed, threads=args.threads,
-                       progress=bar)
+                       progress=bar, dropout=args.dropout, dropped=parse_dropped(args.dropped))
     if _save_or_emit(ds, args, bar):
         return 0
     print(f"{ds.attrs['activation']}  width {args.width}  {args.chains} chains  ({ds.attrs['seconds']:.1f} s, "

@@ -60,6 +60,10 @@ _COMPILE = {"nogil": True, "fastmath": {"contract"}, "error_model": "numpy", "ca
 _COMPILE_REASSOCIATED = {**_COMPILE, "fastmath": {"contract", "reassoc"}}
 
 
+#: the spawn key's second entry of a chain's dropout masks (its normals use the chain's own key)
+_MASK_STREAM = 1
+
+
 def chain_generator(seed: int, chain: int) -> np.random.Generator:
     """The generator of chain ``chain``: PCG64 seeded by SeedSequence(seed, spawn_key=(chain,))."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chain,))))
@@ -140,12 +144,24 @@ def _forward_exp_linear(gen, widths, q0, sigma_w2, sigma_b2, lam, alpha, rate, s
         s = sigma_b2 + sigma_w2 * x2 / n
 
 
-def _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums):
-    """The same chain for any activation, with numpy (the same draws as the compiled loop)."""
+def _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout=None, masks=None):
+    """The same chain for any activation, with numpy (the same draws as the compiled loop).
+
+    ``dropout`` (the constants of ``meanfield.alpha_dropout``: p, a, b, α′) puts alpha dropout after
+    every activation but the output's: the next layer's input is y = a x + b on the kept units and
+    a α′ + b on the dropped ones (masks from ``masks``, a generator of its own, so that the chain's
+    normals stay those of the chain without dropout), and the derivative entering the backward sweep
+    is f'(h) a d.  The chain then holds with y in place of x (its rows of W are conditioned on y).
+    """
     s = q0
+    last = len(widths) - 1
     for k, n in enumerate(widths):
         h = math.sqrt(s) * gen.standard_normal(n) if np.isfinite(s) else np.full(n, s)
         x, d = act.f(h), act.df(h)
+        if dropout is not None and k < last:
+            keep = masks.random(n) < 1.0 - dropout["p"]
+            x = np.where(keep, dropout["a"] * x + dropout["b"], dropout["a"] * dropout["alpha_p"] + dropout["b"])
+            d = np.where(keep, d * dropout["a"], 0.0)
         dd = d * d
         sums[k] = (h @ h, x @ x, np.sum(d * h * x), np.sum(dd * h * h), np.sum(dd * x * x), np.sum(dd))
         s = sigma_b2 + sigma_w2 * sums[k, _X2] / n
@@ -174,11 +190,14 @@ def _is_exp_linear(act):
     return isinstance(act, mf.ExpLinear) and act.scalar
 
 
-def _run_chain(act, seed, chain, widths, q0, sigma_w2, sigma_b2, q_out, grad_out):
+def _run_chain(act, seed, chain, widths, q0, sigma_w2, sigma_b2, q_out, grad_out, dropout=None):
     gen = chain_generator(seed, chain)
     sums = np.empty((widths.size, 6))
     with np.errstate(all="ignore"):
-        if _is_exp_linear(act):
+        if dropout is not None:
+            masks = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chain, _MASK_STREAM))))
+            _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout, masks)
+        elif _is_exp_linear(act):
             _forward_exp_linear(gen, widths, q0, sigma_w2, sigma_b2, float(act.lam), float(act.alpha),
                                 float(act.rate), float(act.slope), sums)
         else:
@@ -188,7 +207,8 @@ def _run_chain(act, seed, chain, widths, q0, sigma_w2, sigma_b2, q_out, grad_out
 
 
 def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: float = 1.0, sigma_w2: float = 1.0,
-                  sigma_b2: float = 0.0, seed: int = 0, threads: int | None = None, progress=None) -> xr.Dataset:
+                  sigma_b2: float = 0.0, seed: int = 0, threads: int | None = None, progress=None, dropout: float = 0.0,
+                  dropped=None) -> xr.Dataset:
     """The exact single-input Monte-Carlo of a width-N network, the backward pass integrated out.
 
     Parameters: ``depth`` L, ``width`` N (one number or N_0..N_L), ``chains``
@@ -196,6 +216,10 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
     unit; W ~ N(0, σ_w²/N_{l−1}), b ~ N(0, σ_b²); ``seed`` the root seed;
     ``threads`` worker threads (default: the cores available; the numbers do
     not depend on it); ``progress(done, total)`` is called as chains finish.
+    ``dropout``, ``dropped``: alpha dropout after every activation (drop rate p and the dropped
+    value's rule, ``meanfield.alpha_dropout``), masks per unit from each chain's own generator; the
+    theory columns are then the recursion with dropout (no finite-width columns); p = 0 is exactly
+    the chain without dropout.
 
     Returns a Dataset in the layout of :func:`sim.simulate` (dimension
     ``chain`` for the independent networks, ``layer`` = 0..L):
@@ -222,13 +246,19 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
         raise ValueError(f"{chains} chains x {depth + 1} layers need {need / 2**30:.1f} GiB for their results, more "
                          f"than is free; use fewer chains")
 
+    constants = None
+    if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and float(dropout) == 0.0):
+        c = mf.alpha_dropout(act, dropout, dropped, sigma_w2, sigma_b2)
+        if float(c.p[0]) > 0:
+            constants = dict(p=float(c.p[0]), a=float(c.a[0]), b=float(c.b[0]), alpha_p=float(c.alpha_prime),
+                             rule=c.attrs["rule"])
     q = np.empty((chains, depth + 1))
     grad = np.empty((chains, depth + 1))
     lock, done = threading.Lock(), [0]
 
     def work(block):
         for c in block:
-            _run_chain(act, seed, c, widths, q0, sigma_w2, sigma_b2, q[c], grad[c])
+            _run_chain(act, seed, c, widths, q0, sigma_w2, sigma_b2, q[c], grad[c], constants)
             if progress is not None:
                 with lock:
                     done[0] += 1
@@ -242,7 +272,7 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
         with ThreadPoolExecutor(len(blocks)) as pool:
             list(pool.map(work, blocks))
     elapsed = time.perf_counter() - started
-    return _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed)
+    return _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, constants)
 
 
 def _number(name, value, positive=False, nonnegative=False):
@@ -255,12 +285,31 @@ def _available_bytes():
     return available_memory("cpu")
 
 
-def _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed):
+def _dropout_columns(act, depth, widths, q0, sigma_w2, sigma_b2, constants, q_mean, q_sem, g_mean, g_sem):
+    """The infinite-width theory with dropout beside the chains (the finite-width theory has none)."""
+    rec = mf.recursion(act, depth, q0=q0, sigma_w2=sigma_w2, sigma_b2=sigma_b2, widths=widths.tolist(),
+                       dropout=constants["p"], dropped=constants["alpha_p"])
+    l = ("layer",)
+    q_inf, g_inf = rec.q.values, rec.grad.values
+    with np.errstate(all="ignore"):
+        return {
+            "q_theory": (l, q_inf, {"long_name": "q_l with alpha dropout (docs/dropout.md), infinite width"}),
+            "grad_theory": (l, g_inf, {"long_name": "prod chi_p, 1 at the output, infinite width"}),
+            "q_rel_error": (l, q_mean / q_inf - 1.0, {"long_name": "q_measured_mean / q_theory - 1"}),
+            "grad_rel_error": (l, g_mean / g_inf - 1.0, {"long_name": "grad_measured_mean / grad_theory - 1"}),
+            "q_rel_error_sem": (l, q_sem / q_inf, {"long_name": "standard error of q_rel_error"}),
+            "grad_rel_error_sem": (l, g_sem / g_inf, {"long_name": "standard error of grad_rel_error"}),
+        }
+
+
+def _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, dropout=None):
     depth = widths.size - 1
     chains = q.shape[0]
-    with warnings.catch_warnings():  # the Dataset's fw_valid says it
-        warnings.simplefilter("ignore", mf.FiniteWidthWarning)
-        fw = mf.finite_width(act, depth, q0=q0, widths=widths.tolist(), sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    fw = None
+    if dropout is None:
+        with warnings.catch_warnings():  # the Dataset's fw_valid says it
+            warnings.simplefilter("ignore", mf.FiniteWidthWarning)
+            fw = mf.finite_width(act, depth, q0=q0, widths=widths.tolist(), sigma_w2=sigma_w2, sigma_b2=sigma_b2)
     q_mean, q_sem = mean_and_sem(q)
     g_mean, g_sem = mean_and_sem(grad)
     c, l = ("chain", "layer"), ("layer",)
@@ -273,11 +322,17 @@ def _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed):
         "grad_measured_sem": (l, g_sem, {"long_name": "standard error of grad_measured_mean"}),
         "diverged_at": (("chain",), _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
     }
-    data.update(theory_columns(fw, q_mean, q_sem, g_mean, g_sem))
+    if fw is not None:
+        data.update(theory_columns(fw, q_mean, q_sem, g_mean, g_sem))
+    else:
+        data.update(_dropout_columns(act, depth, widths, q0, sigma_w2, sigma_b2, dropout, q_mean, q_sem, g_mean,
+                                     g_sem))
+    extra = {} if dropout is None else dict(dropout=dropout["p"], dropout_a=dropout["a"], dropout_b=dropout["b"],
+                                            dropped_value=dropout["alpha_p"], dropped_rule=dropout["rule"])
     attrs = mf.dataset_attrs(act, "docs/finite-width.md section 5 (exact reduced chain); theory: Props A.1, A.2 and "
                              "docs/finite-width.md sections 3-4", depth=depth, chains=chains, q0=q0,
                              sigma_w2=sigma_w2, sigma_b2=sigma_b2, root_seed=seed, seconds=round(elapsed, 3),
-                             unit_layers=int(chains * widths.sum()))
+                             unit_layers=int(chains * widths.sum()), **extra)
     return xr.Dataset(data, coords={"chain": np.arange(chains), "layer": np.arange(depth + 1),
                                     "width": (l, widths)}, attrs=attrs)
 

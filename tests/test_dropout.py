@@ -186,3 +186,30 @@ def test_command_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "[0, 1)" in err[0]
     assert main(["recursion", "selu", "--depth", "3", "--dropped", "mean"]) == 2
+
+
+def test_the_reduced_chain_carries_dropout():
+    """The exact single-input chain with masks: p = 0 is the chain without dropout, number for number;
+    at p = 0.1 (χ_p < 1, where the contract expects no drift beyond O(L/N)) q_l and the gradient norms
+    sit on the recursion with dropout within k standard errors plus the O(L/N) drift that the
+    chains without dropout show at this size (measured beside it); the theory without dropout, the
+    negative control, is rejected by the same bound."""
+    sim = pytest.importorskip("sim")
+    from sim.validate import critical_k
+
+    plain = sim.reduced_chain("sselu:epsilon=0.017", 8, width=128, chains=400, seed=3)
+    same = sim.reduced_chain("sselu:epsilon=0.017", 8, width=128, chains=400, seed=3, dropout=0.0)
+    assert np.array_equal(plain.grad_measured.values, same.grad_measured.values)
+    th = mf.alpha_dropout("sselu:epsilon=0.017", 0.1)
+    ds = sim.reduced_chain("sselu:epsilon=0.017", 8, width=256, chains=3000, q0=float(th.q_star), dropout=0.1, seed=1)
+    drift = sim.reduced_chain("sselu:epsilon=0.017", 8, width=256, chains=3000, seed=1)
+    k = critical_k(2 * 9, 2999)
+    for v in ("q", "grad"):
+        err, sem = ds[f"{v}_rel_error"].values[:-1], ds[f"{v}_rel_error_sem"].values[:-1]
+        allowance = np.abs(drift[f"{v}_rel_error"].values[:-1]) + k * drift[f"{v}_rel_error_sem"].values[:-1]
+        assert np.all(np.abs(err) <= k * sem + allowance), v
+    # negative control: the same chains against the theory without dropout are rejected by the same bound
+    g_wrong = ds.grad_measured_mean.values[:-1] / drift.grad_theory.values[:-1] - 1.0
+    allowance = np.abs(drift.grad_rel_error.values[:-1]) + k * drift.grad_rel_error_sem.values[:-1]
+    assert not np.all(np.abs(g_wrong) <= k * ds.grad_rel_error_sem.values[:-1] + allowance)
+    assert "dropout" in ds.attrs and "q_theory_fw" not in ds
