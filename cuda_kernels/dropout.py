@@ -15,16 +15,12 @@ another activation, naming that moved fixed point.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
 
 import meanfield as mf
-from meanfield.theory.dropout import dropout_constants
-
-#: torch's ``alpha_dropout`` constant: SELU's −α′ = λα (Klambauer et al. 2017, eq 14)
-TORCH_SELU_ALPHA = 1.7580993408473766
+from meanfield.theory.dropout import dropout_constants, torch_selu_constants
 
 
 class AlphaDropout(torch.nn.Module):
@@ -66,9 +62,8 @@ def selu_constants_fixed_point(activation, p: float, sigma_w2: float = 1.0, sigm
     from scipy import optimize
 
     act = mf.activation(activation)
-    alpha_p = -TORCH_SELU_ALPHA
-    a = 1.0 / math.sqrt((TORCH_SELU_ALPHA * TORCH_SELU_ALPHA * p + 1.0) * (1.0 - p))
-    b = TORCH_SELU_ALPHA * a * p
+    c = torch_selu_constants(p)
+    a, b, alpha_p = c["a"], c["b"], c["alpha_p"]
     k = 1.0 - p
 
     def excess(q):

@@ -120,6 +120,7 @@ def simulate(
     weights: str = "gaussian",
     dropout: float = 0.0,
     dropped=None,
+    dropout_constants: dict | None = None,
 ) -> xr.Dataset:
     """Measure a deep random network per layer and set the theory beside it.
 
@@ -134,6 +135,10 @@ def simulate(
     dropout, dropped : alpha dropout after every activation (drop rate p in [0, 1) and the dropped
         value's rule, 'saturation', 'mean' or a number; ``meanfield.alpha_dropout``): masks per unit and
         sample; ``y_mean`` is measured and the theory (q, gradients, E y) carries the dropout.
+    dropout_constants : the layer's a, b and α′ as given (a dict with keys a, b, alpha_p) instead of
+        the activation's own, e.g. ``meanfield.theory.dropout.torch_selu_constants(p)``: a network
+        with another layer than the theory's (a negative control); the theory columns stay the
+        activation's own.
     weights : 'gaussian' (i.i.d. entries) or 'orthogonal' (√σ_w² times a Haar orthogonal matrix, the
         same entry variance; ``sim.engine.weight``).  The infinite-width theory is the same for
         both; the finite-width columns (``*_fw``) are the Gaussian-weight theory and are left out
@@ -170,6 +175,7 @@ def simulate(
         require_simulation_memory(int(depth), int(width), int(batch), seeds, dtype, "cpu", weight_memory)
     cfg = _config(depth, width, batch, q0, m0, sigma_w2, sigma_b2, mean_weight, dtype, device, seed,
                   weight_memory, input, weights)
+    dropped_theory = None  # the dropped value of the theory's layer: the activation's own
     if dropout is not None and not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
                                     and float(dropout) == 0.0):
         if cfg.mean_weight != 0 or cfg.m0 != 0:
@@ -177,8 +183,11 @@ def simulate(
                              "and m0=0")
         c = mf.alpha_dropout(act, dropout, dropped, cfg.sigma_w2, cfg.sigma_b2)
         if float(c.p[0]) > 0:
-            cfg = dataclasses.replace(cfg, dropout=float(c.p[0]), dropout_a=float(c.a[0]), dropout_b=float(c.b[0]),
-                                      dropout_alpha=float(c.alpha_prime))
+            dropped_theory = float(c.alpha_prime)
+            layer = dict(a=float(c.a[0]), b=float(c.b[0]), alpha_p=dropped_theory)
+            layer.update(dropout_constants or {})
+            cfg = dataclasses.replace(cfg, dropout=float(c.p[0]), dropout_a=layer["a"], dropout_b=layer["b"],
+                                      dropout_alpha=layer["alpha_p"])
     inputs = _check_inputs(input, cfg)
     probes = Probes(
         layers=_probe_layers(stat_layers, cfg.depth),
@@ -204,7 +213,7 @@ def simulate(
     started = time.perf_counter()
     draws = [run_draw(cfg, act, k, probes, inputs, loss, skip) for k in _with_progress(range(seeds), progress, seeds)]
     elapsed = time.perf_counter() - started
-    return _assemble(act, cfg, draws, probes, inputs, loss, elapsed)
+    return _assemble(act, cfg, draws, probes, inputs, loss, elapsed, dropped_theory)
 
 
 def _with_progress(iterable, progress, total):
@@ -240,9 +249,9 @@ def _first_nonfinite(q):
     return np.where(bad.any(axis=-1), np.argmax(bad, axis=-1), -1)
 
 
-def _theory(act, cfg, q0, m0):
+def _theory(act, cfg, q0, m0, dropped=None):
     """Prop A.1/A.2 (zero-mean) or the mean recursion (Prop 3.2 with eq 12)."""
-    drop = dict(dropout=cfg.dropout, dropped=cfg.dropout_alpha) if cfg.dropout > 0 else {}
+    drop = dict(dropout=cfg.dropout, dropped=dropped) if cfg.dropout > 0 else {}
     rec = mf.recursion(act, cfg.depth, q0=q0, sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2, widths=list(cfg.widths),
                        **drop)
     out = {"q": rec.q.values, "grad": rec.grad.values, "grad_per_unit": rec.grad_per_unit.values,
@@ -274,7 +283,7 @@ def _finite_width_theory(act, cfg, q0, m0, inputs):
                                sigma_b2=cfg.sigma_b2)
 
 
-def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
+def _assemble(act, cfg, draws, probes, inputs, loss, elapsed, dropped_theory=None):
     seeds = len(draws)
     layer = np.arange(cfg.depth + 1)
     q = _stack(draws, "q")
@@ -288,7 +297,7 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed):
         q0, m0 = cfg.q0, cfg.m0
     else:  # theory starts from the measured input moments
         q0, m0 = float(q[:, 0].mean()), float(_stack(draws, "h_mean")[:, 0].mean())
-    theory = _theory(act, cfg, q0, m0) if np.isfinite(q0) and q0 > 0 else None
+    theory = _theory(act, cfg, q0, m0, dropped_theory) if np.isfinite(q0) and q0 > 0 else None
 
     # Prop 3.1 with measured q_l and gradients, δ at the measured q (eq 27).
     with np.errstate(all="ignore"):

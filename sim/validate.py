@@ -261,29 +261,17 @@ DROPOUT_P = 0.1
 
 
 def _dropout_network(spec, rule, size, torch_constants=False):
-    """The draws' χ (layer-averaged, the masks' a·d included) and q (layers L/2..L), per draw."""
-    import dataclasses
+    """The draws' χ (layer-averaged, the masks' a·d included) and q (layers L/2..L), per draw; with
+    ``torch_constants``, the layer of torch.nn.AlphaDropout (SELU's constants: the negative control)."""
+    from meanfield.theory.dropout import torch_selu_constants
 
-    from . import simulation
+    from .simulation import simulate
 
     width, depth, draws = DROPOUT_SIZES[size]
     theory = mf.alpha_dropout(spec, DROPOUT_P, rule)
-    real = simulation._config
-    if torch_constants:  # torch.nn.AlphaDropout's SELU constants on this activation: the negative control
-        alpha = 1.7580993408473766
-        a = 1.0 / math.sqrt((alpha * alpha * DROPOUT_P + 1) * (1 - DROPOUT_P))
-
-        def patched(*args, **kwargs):
-            return dataclasses.replace(real(*args, **kwargs), dropout=DROPOUT_P, dropout_a=a,
-                                       dropout_b=alpha * a * DROPOUT_P, dropout_alpha=-alpha)
-
-        simulation._config = patched
-    try:
-        ds = simulation.simulate(spec, depth=depth, width=width, batch=64, seeds=draws, q0=float(theory.q_star),
-                                 dropout=0.0 if torch_constants else DROPOUT_P, dropped=rule, stat_layers=[],
-                                 bin_edges=None, seed=1)
-    finally:
-        simulation._config = real
+    ds = simulate(spec, depth=depth, width=width, batch=64, seeds=draws, q0=float(theory.q_star), dropout=DROPOUT_P,
+                  dropped=rule, dropout_constants=torch_selu_constants(DROPOUT_P) if torch_constants else None,
+                  stat_layers=[], bin_edges=None, seed=1)
     chi = ds.chi_measured.values[:, 1:].mean(axis=1)
     q = ds.q_measured.values[:, depth // 2:].mean(axis=1)
     return theory, chi, q, f"N={width} L={depth} S={draws}, p={DROPOUT_P}"

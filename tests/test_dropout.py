@@ -130,24 +130,11 @@ def test_negative_control_selu_constants_on_dselu_move_the_fixed_point():
 
     moved = selu_constants_fixed_point("dselu:epsilon=0.017", 0.1)
     assert moved == pytest.approx(1.387, abs=2e-3)
-    # a dSELU network with torch's layer: SELU's a, b and α′ put into the engine's configuration
-    import dataclasses
+    # a dSELU network with torch's layer: SELU's a, b and α′ in place of dSELU's own
+    from meanfield.theory.dropout import torch_selu_constants
 
-    from sim import simulation
-
-    a = 1.0 / math.sqrt((TORCH_ALPHA**2 * 0.1 + 1) * 0.9)
-    real = simulation._config
-
-    def torch_constants(*args, **kwargs):
-        return dataclasses.replace(real(*args, **kwargs), dropout=0.1, dropout_a=a, dropout_b=TORCH_ALPHA * a * 0.1,
-                                   dropout_alpha=-TORCH_ALPHA)
-
-    simulation._config = torch_constants
-    try:
-        wrong = sim.simulate("dselu:epsilon=0.017", depth=16, width=256, batch=64, seeds=8, stat_layers=[],
-                             bin_edges=None, seed=2)
-    finally:
-        simulation._config = real
+    wrong = sim.simulate("dselu:epsilon=0.017", depth=16, width=256, batch=64, seeds=8, dropout=0.1,
+                         dropout_constants=torch_selu_constants(0.1), stat_layers=[], bin_edges=None, seed=2)
     q_deep = wrong.q_measured.values[:, 8:].mean(axis=1)  # layers 8..16, near the moved fixed point
     assert abs(q_deep.mean() - 1.0) > critical_k(1, 7) * q_deep.std(ddof=1) / math.sqrt(8)  # rejected
     assert q_deep.mean() == pytest.approx(moved, rel=0.05)

@@ -37,6 +37,8 @@ from .functionals import (check_array, jacobian_second_moment, mean_map, mean_ma
                           second_moment_derivative)
 
 RULES = ("saturation", "mean")
+#: torch's ``alpha_dropout`` constant: SELU's −α′ = λα (Klambauer et al. 2017, eq 14)
+TORCH_SELU_ALPHA = 1.7580993408473766
 #: how far out a saturation of an elementwise activation is read off: f(−X) and f(−2X) must agree
 SATURATION_PROBE = 50.0
 #: ... to this relative accuracy for the limit to count as reached
@@ -131,6 +133,14 @@ def dropout_constants(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> dict:
     b = mu * (1.0 - a) - (alpha_p - mu) * a * p
     return dict(p=p, keep=1.0 - p, a=a, b=b, alpha_p=alpha_p, rule=rule, q_star=q, mu=mu, nu=nu, phi=phi,
                 sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+
+
+def torch_selu_constants(p) -> dict:
+    """The constants ``torch.nn.AlphaDropout(p)`` applies whatever the activation: SELU's (μ = 0,
+    ν = 1, α′ = −λα), as aten's ``alpha_dropout`` computes them.  With another activation they are
+    the mistake ``cuda_kernels.check_alpha_dropout`` names; the negative controls use them."""
+    a = 1.0 / math.sqrt((TORCH_SELU_ALPHA * TORCH_SELU_ALPHA * p + 1.0) * (1.0 - p))
+    return dict(a=a, b=TORCH_SELU_ALPHA * a * p, alpha_p=-TORCH_SELU_ALPHA)
 
 
 def alpha_dropout(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:

@@ -111,7 +111,7 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
     params = family_arrays(act, v) if isinstance(act, ExpLinear) else None
     shape = v["q0"].shape
     require_layers("recursion", np.prod(shape, dtype=float), depth)
-    constants = None
+    constants = c = None
     if dropout is not None:
         from .dropout import dropout_constants
 
@@ -119,20 +119,17 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
             raise ValueError("with dropout, give one drop rate p and one sigma_w2 and sigma_b2 (the constants a, b "
                              "are fixed at their fixed point); loop over them, or use meanfield.alpha_dropout for "
                              "many p")
-        constants = dropout_constants(act, dropout, dropped, float(np.ravel(v["sigma_w2"])[0]) if v["sigma_w2"].size
-                                      else 1.0, float(np.ravel(v["sigma_b2"])[0]) if v["sigma_b2"].size else 0.0)
-        if float(constants["p"]) == 0.0:
-            constants = None  # p = 0: exactly the network without dropout
+        c = dropout_constants(act, dropout, dropped, float(np.ravel(v["sigma_w2"])[0]),
+                              float(np.ravel(v["sigma_b2"])[0]))
+        constants = c if float(c["p"]) > 0.0 else None  # p = 0: exactly the network without dropout
     arrays = infinite_width_arrays(act, v, params, depth, dropout=constants)
     data = infinite_width_variables(arrays, dims)
-    if dropout is not None:
+    if c is not None:
         layer_dims = dims + ("layer",)
         y_mean = arrays.get("y_mean")
-        if y_mean is None:  # p = 0
-            from .functionals import mean_map
-
-            y_mean = np.where(np.isfinite(arrays["q"]) & (arrays["q"] > 0),
-                              mean_map(act, 0.0, np.where(arrays["q"] > 0, arrays["q"], 1.0)), np.nan)
+        if y_mean is None:  # p = 0: the layer passes x through, E y = E f
+            q = arrays["q"]
+            y_mean = np.where(np.isfinite(q) & (q > 0), _zero_mean_mean(act, np.where(q > 0, q, 1.0)), np.nan)
         data["y_mean"] = (layer_dims, y_mean, {"long_name": "E y_l, the mean of the dropout layer's output",
                                                "equation": "docs/dropout.md"})
         if constants is not None:
@@ -147,11 +144,7 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
     if widths is not None:
         coords["width"] = ("layer", widths)
     extra = {}
-    if dropout is not None:
-        from .dropout import dropout_constants as _constants
-
-        c = constants or _constants(act, dropout, dropped, float(np.ravel(v["sigma_w2"])[0]),
-                                    float(np.ravel(v["sigma_b2"])[0]))
+    if c is not None:
         extra = dict(dropout=float(c["p"]), dropped_rule=c["rule"], dropout_a=float(c["a"]), dropout_b=float(c["b"]),
                      alpha_prime=c["alpha_p"])
     return xr.Dataset(data, coords=coords,

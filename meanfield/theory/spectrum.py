@@ -104,7 +104,11 @@ def jacobian_moments(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="or
     act = resolve(act)
     weights = _check_weights(weights)
     depths = _depths(depth)
-    rec, q = _forward(act, max(depths), q0, sigma_w2, sigma_b2)
+    return _moments(act, depths, weights, *_forward(act, max(depths), q0, sigma_w2, sigma_b2))
+
+
+def _moments(act, depths, weights, rec, q):
+    """:func:`jacobian_moments` from the forward recursion ``rec`` and its q_0..q_{L−1} ``q``."""
     phi = xr.apply_ufunc(lambda v: jacobian_second_moment(act, v), q)
     fourth = xr.apply_ufunc(lambda v: jacobian_fourth_moment(act, v), q)
     w2 = rec.sigma_w2
@@ -515,15 +519,11 @@ def _density_at(problem, u_top, log_x):
     inside = np.flatnonzero(u < u_top)
     if inside.size and not problem.atoms_only():
         sub = u[inside]
-        z, ok = _solve_at(problem, sub, u_top)
+        z, ok = _solve_grid(problem, sub, u_top)
         dens[inside] = _density(z, ok)
     out = np.empty_like(dens)
     out[order] = dens
     return out
-
-
-def _solve_at(problem, u, u_top):
-    return _solve_grid(problem, u, u_top)
 
 
 def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal", points=DEFAULT_POINTS,
@@ -546,7 +546,9 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     weights = _check_weights(weights)
     if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 16:
         raise ValueError(f"points must be an integer >= 16, got {points!r}")
-    moments = jacobian_moments(act, depth, q0, sigma_w2, sigma_b2, weights)
+    depths = _depths(depth)
+    rec, q = _forward(act, max(depths), q0, sigma_w2, sigma_b2)
+    moments = _moments(act, depths, weights, rec, q)
     if not density:
         return moments
     if isinstance(act, ExpLinear) and not act.scalar:
@@ -557,8 +559,6 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
         x = np.atleast_1d(check_array("x", x, positive=True))
         if x.ndim != 1:
             raise ValueError(f"x must be one list of squared singular values, got shape {x.shape}")
-    depths = [int(d) for d in moments.depth.values]
-    rec, q = _forward(act, max(depths), q0, sigma_w2, sigma_b2)
     config_dims = [d for d in moments.m1.dims if d != "depth"]
     shape = tuple(moments.sizes[d] for d in config_dims)
     n_cfg = int(np.prod(shape, dtype=int))
