@@ -80,7 +80,9 @@ def test_installed_package_keeps_no_numba_cache(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(ROOT)], check=True, timeout=600)
     env = {**os.environ, "PYTHONPATH": str(target), "MEANFIELD_CACHE_DIR": str(tmp_path / "cache")}
-    code = ("import meanfield as mf\nmf.recursion('selu', 4)\nmf.finite_width('selu', 4, widths=16)\n"
+    # enough points that the kernels compile (meanfield.gauss.jit.COLD_POINTS run interpreted)
+    code = ("import numpy as np, meanfield as mf\nq0 = np.linspace(0.5, 2.0, 4096)\nmf.recursion('selu', 4, q0=q0)\n"
+            "mf.finite_width('selu', 4, q0=q0, widths=16)\n"
             "assert mf.__file__.startswith(%r), mf.__file__\n" % str(target))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path, timeout=600)
     leftovers = [str(p) for p in target.rglob("*") if p.suffix in (".nbi", ".nbc")]

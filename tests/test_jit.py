@@ -6,6 +6,8 @@ Every comparison here is bitwise (NaN equal to NaN): the claim is identity, not 
 import itertools
 import math
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -134,13 +136,35 @@ def test_interpreted_kernels_return_what_numba_returns_where_python_raises():
     _assert_same_bits(compiled, interpreted)
 
 
-def test_run_interprets_a_few_points_then_compiles():
+def test_run_interprets_a_few_points_then_compiles(monkeypatch):
+    monkeypatch.setitem(jit._cold, "numba_started", True)  # numba is up: each kernel's own budget
     k = Kernel(_fma_array.py_func, {"cache": False})
     a = np.ones(3)
     k.run(3, a, a, a)
     assert not k.warm  # interpreted: nothing compiled
     k.run(jit.INTERPRETED_POINTS, a, a, a)  # over the budget: compiled
     assert k.warm
+
+
+def test_run_shares_the_cold_budget_until_numba_starts(monkeypatch):
+    monkeypatch.setitem(jit._cold, "numba_started", False)
+    monkeypatch.setitem(jit._cold, "points", 0)
+    k = Kernel(_fma_array.py_func, {"cache": False})
+    a = np.ones(jit.INTERPRETED_POINTS + 1)  # over a kernel's own budget, within the cold one
+    k.run(a.size, a, a, a)
+    assert not k.warm
+    k.run(jit.COLD_POINTS, a, a, a)  # the cold budget spent: compiled, and numba has started
+    assert k.warm and jit._cold["numba_started"]
+
+
+def test_a_short_recursion_and_its_finite_width_theory_never_start_numba():
+    """What ``meanfield simulate`` computes beside one network (depth 32, one configuration) runs
+    interpreted: numba's start (0.7 s) would be most of the theory's time."""
+    script = ("import sys, meanfield as mf; mf.recursion('selu', 32, q0=1.0); "
+              "mf.finite_width('selu', 32, q0=1.0, widths=2048); mf.mean_map('selu', 0.0, [0.5, 1.0]); "
+              "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_a_kernel_pickles_by_reference():

@@ -35,6 +35,15 @@ from . import compile_cache
 #: (0.7 s).
 INTERPRETED_POINTS = 64
 
+#: Points all kernels together run interpreted while numba has not started in this process: at
+#: 0.03-0.17 ms a point at most 0.35 s, half of numba's start, which a command that needs no
+#: more (a recursion of a few configurations, ``meanfield simulate``'s theory) then never pays.
+COLD_POINTS = 2048
+
+#: interpreted points spent from COLD_POINTS, and whether any kernel has created its dispatcher
+#: (numba imported: from then on each kernel has its own INTERPRETED_POINTS)
+_cold = {"points": 0, "numba_started": False}
+
 
 def _exp(x):
     """math.exp, +inf past its overflow (numba's compiled exp returns inf; Python's raises)."""
@@ -125,6 +134,7 @@ class Kernel:
     def _dispatcher(self):
         import numba
 
+        _cold["numba_started"] = True
         compile_cache.install()
         return numba.njit(**self.options)(_rebound(self.py_func, lambda k: k.compiled))
 
@@ -144,12 +154,18 @@ class Kernel:
             return self._interpretable()(*args)
 
     def run(self, points, *args):
-        """The kernel on ``points`` points: interpreted while it is not yet compiled and the points
-        interpreted so far, these included, number at most :data:`INTERPRETED_POINTS`; compiled
-        after.  Either gives the same bits (for an IEEE kernel), so only the time depends on it."""
-        if not self.warm and self._interpreted_points + points <= INTERPRETED_POINTS:
-            self._interpreted_points += points
-            return self.interpreted(*args)
+        """The kernel on ``points`` points: interpreted while numba has not started and all kernels
+        together have interpreted at most :data:`COLD_POINTS`, or while this kernel is not yet
+        compiled and its points interpreted so far, these included, number at most
+        :data:`INTERPRETED_POINTS`; compiled after.  Either gives the same bits (for an IEEE
+        kernel), so only the time depends on it."""
+        if not self.warm:
+            if not _cold["numba_started"] and _cold["points"] + points <= COLD_POINTS:
+                _cold["points"] += points
+                return self.interpreted(*args)
+            if self._interpreted_points + points <= INTERPRETED_POINTS:
+                self._interpreted_points += points
+                return self.interpreted(*args)
         return self.compiled(*args)
 
 

@@ -292,9 +292,10 @@ def _map(kind, t, scale, out):
     flat, scale = np.ascontiguousarray(t).reshape(-1), float(scale)
     where = np.flatnonzero(flat * scale < 0.0) if kind != _MILLS_D2 else np.empty(0, np.intp)  # R'' branches itself
     x = flat[where] * scale  # a copy, taken before ``out`` (which may be t) is written
-    _map_into(kind, flat, scale, result.reshape(-1))
+    # a few points run interpreted until the kernel is compiled (``Kernel.run``): the same bits
+    _map_into.run(flat.size, kind, flat, scale, result.reshape(-1))
     if x.size:
-        _mend_negative(kind, x, where, result.reshape(-1))
+        _mend_negative.run(x.size, kind, x, where, result.reshape(-1))
     return value(result)
 
 

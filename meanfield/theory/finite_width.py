@@ -186,7 +186,7 @@ def _backward(m, var, n, w2, fn):
     configs, depth = functionals[0].shape
     chi = np.empty((configs, depth))
     full, jensen, correlation, res_q, res_g = (np.empty((configs, depth + 1)) for _ in range(5))
-    _backward_rows(*layers, w2, *functionals, chi, full, jensen, correlation, res_q, res_g)
+    _backward_rows.run(chi.size, *layers, w2, *functionals, chi, full, jensen, correlation, res_q, res_g)
     return tuple(o.reshape(shape + o.shape[1:]) for o in (chi, full, jensen, correlation, res_q, res_g))
 
 
@@ -244,7 +244,7 @@ def _forward_closure_compiled(params, q0, w2, b2, n):
     m, var = np.empty((configs, depth + 1)), np.empty((configs, depth + 1))
     names = mills_series.FINITE_WIDTH_QUANTITIES
     table = np.empty((configs, depth, len(names)))
-    mills_series.forward_closure_into(*flat[:3], widths, *flat[3:], mills_series.SERIES,
+    mills_series.forward_closure_into.run(configs * depth, *flat[:3], widths, *flat[3:], mills_series.SERIES,
                                        mills_series.DIFFERENCE_WEIGHTS, mills_series.DIFFERENCE_ORDER, m, var, table)
     fn = {name: table[:, :, j].reshape(shape + (depth,)) for j, name in enumerate(names)}
     return m.reshape(shape + (depth + 1,)), var.reshape(shape + (depth + 1,)), fn
