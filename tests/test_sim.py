@@ -1,6 +1,7 @@
 """Monte-Carlo engine: theory agreement, reproducibility, memory paths, divergence, bad input."""
 
 import json
+import math
 import time
 
 import numpy as np
@@ -241,3 +242,26 @@ def test_cuda_runs_are_reproducible():
     a = sim.simulate("lselu:epsilon=0.03", depth=6, width=128, batch=64, seeds=2, seed=5, device="cuda")
     b = sim.simulate("lselu:epsilon=0.03", depth=6, width=128, batch=64, seeds=2, seed=5, device="cuda")
     np.testing.assert_array_equal(a.q_measured.values, b.q_measured.values)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weights_drawn_in_blocks_do_not_depend_on_the_thread_count(dtype):
+    from sim import engine
+
+    cfg = NetworkConfig(depth=1, widths=(1500, 1400), batch=2, dtype=dtype, seed=5, sigma_w2=2.0, mean_weight=0.01)
+    assert len(engine.weight_blocks(1400, 1500)) == 3  # 2.1M numbers: three row blocks
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = engine.weight(cfg, 0, 1)
+        torch.set_num_threads(max(2, threads))
+        parallel = engine.weight(cfg, 0, 1)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(serial, parallel)
+    # each block its own stream: N(μ_w, σ_w²/N_in) in every block
+    for lo, hi in engine.weight_blocks(1400, 1500):
+        block = parallel[lo:hi].double()
+        n = block.numel()
+        assert abs(float(block.mean()) - 0.01) < 5 * math.sqrt(2.0 / 1500 / n)
+        assert abs(float(block.var()) / (2.0 / 1500) - 1) < 5 * math.sqrt(2.0 / n)

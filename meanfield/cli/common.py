@@ -203,3 +203,4 @@ def network_arguments(c):
 
 SPEC_HELP = "activation spec, e.g. 'selu', 'sselu:epsilon=0.03' ('meanfield activations' lists them)"
 JSON_HELP = "print one JSON object instead of a table"
+
