@@ -39,6 +39,23 @@ def hermite_loop(act, q0, depth, nodes=100):
     return q, phi
 
 
+def tight_tanh_loop(q0, depth, sigma_w2, sigma_b2, nodes=100):
+    """The tightest tanh recursion a user writes (issue 26): 100-node Gauss–Hermite, one tanh per
+    node and layer, Q and φ from its square (t2 = tanh(√q z)², Q = t2·w, φ = σ_w² (1 − t2)²·w)."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()
+    q = np.array(q0, dtype=float)
+    for _ in range(depth):
+        t2 = np.square(np.tanh(np.sqrt(q)[:, None] * z))
+        big_q, phi = t2 @ w, sigma_w2 * (np.square(1.0 - t2) @ w)
+        q = sigma_w2 * big_q + sigma_b2
+    return q, phi
+
+
+#: the tanh row's network (issue 26): σ_w² = 1.5, σ_b² = 0.05
+TANH_SIGMA_W2, TANH_SIGMA_B2 = 1.5, 0.05
+
+
 def main():
     rng = np.random.default_rng(0)
     q = np.exp(rng.uniform(np.log(1e-3), np.log(1e3), N_POINTS))
@@ -84,13 +101,23 @@ def main():
         mf.recursion(act, 2, q0=q0)
         # interleaved pairs, so that the VM's slow spells (and numpy's page-fault modes) hit both
         # alike; the median of the pairs' ratios
-        pairs = [(median_time(lambda: hermite_loop(act, q0, 1000), repeat=1, warmup=0),
-                  median_time(lambda: mf.recursion(act, 1000, q0=q0), repeat=1, warmup=0)) for _ in range(5)]
+        if spec == "tanh":  # against the tightest loop, at the issue's sigma_w2, sigma_b2
+            network = dict(sigma_w2=TANH_SIGMA_W2, sigma_b2=TANH_SIGMA_B2)
+            baseline = lambda: tight_tanh_loop(q0, 1000, TANH_SIGMA_W2, TANH_SIGMA_B2)  # noqa: E731
+            label = "the tight one-tanh loop"
+        else:
+            network = {}
+            baseline = lambda: hermite_loop(act, q0, 1000)  # noqa: E731
+            label = "the Gauss-Hermite loop"
+        pairs = [(median_time(baseline, repeat=1, warmup=0),
+                  median_time(lambda: mf.recursion(act, 1000, q0=q0, **network), repeat=1, warmup=0))
+                 for _ in range(5)]
         t_gh, t = (float(np.median(column)) for column in zip(*pairs))
         ratio = float(np.median([ours / gh for gh, ours in pairs]))
         route = "closed forms" if act.closed is not None else "auto quadrature: trapezoid"
-        rows.append([f"recursion 1,000 x 1,000, {spec} ({route})", f"{t * 1e3:.0f} ms",
-                     f"{ratio:.2f}x the Gauss-Hermite loop ({t_gh * 1e3:.0f} ms; target {target}x)",
+        where = f", sigma_w2 {TANH_SIGMA_W2}, sigma_b2 {TANH_SIGMA_B2}" if spec == "tanh" else ""
+        rows.append([f"recursion 1,000 x 1,000, {spec} ({route}{where})", f"{t * 1e3:.0f} ms",
+                     f"{ratio:.2f}x {label} ({t_gh * 1e3:.0f} ms; target {target}x)",
                      "PASS" if ratio <= target else "miss"])
 
     print(f"machine: {machine()}")
@@ -99,7 +126,7 @@ def main():
     if peer is not None:
         print(f"\n{_peers.version()}, compiled (jax.jit of jax.vmap over configurations):")
         print(table(["recursion 1,000 x 1,000", "meanfield (q, grad, chi)", "neural-tangents (q_L only)", "NT compile",
-                     "meanfield / NT", "NT vs meanfield at layer 10"], peer_rows(peer, q0)))
+                     "meanfield / NT", "target (closed forms)", "NT vs meanfield at layer 10"], peer_rows(peer, q0)))
 
 
 def peer_rows(peer, q0, depth=1000, shallow=10):
@@ -113,8 +140,9 @@ def peer_rows(peer, q0, depth=1000, shallow=10):
         shallow_run, _ = _peers.recursion(peer, spec, q0, shallow)
         deviation = np.max(np.abs(shallow_run() / mf.recursion(spec, shallow, q0=q0).q.values[:, -1] - 1))
         route = "closed forms" if spec in ("erf", "gelu") else "ElementwiseNumerical, deg 25"
+        target = ("<= 1x: " + ("PASS" if t <= t_nt else "miss")) if spec in ("erf", "gelu") else ""
         rows.append([f"{spec} (NT: {route})", f"{t * 1e3:.0f} ms", f"{t_nt * 1e3:.0f} ms", f"{compile_s:.1f} s",
-                     f"{t / t_nt:.2f}x", f"{deviation:.1e}"])
+                     f"{t / t_nt:.2f}x", target, f"{deviation:.1e}"])
     return rows
 
 

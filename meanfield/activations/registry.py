@@ -90,6 +90,8 @@ class Entry:
     torch: Callable | None = None          # elementwise: (torch, params) -> (f, df) on tensors
     kinks: tuple = ()
     strip: Callable | None = None          # elementwise: params -> half-width of f's strip of analyticity
+    pair: Callable | None = None           # elementwise: params -> x -> (f, f') from one evaluation, for
+    #                                        quadrature (f' to rounding of 1 in absolute terms)
     color: str | None = None
 
     @property
@@ -108,6 +110,13 @@ class Entry:
 # ---------------------------------------------------------------------------
 # Smooth activations: f, f' and closed forms.
 # ---------------------------------------------------------------------------
+
+
+def _tanh_pair(x):
+    """tanh and 1 − tanh², one tanh: the derivative to an absolute error of 2⁻⁵³ (its tail, where
+    1 − tanh² cancels, weighs that little in an expectation; ``_sech2`` keeps it relative)."""
+    t = np.tanh(x)
+    return t, 1.0 - t * t
 
 
 def _sech2(x):
@@ -253,6 +262,7 @@ _ENTRIES = [
     # strip: the nearest complex singularity of f and f' from the real axis — tanh's poles at
     # ±iπ/2, softplus's and sigmoid(βx)'s branch points and poles at ±iπ (÷ β).
     Entry("tanh", "tanh(x)", "tanh", functions=lambda p: (np.tanh, _sech2), strip=lambda p: math.pi / 2.0,
+          pair=lambda p: _tanh_pair,
           torch=lambda torch, p: (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2)),
     Entry("erf", "erf(x); closed forms (the arcsine kernel)", "erf",
           functions=lambda p: (_special().erf, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x)), closed=_erf_closed,

@@ -74,7 +74,8 @@ def _from_spec(spec: str) -> A.Activation:
     f, df = entry.functions(params)
     return A.Elementwise(name=name, func=f, deriv=df, kinks=entry.kinks, spec_string=spec, params=params,
                          closed=entry.closed(params) if entry.closed else None,
-                         strip=entry.strip(params) if entry.strip else None)
+                         strip=entry.strip(params) if entry.strip else None,
+                         pair=entry.pair(params) if entry.pair else None)
 
 
 def _solved(entry, spec, items):
