@@ -181,6 +181,8 @@ class Elementwise(Activation):
     at moderate q; None (the default) claims nothing.  ``pair`` (x -> (f, f'))
     computes both from one evaluation where that is cheaper (tanh: one tanh),
     f' to an absolute error of rounding, which is what an expectation needs.
+    ``parity`` ("odd" or "even", where f is) lets quadrature fold a symmetric
+    rule onto its nodes z >= 0 for the even integrands f², f'², f'⁴ at zero mean.
     """
 
     func: Callable = None
@@ -192,9 +194,14 @@ class Elementwise(Activation):
     closed: object = None
     strip: float | None = None
     pair: Callable | None = None
+    parity: str | None = None
 
     def f(self, x):
         return np.asarray(self.func(np.asarray(x, dtype=float)), dtype=float)
+
+    def __post_init__(self):
+        if self.parity not in (None, "odd", "even"):
+            raise ValueError(f"{self.name}: parity must be 'odd', 'even' or None, got {self.parity!r}")
 
     def f_and_df(self, x):
         """(f(x), f'(x)) for quadrature: from ``pair`` when given, else f and df."""

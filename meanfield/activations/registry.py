@@ -90,6 +90,7 @@ class Entry:
     torch: Callable | None = None          # elementwise: (torch, params) -> (f, df) on tensors
     kinks: tuple = ()
     strip: Callable | None = None          # elementwise: params -> half-width of f's strip of analyticity
+    parity: str | None = None              # elementwise: "odd" or "even" where f is (quadrature folds)
     pair: Callable | None = None           # elementwise: params -> x -> (f, f') from one evaluation, for
     #                                        quadrature (f' to rounding of 1 in absolute terms)
     color: str | None = None
@@ -262,7 +263,7 @@ _ENTRIES = [
     # strip: the nearest complex singularity of f and f' from the real axis — tanh's poles at
     # ±iπ/2, softplus's and sigmoid(βx)'s branch points and poles at ±iπ (÷ β).
     Entry("tanh", "tanh(x)", "tanh", functions=lambda p: (np.tanh, _sech2), strip=lambda p: math.pi / 2.0,
-          pair=lambda p: _tanh_pair,
+          pair=lambda p: _tanh_pair, parity="odd",
           torch=lambda torch, p: (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2)),
     Entry("erf", "erf(x); closed forms (the arcsine kernel)", "erf",
           functions=lambda p: (_special().erf, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x)), closed=_erf_closed,

@@ -75,7 +75,7 @@ def _from_spec(spec: str) -> A.Activation:
     return A.Elementwise(name=name, func=f, deriv=df, kinks=entry.kinks, spec_string=spec, params=params,
                          closed=entry.closed(params) if entry.closed else None,
                          strip=entry.strip(params) if entry.strip else None,
-                         pair=entry.pair(params) if entry.pair else None)
+                         pair=entry.pair(params) if entry.pair else None, parity=entry.parity)
 
 
 def _solved(entry, spec, items):
