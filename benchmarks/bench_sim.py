@@ -17,9 +17,22 @@ in the same run, torch's matrix-product throughput at the engine's shape
 (B×N)·(N×N) — the ceiling — and the engine's achieved rate counting the
 forward product, the backward product and the ‖∂L/∂W‖_F product.  Target:
 70% of the ceiling at width 2048, 60% at 1024 (medians of three rounds, each a ceiling and a draw).  It reports the share of time outside matrix products
-(time minus FLOPs at the ceiling rate).  Then, in a subprocess, width 4096,
-depth 256, batch 256, float32 forward and backward, and its peak resident
-memory (target: under 8 GiB; the weights alone would take 17 GB).
+(time minus FLOPs at the ceiling rate).  (The ‖∂L/∂W‖_F products counted are those executed: the
+upper block triangle of the batch's Gram matrices where that is cheaper than δᵀx.)
+
+Then the Gaussian generators per second (torch, the engine's parallel row blocks, numpy's PCG64,
+SFC64 and counter-based Philox), and the command as a user runs it (issue 26):
+``meanfield simulate --activation selu --depth 32 --width 2048 --batch 1024 --seeds 1 --dtype
+float32 --out t.nc`` in a fresh process, whole, against the time its 3·2·B·N²·L = 825 GFLOP take
+at the GEMM peak measured in the same run (target >= 50%), and ``sim.simulate`` with the same
+options in a warm process, its draw alone (target >= 75%); medians of three interleaved rounds.
+``--command-only`` runs just these.  Then, in a subprocess, width 4096, depth 256, batch 256,
+float32 forward and backward, and its peak resident memory (target: under 8 GiB; the weights
+alone would take 17 GB).
+
+``--device cuda`` (``benchmarks/gpu.sh`` runs it): at width 4096, batch 2048, depth 32, float32
+and float64, the GPU's GEMM peak at the engine's shape, a whole ``sim.simulate`` call and the plain
+torch loop, timed with CUDA events.
 """
 
 from __future__ import annotations
@@ -172,6 +185,28 @@ def print_whole_command():
                   "75%: " + ("PASS" if at_peak / draw >= 0.75 else "miss")]]))
 
 
+def generator_rows(n=2048):
+    """Gaussian numbers per second for one n × n float32 weight matrix: torch's ``normal_`` (what the
+    engine uses, one core), the engine's row blocks on parallel threads (``sim.engine.weight``),
+    numpy's Generator on PCG64, SFC64 and the counter-based Philox (one core each)."""
+    import numpy as np
+
+    from sim import engine
+
+    w = torch.empty(n, n)
+    a = np.empty((n, n), dtype=np.float32)
+    g = torch.Generator().manual_seed(0)
+    cfg = engine.NetworkConfig(depth=1, widths=(n, n), batch=1, dtype="float32")
+    runs = [("torch normal_ (one call)", lambda: w.normal_(0.0, 1.0, generator=g)),
+            (f"engine: {len(engine.weight_blocks(n, n))} row blocks on {torch.get_num_threads()} threads",
+             lambda: engine.weight(cfg, 0, 1))]
+    for name in ("PCG64", "SFC64", "Philox"):
+        rng = np.random.Generator(getattr(np.random, name)(0))
+        runs.append((f"numpy Generator({name}).standard_normal, float32",
+                     lambda rng=rng: rng.standard_normal(out=a, dtype=np.float32)))
+    return [[name, f"{n * n / median_time(fn, repeat=9, warmup=2) / 1e6:.0f} M/s"] for name, fn in runs]
+
+
 def cuda_time(fn, repeat=5, warmup=2):
     """Median wall time of ``fn()`` with the GPU drained before and after (CUDA events)."""
     for _ in range(warmup):
@@ -251,6 +286,7 @@ def main():
         return print_gpu()
     if args.command_only:
         print(f"machine: {machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+        print(table(["Gaussian generator, 2048 x 2048 float32", "numbers per second"], generator_rows()))
         return print_whole_command()
     peer = _peers.neural_tangents()
     rows = []
@@ -280,6 +316,7 @@ def main():
                      f"{ratio:.0%}", f"{1.0 - ratio:.0%}", f"{target:.0%}: " + ("PASS" if ratio >= target else "miss")])
     print(table(["engine run (medians of 3 interleaved rounds)", "GEMM GFLOP/s (ceiling)", "engine GFLOP/s",
                  "of ceiling", "time outside matmul", "target"], rows))
+    print(table(["Gaussian generator, 2048 x 2048 float32", "numbers per second"], generator_rows()))
     print_whole_command()
     if not args.skip_memory:
         out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, check=True)

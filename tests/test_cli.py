@@ -119,3 +119,30 @@ def test_reduced_chain_command(capsys):
     data = json.loads(capsys.readouterr().out)
     assert len(data["q_measured_mean"]) == 5 and "grad_rel_error_fw" in data
     assert main(["reduced-chain", "--activation", "selu", "--depth", "4", "--width", "32", "--chains", "0"]) == 2
+
+
+def _console(*args, tmp_path):
+    """The console command as a user runs it: ``python -m meanfield.cli`` (``run``), a fresh process."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "meanfield.cli", *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+
+
+def test_console_command_runs_without_dask_and_keeps_its_exit_codes(tmp_path):
+    """``run`` marks dask absent for the commands that never use it and ends the process with
+    os._exit after the exit handlers: the file is complete, the output flushed, the codes kept."""
+    from meanfield.cli.main import DASK_FREE_COMMANDS, _command_name
+
+    assert "sweep" not in DASK_FREE_COMMANDS and "simulate" in DASK_FREE_COMMANDS
+    assert _command_name(["simulate", "--depth", "2"]) == "simulate"
+    out = _console("simulate", "--activation", "selu", "--depth", "3", "--width", "32", "--batch", "8",
+                   "--seeds", "2", "--out", "t.nc", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.rstrip().endswith("wrote t.nc")
+    ds = xr.open_dataset(tmp_path / "t.nc")
+    assert ds.q_measured.shape == (2, 4)
+    ds.close()
+    bad = _console("simulate", "--activation", "selu", "--depth", "0", "--width", "32", tmp_path=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -79,9 +79,27 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"meanfield: warning: {message}\n"
 
 
+#: The package's commands that never use dask (every one but ``sweep``).  xarray imports dask's
+#: array module whenever it builds a variable and ``dask.distributed`` whenever it writes a netCDF
+#: file, if dask is installed (to test for dask's types and scheduler: 1.1 s here, a tenth of
+#: ``meanfield simulate`` at width 2048), although these commands hold numpy arrays only.  Their
+#: process tells Python that dask is absent (``sys.modules["dask"] = None``, which makes
+#: ``import dask`` raise ImportError and ``importlib.util.find_spec`` return None), and xarray
+#: takes its path without dask.  Only :func:`run`, which owns its process, does this.
+DASK_FREE_COMMANDS = frozenset({"solve", "moments", "recursion", "dropout", "finite-width", "criticality",
+                                "fixedpoint", "table5", "validate", "activations", "figure", "simulate", "spectrum",
+                                "reduced-chain"})
+
+
+def _command_name(argv):
+    """The subcommand named on the command line (the first argument not an option), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def run():
     """The ``meanfield`` console command: :func:`main`, then the process ends without tearing the
-    interpreter down when nothing is left to wait for.
+    interpreter down when nothing is left to wait for.  A command of :data:`DASK_FREE_COMMANDS`
+    runs with dask marked absent.
 
     Python's shutdown after torch has been imported takes 0.4-0.5 s (measured here: clearing
     torch's modules), paid after the work is done and the file written.  So once the command has
@@ -91,6 +109,8 @@ def run():
     import atexit
     import threading
 
+    if _command_name(sys.argv[1:]) in DASK_FREE_COMMANDS and "dask" not in sys.modules:
+        sys.modules["dask"] = None
     code = main()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
