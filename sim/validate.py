@@ -85,8 +85,8 @@ def _check(section, name, error, sem, residual, k, infinite, label):
     inf_text = f"N=inf error {np.nanmax(np.abs(infinite)):.2%}" if infinite is not None else ""
     with np.errstate(all="ignore"):
         z = float(np.nanmax(np.where(ok, np.abs(error) / sem, np.nan)))
-    note = (f"worst layer {worst} (SE {sem[worst]:.2g}, residual {residual[worst]:.1g}); max |error|/SE "
-            f"{z:.2f}; {inf_text}")
+    note = "; ".join(filter(None, [f"worst layer {worst} (SE {sem[worst]:.2g}, residual {residual[worst]:.1g})",
+                                   f"max |error|/SE {z:.2f}", inf_text]))
     return Check(section, name, float(error[worst]), label, tolerance, passed, note,
                  infinite_width=float(np.nanmax(np.abs(infinite))) if infinite is not None else math.nan)
 
@@ -156,6 +156,35 @@ def _full_network_checks(spec, size, q0, k, network):
     return rows
 
 
+#: the negative control of the variance row: the theory's Var q̂_l scaled by this (a finite-width
+#: coefficient 20 % off, which every mean-based row passes at the quick size)
+VARIANCE_CONTROL_SCALE = 1.2
+
+
+def sample_variance_and_sem(q):
+    """Per layer, the unbiased variance of the chains' q̂_l (axis 0) and its standard error
+    √((m₄ − s⁴)/n), m₄ the measured fourth central moment (the delta method, no Gaussian assumption)."""
+    n = q.shape[0]
+    centred = q - q.mean(axis=0)
+    var = np.sum(centred**2, axis=0) / (n - 1)
+    m4 = np.mean(centred**4, axis=0)
+    return var, np.sqrt(np.maximum(m4 - var**2, 0.0) / n)
+
+
+def variance_check(spec, q, fw, k, label, scale=1.0):
+    """The draw-to-draw variance of q̂_l (one input's mean of h_l² over the N units) against the
+    O(1/N) theory's ``q_sample_var`` (times ``scale``: the negative control).  The bound: k standard
+    errors of the measured variance plus the expansion parameter x_l = Var s/(E s)² as the relative
+    size of the terms the closure drops (the variance is itself the first-order term, so its next
+    order is x_l relative to it); layer 0 (the input's own variance) is left out."""
+    var, sem = sample_variance_and_sem(q)
+    theory = scale * fw.q_sample_var.values
+    with np.errstate(all="ignore"):
+        return _check("reduced chain", f"Var of q_l across inputs (finite-width Var s), {spec}",
+                      (var / theory - 1)[1:], (sem / theory)[1:], np.broadcast_to(fw.expansion.values, var.shape)[1:],
+                      k, None, label)
+
+
 def _reduced_chain_checks(spec, size, q0, k, network):
     from .reduced import reduced_chain
 
@@ -164,8 +193,15 @@ def _reduced_chain_checks(spec, size, q0, k, network):
     ds = reduced_chain(_perturbed(act, network), size.depth, width=size.width, chains=size.chains, q0=q0,
                        sigma_w2=(network or {}).get("sigma_w2", 1.0), seed=1)
     label = f"finite_width, N={size.width} L={size.depth}, {size.chains} chains, q0={q0:g}"
+    q = ds.q_measured.values
+    rows = [variance_check(f"{spec}, q0={q0:g}", q, fw, k, label)]
+    if spec == SPECS[0] and q0 == size.chain_q0s[0] and not network:
+        control = variance_check(f"{spec}, q0={q0:g}", q, fw, k, label, VARIANCE_CONTROL_SCALE)
+        rows.append(Check("reduced chain", f"negative control: Var q_l theory x{VARIANCE_CONTROL_SCALE} is rejected, "
+                          f"{spec}", control.value, label, "must fail", not control.passed,
+                          f"the scaled theory {'fails' if not control.passed else 'PASSES'} ({control.note})"))
     with np.errstate(all="ignore"):
-        return [
+        return rows + [
             _check("reduced chain", f"Prop A.1 q_l, {spec}, q0={q0:g}", ds.q_measured_mean.values / fw.q_mean.values - 1,
                    ds.q_measured_sem.values / fw.q_mean.values, fw.residual_q.values, k,
                    ds.q_measured_mean.values / fw.q.values - 1, label),
@@ -323,7 +359,7 @@ def monte_carlo_checks(size: str = "default", network: dict | None = None, progr
     s = SIZES[size]
     layers = s.depth + 1
     full_scores = len(SPECS) * len(s.q0s) * 4 * layers + 2 * layers
-    chain_scores = len(SPECS) * len(s.chain_q0s) * 2 * layers
+    chain_scores = len(SPECS) * len(s.chain_q0s) * 3 * layers  # q_l, gradient norms, Var q_l
     k_draws = critical_k(full_scores + chain_scores, s.draws - 1)
     k_chains = critical_k(full_scores + chain_scores, s.chains - 1)
     try:

@@ -16,7 +16,7 @@ DEFAULT = V.SIZES["default"]
 LAYERS = DEFAULT.depth + 1
 #: the comparisons of a whole default run, as monte_carlo_checks counts them
 COMPARISONS = (len(V.SPECS) * len(DEFAULT.q0s) * 4 * LAYERS + 2 * LAYERS
-               + len(V.SPECS) * len(DEFAULT.chain_q0s) * 2 * LAYERS)
+               + len(V.SPECS) * len(DEFAULT.chain_q0s) * 3 * LAYERS)
 K_DRAWS = V.critical_k(COMPARISONS, DEFAULT.draws - 1)
 K_CHAINS = V.critical_k(COMPARISONS, DEFAULT.chains - 1)
 
@@ -43,6 +43,28 @@ def test_negative_controls_fail_at_the_default_size(network):
         assert not all(r.passed for r in rows), spec
     rows = V._full_network_checks("selu", DEFAULT, 1.0, K_DRAWS, network)
     assert not all(r.passed for r in rows)
+
+
+@pytest.mark.parametrize("scale,passes", [(1.0, True), (V.VARIANCE_CONTROL_SCALE, False), (0.8, False)])
+def test_variance_row_catches_a_finite_width_coefficient_20_percent_off(scale, passes):
+    """At the quick size a finite-width coefficient off by 20 % passes every mean-based row; the
+    variance of q_l across inputs (the theory's Var s, 4,000 reduced chains) rejects it."""
+    import meanfield as mf
+    from sim.reduced import reduced_chain
+
+    quick = V.SIZES["quick"]
+    fw = mf.finite_width("selu", quick.depth, q0=1.0, widths=quick.width)
+    q = reduced_chain("selu", quick.depth, width=quick.width, chains=quick.chains, q0=1.0, seed=1).q_measured.values
+    k = V.critical_k(len(V.SPECS) * 3 * (quick.depth + 1), quick.chains - 1)
+    assert V.variance_check("selu", q, fw, k, "", scale).passed is passes
+
+
+def test_sample_variance_and_its_standard_error():
+    """Gaussian q̂: the delta-method SE is σ²√(2/n) to sampling error."""
+    q = np.random.default_rng(0).normal(3.0, 2.0, size=(40000, 2))
+    var, sem = V.sample_variance_and_sem(q)
+    np.testing.assert_allclose(var, 4.0, rtol=5 * math.sqrt(2 / 40000))
+    np.testing.assert_allclose(sem, 4.0 * math.sqrt(2 / 40000), rtol=0.05)
 
 
 def test_monte_carlo_checks_reject_bad_arguments():
