@@ -74,6 +74,21 @@ def test_weight_gradient_norm_by_gram_and_direct():
     assert abs(_frobenius_of_outer(delta, x) / direct - 1) < 1e-13  # takes the Gram path (B small)
 
 
+@pytest.mark.parametrize("batch", [600, 1000])
+def test_weight_gradient_norm_from_the_gram_block_triangle(batch):
+    """The Gram path in 2 and 3 row blocks (the upper block triangle, off-diagonal blocks twice)
+    against δᵀx formed directly, float64: the two sums differ in order only (1e-13 relative)."""
+    from sim import engine
+
+    assert engine._gram_blocks(batch) == batch // engine.GRAM_BLOCK
+    assert engine._gram_flops(batch, 2000, 1800) < 2.0 * batch * 2000 * 1800  # the Gram path is taken
+    g = torch.Generator().manual_seed(1)
+    delta = torch.randn(batch, 2000, generator=g, dtype=torch.float64)
+    x = torch.randn(batch, 1800, generator=g, dtype=torch.float64).add_(0.5)  # correlated samples
+    direct = float(torch.linalg.matrix_norm(delta.T @ x))
+    assert abs(_frobenius_of_outer(delta, x) / direct - 1) < 1e-13
+
+
 def test_weight_gradient_norm_matches_autograd():
     # ‖∂L/∂W_l‖_F for L = Σ <g, h_L> against torch autograd on an explicit network.
     ds = sim.simulate("selu", depth=3, width=20, batch=5, seeds=1, seed=3)
