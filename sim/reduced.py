@@ -49,6 +49,7 @@ from numba.core.extending import intrinsic
 
 import meanfield as mf
 from meanfield.gauss import compile_cache
+from meanfield.theory.dropout import network_constants
 
 from .arguments import layer_widths, positive_int
 from .compare import mean_and_sem, theory_columns
@@ -246,12 +247,7 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
         raise ValueError(f"{chains} chains x {depth + 1} layers need {need / 2**30:.1f} GiB for their results, more "
                          f"than is free; use fewer chains")
 
-    constants = None
-    if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and float(dropout) == 0.0):
-        c = mf.alpha_dropout(act, dropout, dropped, sigma_w2, sigma_b2)
-        if float(c.p[0]) > 0:
-            constants = dict(p=float(c.p[0]), a=float(c.a[0]), b=float(c.b[0]), alpha_p=float(c.alpha_prime),
-                             rule=c.attrs["rule"])
+    constants = network_constants(act, dropout, dropped, sigma_w2, sigma_b2)
     q = np.empty((chains, depth + 1))
     grad = np.empty((chains, depth + 1))
     lock, done = threading.Lock(), [0]

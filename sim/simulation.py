@@ -20,6 +20,7 @@ import xarray as xr
 import meanfield as mf
 from meanfield.results import activation_attrs, dataset_attrs
 from meanfield import check_number
+from meanfield.theory.dropout import network_constants
 from meanfield.theory.functionals import explosion_factor
 
 from .arguments import layer_widths, positive_int
@@ -177,17 +178,15 @@ def simulate(
                   weight_memory, input, weights)
     dropped_theory = None  # the dropped value of the theory's layer: the activation's own
     if dropout is not None and not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
-                                    and float(dropout) == 0.0):
-        if cfg.mean_weight != 0 or cfg.m0 != 0:
-            raise ValueError("dropout with a nonzero mean weight or input mean has no theory here; use mean_weight=0 "
-                             "and m0=0")
-        c = mf.alpha_dropout(act, dropout, dropped, cfg.sigma_w2, cfg.sigma_b2)
-        if float(c.p[0]) > 0:
-            dropped_theory = float(c.alpha_prime)
-            layer = dict(a=float(c.a[0]), b=float(c.b[0]), alpha_p=dropped_theory)
-            layer.update(dropout_constants or {})
-            cfg = dataclasses.replace(cfg, dropout=float(c.p[0]), dropout_a=layer["a"], dropout_b=layer["b"],
-                                      dropout_alpha=layer["alpha_p"])
+                                    and float(dropout) == 0.0) and (cfg.mean_weight != 0 or cfg.m0 != 0):
+        raise ValueError("dropout with a nonzero mean weight or input mean has no theory here; use mean_weight=0 "
+                         "and m0=0")
+    c = network_constants(act, dropout, dropped, cfg.sigma_w2, cfg.sigma_b2)
+    if c is not None:
+        dropped_theory = c["alpha_p"]
+        layer = {**c, **(dropout_constants or {})}
+        cfg = dataclasses.replace(cfg, dropout=c["p"], dropout_a=layer["a"], dropout_b=layer["b"],
+                                  dropout_alpha=layer["alpha_p"])
     inputs = _check_inputs(input, cfg)
     probes = Probes(
         layers=_probe_layers(stat_layers, cfg.depth),

@@ -135,6 +135,18 @@ def dropout_constants(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> dict:
                 sigma_w2=sigma_w2, sigma_b2=sigma_b2)
 
 
+def network_constants(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> dict | None:
+    """:func:`dropout_constants` for one network (scalar p, plain floats), or None when it has no
+    dropout: p None or 0 (nothing computed then, so an activation without a fixed point simulates
+    as before), or a drop rate that checks to 0."""
+    if p is None or (isinstance(p, (int, float)) and not isinstance(p, bool) and float(p) == 0.0):
+        return None
+    c = dropout_constants(act, p, dropped, sigma_w2, sigma_b2)
+    if float(c["p"]) == 0.0:
+        return None
+    return dict(p=float(c["p"]), a=float(c["a"]), b=float(c["b"]), alpha_p=float(c["alpha_p"]), rule=c["rule"])
+
+
 def torch_selu_constants(p) -> dict:
     """The constants ``torch.nn.AlphaDropout(p)`` applies whatever the activation: SELU's (μ = 0,
     ν = 1, α′ = −λα), as aten's ``alpha_dropout`` computes them.  With another activation they are
