@@ -78,10 +78,13 @@ class TrainRecord:
     mean_gain: np.ndarray    # (epochs + 1, weight layers): μ_w N_{l−1}, at init and after each epoch
     test_accuracy: np.ndarray  # (epochs,)
     lam: np.ndarray          # (epochs + 1,): mean trainable λ (NaN if fixed)
+    init_inputs: np.ndarray  # (batch, C, H, W): the first iteration's inputs (after mixup), for the theory
+    init_cotangent_sq: np.ndarray  # (batch,): ‖∂L/∂z_b‖² of the first iteration's logits
 
 
 def _empty_record():
-    return {"q": [], "grad_norm": [], "loss": [], "mean_gain": [], "test_accuracy": [], "lam": []}
+    return {"q": [], "grad_norm": [], "loss": [], "mean_gain": [], "test_accuracy": [], "lam": [],
+            "init_inputs": None, "init_cotangent_sq": None}
 
 
 def _mean_lambda(model):
@@ -123,7 +126,7 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
-            record = state["record"]
+            record = {**_empty_record(), **state["record"]}  # a checkpoint of an earlier version lacks newer keys
             start_epoch = state["epoch"] + 1
     if start_epoch == 0:
         record["mean_gain"].append(model.weight_statistics()[1])
@@ -152,7 +155,12 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
             else:
                 loss = torch.nn.functional.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
+            if record["init_inputs"] is None:  # what the theory at initialization needs (cnn_theory)
+                logits.retain_grad()
             loss.backward()
+            if record["init_inputs"] is None:
+                record["init_inputs"] = x.detach().cpu().double().numpy()
+                record["init_cotangent_sq"] = logits.grad.detach().cpu().double().square().sum(1).numpy()
             grad_norm, _ = model.weight_statistics()
             torch.nn.utils.clip_grad_value_(model.parameters(), cfg.clip)
             opt.step()
@@ -184,6 +192,8 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
         mean_gain=np.array(record["mean_gain"]),
         test_accuracy=np.array(record["test_accuracy"]),
         lam=np.array(record["lam"]),
+        init_inputs=record["init_inputs"],
+        init_cotangent_sq=record["init_cotangent_sq"],
     )
 
 

@@ -26,6 +26,24 @@ from cuda_kernels.modules import module_for
 from meanfield.results import dataset_attrs
 
 
+#: the convolutions' kernel size (Table 4: 3×3, padding 1)
+KERNEL = 3
+
+
+def layer_plan(depth: int, base_channels: int = 16, k: int = 1, in_channels: int = 3) -> list:
+    """(c_in, c_out, stride) of each convolution of the 6n + 2 layer network (Table 4): conv1, then
+    n pairs per stage at c, 2c and 4c channels (c = k · base_channels), the first convolution of
+    stages 2 and 3 with stride 2."""
+    n = pairs_for_depth(depth)
+    plan = [(in_channels, base_channels * k, 1)]
+    for stage in range(3):
+        c = base_channels * k * 2**stage
+        for pair in range(n):
+            plan.append((plan[-1][1], c, 2 if (stage > 0 and pair == 0) else 1))
+            plan.append((c, c, 1))
+    return plan
+
+
 def pairs_for_depth(depth: int) -> int:
     """n pairs per stage for a 6n + 2 layer network."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
@@ -60,24 +78,12 @@ class SerialCNN(nn.Module):
         self.depth = depth
         self.k = k
         self.sigma_w2 = float(sigma_w2)
-        widths = [base_channels * k * 2**s for s in range(3)]
-        c_in = in_channels
         self.convs = nn.ModuleList()
         self.acts = nn.ModuleList()
-
-        def add(c_out, stride):
-            nonlocal c_in
-            conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=True)
-            self.convs.append(conv)
+        for c_in, c_out, stride in layer_plan(depth, base_channels, k, in_channels):
+            self.convs.append(nn.Conv2d(c_in, c_out, KERNEL, stride=stride, padding=KERNEL // 2, bias=True))
             self.acts.append(module_for(activation, trainable_lambda=trainable_lambda))
-            c_in = c_out
-
-        add(widths[0], 1)
-        for stage, c in enumerate(widths):
-            for pair in range(n):
-                add(c, 2 if (stage > 0 and pair == 0) else 1)
-                add(c, 1)
-        self.fc = nn.Linear(c_in, num_classes)
+        self.fc = nn.Linear(self.convs[-1].out_channels, num_classes)
         self.reset_parameters()
 
     @property
@@ -125,13 +131,65 @@ class SerialCNN(nn.Module):
         return np.array(grad_norm), np.array(mean_gain)
 
 
-def _dense_theory(activation, depth, q_in, sigma_w2):
-    """Prop A.1 with the fan-in as width: q_1 = σ_w² E[x²] (conv1 sees the raw
-    input, no f), then q_l = σ_w² Q(q_{l−1}).  It ignores zero padding (border
-    positions have fewer taps) and is NaN for the final linear layer, which
-    follows average pooling."""
-    theory = mf.recursion(activation, depth - 2, q0=sigma_w2 * q_in, sigma_w2=sigma_w2)
-    return np.concatenate([theory.q.values, [np.nan]])
+def _ones(stride_input):
+    return torch.ones(1, 1, KERNEL, KERNEL, dtype=stride_input.dtype)
+
+
+def _tap_sum(x, stride):
+    """Σ over the 3×3 taps of a zero-padded map (B, 1, H, W): what a convolution's fan-in sees."""
+    return nn.functional.conv2d(x, _ones(x), stride=stride, padding=KERNEL // 2)
+
+
+def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0, cotangent_sq=None) -> dict:
+    """Mean-field theory of the freshly initialised serial CNN, position by position (docs/figures.md §1).
+
+    With W ~ N(0, σ_w²/(9 c_in)) and zero biases, h_l(b, p) over a layer's channels is Gaussian with
+    variance q_l(b, p) = (σ_w²/9) Σ_t X_{l−1}(b, p·s + t), the sum over the 3×3 taps t inside the
+    image (zero padding: a border position sees fewer), s the stride, X_0 = the input's mean square
+    over channels and X_l = Q(q_l) (eq 16, position by position).  Exact at infinite width for any
+    input batch; the measured E[h²] of a layer is the mean of q_l over samples and positions.
+
+    Backward (Prop A.2 through the transposed convolutions), for the logits' cotangent g_b of squared
+    norm ``cotangent_sq[b]``: the average pooling gives E δ_L² = φ(q_L) σ_w² ‖g_b‖²/(c_L P_L²) per unit
+    (P_L positions), and E δ_{l−1}²(j) = φ(q_{l−1}(j)) σ_w² (c_out/(9 c_in)) Σ_{(p, t): p·s + t = j} E δ_l²(p).
+    The kernel gradient ∂L/∂W_l = Σ_{b,p} δ_l(b, p) ⊗ patch(b, p) then has
+    E‖∂L/∂W_l‖² = c_out c_in Σ_{b,p} E δ_l²(b, p) Σ_t X_{l−1}(b, p·s + t) when its terms are
+    uncorrelated across samples and positions: the diagonal approximation, which neglects
+    E[δ δ′] E[x x′] between different (b, p) (small for inputs uncorrelated across positions and
+    activations of zero mean; not for natural images).
+
+    Returns numpy arrays over the ``depth`` weight layers: ``q`` (E[h²]) and ``grad_norm``
+    (√E‖∂L/∂W_l‖², NaN without ``cotangent_sq``); the classifier (last entry) is NaN in both: its
+    input, the pooled features, depends on the covariance between positions, which this
+    position-by-position theory does not carry.
+    """
+    act = mf.activation(activation)
+    x = torch.as_tensor(np.asarray(inputs, dtype=float))
+    if x.ndim != 4:
+        raise ValueError(f"inputs must be a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+    plan = layer_plan(depth, base_channels, k, x.shape[1])
+    X = x.square().mean(1, keepdim=True)  # X_0
+    qs, xs, phis = [], [X], []
+    for _, _, stride in plan:
+        q = sigma_w2 / KERNEL**2 * _tap_sum(xs[-1], stride)
+        qs.append(q)
+        qn = q.numpy()
+        xs.append(torch.from_numpy(mf.second_moment(act, qn)))
+        phis.append(torch.from_numpy(mf.jacobian_second_moment(act, qn)))
+    q_mean = np.array([float(q.mean()) for q in qs] + [np.nan])
+    grad = np.full(depth, np.nan)
+    if cotangent_sq is not None:
+        g2 = torch.as_tensor(np.broadcast_to(np.asarray(cotangent_sq, dtype=float), (x.shape[0],)).copy())
+        c_last = plan[-1][1]
+        positions = qs[-1].shape[2] * qs[-1].shape[3]
+        d = phis[-1] * (sigma_w2 * g2 / (c_last * positions**2))[:, None, None, None]
+        for l in range(len(plan) - 1, -1, -1):
+            c_in, c_out, stride = plan[l]
+            grad[l] = math.sqrt(c_out * c_in * float((d * _tap_sum(xs[l], stride)).sum()))
+            if l:
+                spread = nn.grad.conv2d_input(qs[l - 1].shape, _ones(d), d, stride=stride, padding=KERNEL // 2)
+                d = phis[l - 1] * spread * (sigma_w2 * c_out / (KERNEL**2 * c_in))
+    return {"q": q_mean, "grad_norm": grad}
 
 
 def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size=32, in_channels=3, num_classes=10,
@@ -139,12 +197,9 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
     """Per-layer statistics of freshly initialised serial CNNs on Gaussian (or given) inputs.
 
     Measures, per weight layer and draw, E[h²] and E[h] of the pre-activations,
-    ‖∂L/∂W‖_F for a Gaussian cotangent on the logits, and μ_w N_{l−1}; sets
-    beside them the fully connected theory (Prop A.1) started from the
-    measured input second moment — the fan-in scaling makes a convolution
-    act on the second moment like a dense layer away from the borders; zero
-    padding lowers the fan-in of border positions, which the theory ignores
-    (it matters for small images: 16×16 inputs reach 4×4 in stage 3).
+    ‖∂L/∂W‖_F for a standard Gaussian cotangent on the logits (E‖g_b‖² = num_classes), and
+    μ_w N_{l−1}; sets beside them :func:`cnn_theory` on each draw's inputs (zero padding and
+    strides position by position), averaged over the draws.
     """
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
@@ -152,7 +207,7 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
     for name, value in (("batch", batch), ("seeds", seeds), ("input_size", input_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    q, h_mean, grad, gain = [], [], [], []
+    q, h_mean, grad, gain, q_theory, grad_theory = [], [], [], [], [], []
     for draw in range(seeds):
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed, spawn_key=(draw,)).generate_state(1)[0]))
         model = SerialCNN(activation, depth, base_channels, k, in_channels, num_classes, sigma_w2)
@@ -170,9 +225,11 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
         h_mean.append([float(v) for v in record["h_mean"]])
         grad.append(g)
         gain.append(m)
-        q_in = float(x.pow(2).mean())
+        theory = cnn_theory(activation, x.detach().cpu().double().numpy(), depth, k, base_channels, sigma_w2,
+                            cotangent_sq=float(num_classes))
+        q_theory.append(theory["q"])
+        grad_theory.append(theory["grad_norm"])
     layer = np.arange(1, depth + 1)
-    q_theory = _dense_theory(activation, depth, q_in, sigma_w2)
     dims = ("seed", "layer")
     return xr.Dataset(
         {
@@ -180,10 +237,14 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
             "h_mean": (dims, np.array(h_mean)),
             "weight_grad_norm": (dims, np.array(grad), {"long_name": "||dL/dW||_F"}),
             "mean_gain": (dims, np.array(gain), {"long_name": "mean(W) x fan-in", "equation": "Prop 3.2"}),
-            "q_theory": (("layer",), q_theory,
-                         {"long_name": "Prop A.1 with the fan-in as width; ignores zero padding"}),
+            "q_theory": (("layer",), np.mean(q_theory, axis=0),
+                         {"long_name": "E[h^2] at infinite width, position by position (cnn_theory); NaN for "
+                                       "the classifier", "equation": "eq 16 through the convolutions"}),
+            "grad_theory": (("layer",), np.sqrt(np.mean(np.square(grad_theory), axis=0)),
+                            {"long_name": "sqrt E||dL/dW||_F^2, diagonal approximation (cnn_theory)",
+                             "equation": "Prop A.2 through the transposed convolutions"}),
         },
         coords={"layer": layer, "seed": np.arange(seeds)},
         attrs=dataset_attrs(mf.activation(activation), "Table 4; Prop A.1", depth=depth, k=k, batch=batch,
-                            input_size=input_size, sigma_w2=sigma_w2, q_input=q_in),
+                            input_size=input_size, sigma_w2=sigma_w2),
     )
