@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+#: the figures that train networks, and take --mode
+TRAINING_FIGURES = ("4", "7")
+
+
 def register(command):
     c = command("figure", cmd_figure, "make a figure of the paper: PNG, PDF and the Dataset behind it")
     c.add_argument("name", help="1, 2, 3, 4, 5, 6, 7, table5, finite-width, spectrum or dropout")
     c.add_argument("--quick", action="store_true", help="a laptop-sized run (minutes on 2 CPU cores)")
+    c.add_argument("--mode", choices=("quick", "cpu", "paper"), default=None,
+                   help="Figs 4 and 7: quick (CI, < 2 min), cpu (the paper's depth and optimizer on digits, ~15 min on "
+                        "2 cores) or paper (Appendix C on CIFAR-10 from --data-root); default: paper with --data-root, "
+                        "else cpu")
     c.add_argument("--out", default="figures_out", help="output folder (default: figures_out)")
     c.add_argument("--from", dest="source", default=None, help="redraw from an existing figNAME.nc")
     c.add_argument("--data", choices=("digits", "cifar10", "synthetic"), default=None,
@@ -35,12 +43,15 @@ def cmd_figure(args):
             check_output_folder(out)
         paths = figures.replot(args.source, out, expected=args.name)
     else:
+        if args.mode is not None and args.name not in TRAINING_FIGURES:
+            raise UsageError(f"--mode applies to the training figures {' and '.join(TRAINING_FIGURES)}; "
+                             f"figure {args.name} has --quick or its full size")
         check_output_folder(args.out)  # before any computation
         if args.data_root and not os.path.isdir(args.data_root):
             raise ValueError(f"--data-root {args.data_root!r} is not a folder; expected the CIFAR-10 python version "
                              "(cifar-10-batches-py)")
         options = {"seed": args.seed, "device": args.device, "quiet": args.quiet}
-        for key in ("data", "data_root", "epochs", "depth"):
+        for key in ("data", "data_root", "epochs", "depth", "mode"):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
         if args.device == "cuda":

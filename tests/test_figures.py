@@ -103,6 +103,76 @@ def test_fig7_mean_gain_is_finite_and_per_layer(tmp_path):
     assert float(np.max(np.abs(start))) < 6.0 / np.sqrt(8)
 
 
+#: first iterations per activation for the theory-at-initialization test, and the bound: a
+#: two-sided t-test with 15 degrees of freedom exceeds 5 with probability 1.6e-4, so the 4 × 13
+#: comparisons raise a false alarm with probability < 1 %
+INIT_RUNS, INIT_BOUND = 16, 5.0
+
+
+def _init_ratio_z(activation, sigma_w2=1.0):
+    """(mean − 0)/SE over INIT_RUNS seeds of q/q_theory − 1 at iteration 0, per conv layer: each seed
+    trains one iteration on digits and is set beside the theory of its own first batch."""
+    from sim.conv import cnn_theory
+
+    images = load("digits", None, 16)
+    ratios = []
+    for seed in range(INIT_RUNS):
+        rec = train(TrainConfig(activation, depth=14, epochs=1, batch=32, seed=seed, max_iterations_per_epoch=1),
+                    images)
+        theory = cnn_theory(activation, rec.init_inputs, 14, sigma_w2=sigma_w2)["q"]
+        ratios.append(rec.q[0, :-1] / theory[:-1] - 1)
+    ratios = np.array(ratios)
+    return ratios.mean(0) / (ratios.std(0, ddof=1) / np.sqrt(INIT_RUNS))
+
+
+@pytest.mark.parametrize("activation", ["selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017",
+                                        "lselu:epsilon=0.017"])
+def test_fig4_iteration_zero_sits_on_the_theory(activation):
+    assert np.all(np.abs(_init_ratio_z(activation)) < INIT_BOUND)
+
+
+def test_fig4_theory_of_a_wrong_network_is_rejected():
+    # negative control: the theory of weights with sigma_w2 = 1.15 against the networks of sigma_w2 = 1
+    assert np.any(np.abs(_init_ratio_z("selu", sigma_w2=1.15)) > INIT_BOUND)
+
+
+def test_fig4_and_7_datasets_carry_theory_and_settings(tmp_path):
+    ds = sim_figures.fig4_compute(quick=True, activations=["selu"], **TRAIN)
+    assert ds.q_theory.dims == ("activation", "layer") and np.isnan(ds.q_theory.values[0, -1])
+    assert np.all(np.isfinite(ds.q_theory.values[0, :-1])) and np.all(np.isfinite(ds.grad_theory.values[0, :-1]))
+    settings = figures.common.settings_of(ds)
+    assert settings["train_images"] == 64 and settings["iterations"] == 8 and ds.attrs["meanfield_version"]
+    assert "64 training images at 16x16" in ds.attrs["dataset"] and ds.attrs["mode"] == "quick"
+    ds7 = sim_figures.fig7_compute(quick=True, k_values=(1,), **TRAIN)
+    np.testing.assert_allclose(ds7.mean_contraction, ds7.mean_gain * ds7.attrs["mean_slope"], rtol=1e-15)
+    # E f'(h) at the fixed point by quadrature: κ = μ_w N E f' (Prop 3.2 with eq 12 linearised)
+    from scipy import integrate, stats
+
+    act, s = mf.activation("dselu:epsilon=0.017"), np.sqrt(ds7.attrs["q_star"])
+    halves = [integrate.quad(lambda z: float(act.df(s * z)) * stats.norm.pdf(z), a, b, epsabs=1e-13)[0]
+              for a, b in ((-np.inf, 0.0), (0.0, np.inf))]  # f' jumps at 0
+    assert ds7.attrs["mean_slope"] == pytest.approx(sum(halves), rel=1e-9)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["figure", "4", "--mode", "paper"], "--mode paper trains on CIFAR-10: give --data-root"),
+    (["figure", "2", "--mode", "cpu"], "--mode applies to the training figures"),
+    (["figure", "7", "--quick", "--mode", "cpu"], "contradict"),
+])
+def test_training_modes_bad_input(capsys, tmp_path, argv, match):
+    code = main(argv + ["--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0]
+
+
+def test_paper_mode_runs_on_a_cifar10_folder(tmp_path):
+    write_cifar10_fixture(str(tmp_path / "cifar"), n_per_batch=8)
+    ds = sim_figures.fig4_compute(mode="paper", data_root=str(tmp_path / "cifar"), activations=["selu"], depth=8,
+                                  epochs=1, quiet=True)
+    assert ds.attrs["mode"] == "paper" and ds.attrs["dataset"].startswith("CIFAR-10, 40 training images at 32x32")
+    assert figures.common.settings_of(ds)["batch"] == 157
+
+
 def test_redraw_from_netcdf_without_recomputing(tmp_path, capsys):
     paths = figures.make("2", str(tmp_path / "a"), quick=True)
     out = tmp_path / "b"
