@@ -2,7 +2,9 @@
 # The GPU run, unattended, on a fresh machine with one NVIDIA GPU and nothing installed but the
 # project: the GPU-marked tests, the kernel benchmark (bench_kernels.py) and bench_sim.py --device
 # cuda at width 4096 (float32 and float64 beside the GEMM peak of that GPU, measured in the same
-# run), written as one section of docs/performance.md between the markers below.
+# run), and one epoch of Figs 4 and 7 at the paper's settings on a CIFAR-10-sized fixture folder
+# (bench_figures.py: the whole figures' time extrapolated), written as one section of
+# docs/performance.md between the markers below.
 #
 #     bash benchmarks/gpu.sh [LOG_DIR]
 #
@@ -44,9 +46,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, keep the log, print 
     esac
 }
 
-tests=$(step tests 180 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests)
-kernels=$(step kernels 120 "$PY" benchmarks/bench_kernels.py)
-sim=$(step sim 180 "$PY" benchmarks/bench_sim.py --device cuda)
+tests=$(step tests 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests)
+kernels=$(step kernels 100 "$PY" benchmarks/bench_kernels.py)
+sim=$(step sim 150 "$PY" benchmarks/bench_sim.py --device cuda)
+figs=$(step figures 80 "$PY" benchmarks/bench_figures.py --device cuda)
 elapsed=$(( $(date +%s) - started ))
 
 summary=$(tail -n 1 "$LOG/tests.log")
@@ -69,6 +72,12 @@ summary=$(tail -n 1 "$LOG/tests.log")
     grep -v '^|' "$LOG/sim.log" | grep -i '^GPU' || true
     echo
     grep '^|' "$LOG/sim.log" || true
+    echo
+    echo "Figs 4 and 7 at the paper's settings (\`python benchmarks/bench_figures.py --device cuda\`): ${figs}"
+    echo
+    grep -v '^|' "$LOG/figures.log" | grep '^device' || true
+    echo
+    grep '^|' "$LOG/figures.log" || true
     echo "$END"
 } >"$LOG/section.md"
 
@@ -86,4 +95,4 @@ open(doc, "w").write(text)
 EOF
 cat "$LOG/section.md"
 echo "gpu.sh: wrote the section to $DOC in ${elapsed} s; logs in $LOG"
-[ "$tests" = ok ] && [ "$kernels" = ok ] && [ "$sim" = ok ]
+[ "$tests" = ok ] && [ "$kernels" = ok ] && [ "$sim" = ok ] && [ "$figs" = ok ]

@@ -17,7 +17,7 @@ def register(command):
                         "else cpu")
     c.add_argument("--out", default="figures_out", help="output folder (default: figures_out)")
     c.add_argument("--from", dest="source", default=None, help="redraw from an existing figNAME.nc")
-    c.add_argument("--data", choices=("digits", "cifar10", "synthetic"), default=None,
+    c.add_argument("--data", choices=("digits", "cifar10", "cifar-shaped", "synthetic"), default=None,
                    help="training data for Figs 4 and 7 (default: CIFAR-10 with --data-root, else digits)")
     c.add_argument("--data-root", default=None, help="folder with the CIFAR-10 python version")
     c.add_argument("--epochs", type=int, default=None, help="training epochs for Figs 4 and 7 (default: the mode's)")

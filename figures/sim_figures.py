@@ -138,7 +138,7 @@ def _progress_bar(total, quiet):
 
 
 def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=None, epochs=None, lr=0.015,
-                 batch=None, data=None, data_root=None, out=None, seed=0, device="cpu", quiet=False, **_):
+                 batch=None, clip=2.0, data=None, data_root=None, out=None, seed=0, device="cpu", quiet=False, **_):
     """Train the serial CNN with each activation; E[h²] and ‖∂L/∂W‖_F per layer per iteration, with
     the mean-field theory at initialization (:func:`sim.conv.cnn_theory`) on the first batch."""
     from sim.conv import cnn_theory
@@ -150,9 +150,9 @@ def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=
                                   f"lselu:epsilon={epsilon:g}"]
     depth, epochs, batch = (m[key] if v is None else v for key, v in (("depth", depth), ("epochs", epochs),
                                                                        ("batch", batch)))
-    TrainConfig(activations[0], depth=depth, epochs=epochs, lr=lr, batch=batch)  # validates before any work
+    TrainConfig(activations[0], depth=depth, epochs=epochs, lr=lr, batch=batch, clip=clip)  # validates first
     images = _data(data or ("cifar10" if data_root else m["data"]), data_root, m["size"])
-    cfgs = [TrainConfig(a, depth=depth, epochs=epochs, lr=lr, batch=batch, seed=seed, device=device)
+    cfgs = [TrainConfig(a, depth=depth, epochs=epochs, lr=lr, batch=batch, clip=clip, seed=seed, device=device)
             for a in activations]
     per_run = epochs * -(-len(images.train_y) // batch)
     bar = _progress_bar(per_run * len(cfgs), quiet)
@@ -189,7 +189,7 @@ def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=
     )
     return stamp(ds, "4", mode, _described(images, m["size"]),
                  {"depth": depth, "epochs": epochs, "iterations": len(q[0]), "lr": lr, "batch": batch,
-                  "momentum": 0.9, "weight_decay": 5e-4, "clip": 2.0, "epsilon": epsilon, "input_size": m["size"],
+                  "momentum": 0.9, "weight_decay": 5e-4, "clip": clip, "epsilon": epsilon, "input_size": m["size"],
                   "data": images.name, "train_images": len(images.train_y), "seed": seed, "device": device})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,10 @@ def test_gpu_script_without_a_gpu_says_so_in_one_line_and_exits_nonzero():
     assert out.returncode != 0
     assert out.stdout == "" and len(out.stderr.strip().splitlines()) == 1 and "no NVIDIA GPU" in out.stderr
     assert (ROOT / "docs" / "performance.md").read_text() == page  # nothing written
+
+
+def test_figure_timing_runs_on_a_fixture_cifar10_folder():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_figures.py"), "--images-per-batch", "40",
+                          "--iterations", "4", "--size", "8"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "200 training images" in out.stdout and "Fig 7, all k" in out.stdout and " min " in out.stdout

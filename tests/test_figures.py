@@ -314,3 +314,33 @@ def test_dropout_figure_networks_sit_on_the_theory(tmp_path):
     assert not np.all(np.abs(ds.chi_measured.values - swapped) <= k * ds.chi_sem.values)
     paths = figures.common.render("dropout", ds, F.plot, str(tmp_path))
     assert all(os.path.getsize(p) > 0 for p in paths.values())
+
+
+def test_cifar_shaped_has_cifar10s_shape_and_correlated_pixels():
+    data = load("cifar-shaped", None, 16)
+    assert data.train_x.shape == (5000, 3, 16, 16) and data.num_classes == 10 and len(data.test_y) == 1000
+    x = data.train_x.double()
+    np.testing.assert_allclose(x.mean((0, 2, 3)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(x.var((0, 2, 3)), 1.0, rtol=1e-3)
+    # neighbouring pixels correlate as in natural images (white noise: 0; CIFAR-10 about 0.9)
+    assert float((x[..., 1:] * x[..., :-1]).mean()) > 0.5
+
+
+def test_ablation_summaries():
+    from figures.ablation import fig4_summary, fig7_summary
+
+    q = np.ones((2, 5, 4))
+    q[1] = 10.0
+    grad = np.ones((2, 5, 4))
+    grad[1, :, :2] = 100.0  # activation 1: two layers 100x the others, constant over iterations
+    ds = xr.Dataset({"q": (("activation", "iteration", "layer"), q),
+                     "grad_norm": (("activation", "iteration", "layer"), grad),
+                     "loss": (("activation", "iteration"), np.ones((2, 5)))})
+    s = fig4_summary(ds)  # conv layers: the first 3
+    np.testing.assert_allclose(s["q_dist"], [0.0, 1.0])
+    np.testing.assert_allclose(s["grad_flat"], [0.0, np.std([2.0, 2.0, 0.0])])
+    np.testing.assert_allclose(s["grad_conc"], [0.0, 0.0])
+    gains = np.zeros((2, 3, 4))
+    gains[:, -1, :3] = [[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]
+    s7 = fig7_summary(xr.Dataset({"mean_gain": (("k", "epoch", "layer"), gains)}))
+    np.testing.assert_allclose(s7["gain"], [0.2, 1.0])
