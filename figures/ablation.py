@@ -23,7 +23,7 @@ from meanfield.results import write_netcdf
 #: Fig 4 rows: name -> fig4_compute settings on top of the quick mode
 FIG4_ROWS = {
     "quick (digits 16x16, 26 layers, 92 it)": dict(quick=True),
-    "data: CIFAR-shaped synthetic": dict(quick=True, data="cifar-shaped"),
+    "data: CIFAR-shaped synthetic (5,000 images, 79 it)": dict(quick=True, data="cifar-shaped", epochs=1),
     "length: 4x iterations": dict(quick=True, epochs=16),
     "depth: 56 layers": dict(quick=True, depth=56),
     "lr 0.005": dict(quick=True, lr=0.005),

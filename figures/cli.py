@@ -15,6 +15,8 @@ def register(command):
                    help="Figs 4 and 7: quick (CI, < 2 min), cpu (the paper's depth and optimizer on digits, ~15 min on "
                         "2 cores) or paper (Appendix C on CIFAR-10 from --data-root); default: paper with --data-root, "
                         "else cpu")
+    c.add_argument("--weights", choices=("gaussian", "delta-orthogonal"), default=None,
+                   help="Figs 4 and 7: the convolutions' initial law (default gaussian, Appendix C)")
     c.add_argument("--out", default="figures_out", help="output folder (default: figures_out)")
     c.add_argument("--from", dest="source", default=None, help="redraw from an existing figNAME.nc")
     c.add_argument("--data", choices=("digits", "cifar10", "cifar-shaped", "synthetic"), default=None,
@@ -43,15 +45,16 @@ def cmd_figure(args):
             check_output_folder(out)
         paths = figures.replot(args.source, out, expected=args.name)
     else:
-        if args.mode is not None and args.name not in TRAINING_FIGURES:
-            raise UsageError(f"--mode applies to the training figures {' and '.join(TRAINING_FIGURES)}; "
-                             f"figure {args.name} has --quick or its full size")
+        for flag, value in (("--mode", args.mode), ("--weights", args.weights)):
+            if value is not None and args.name not in TRAINING_FIGURES:
+                raise UsageError(f"{flag} applies to the training figures {' and '.join(TRAINING_FIGURES)}; "
+                                 f"figure {args.name} does not train")
         check_output_folder(args.out)  # before any computation
         if args.data_root and not os.path.isdir(args.data_root):
             raise ValueError(f"--data-root {args.data_root!r} is not a folder; expected the CIFAR-10 python version "
                              "(cifar-10-batches-py)")
         options = {"seed": args.seed, "device": args.device, "quiet": args.quiet}
-        for key in ("data", "data_root", "epochs", "depth", "mode"):
+        for key in ("data", "data_root", "epochs", "depth", "mode", "weights"):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
         if args.device == "cuda":

@@ -138,7 +138,8 @@ def _progress_bar(total, quiet):
 
 
 def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=None, epochs=None, lr=0.015,
-                 batch=None, clip=2.0, data=None, data_root=None, out=None, seed=0, device="cpu", quiet=False, **_):
+                 batch=None, clip=2.0, weights="gaussian", data=None, data_root=None, out=None, seed=0, device="cpu",
+                 quiet=False, **_):
     """Train the serial CNN with each activation; E[h²] and ‖∂L/∂W‖_F per layer per iteration, with
     the mean-field theory at initialization (:func:`sim.conv.cnn_theory`) on the first batch."""
     from sim.conv import cnn_theory
@@ -150,9 +151,10 @@ def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=
                                   f"lselu:epsilon={epsilon:g}"]
     depth, epochs, batch = (m[key] if v is None else v for key, v in (("depth", depth), ("epochs", epochs),
                                                                        ("batch", batch)))
-    TrainConfig(activations[0], depth=depth, epochs=epochs, lr=lr, batch=batch, clip=clip)  # validates first
+    TrainConfig(activations[0], depth=depth, epochs=epochs, lr=lr, batch=batch, clip=clip, weights=weights)  # validates
     images = _data(data or ("cifar10" if data_root else m["data"]), data_root, m["size"])
-    cfgs = [TrainConfig(a, depth=depth, epochs=epochs, lr=lr, batch=batch, clip=clip, seed=seed, device=device)
+    cfgs = [TrainConfig(a, depth=depth, epochs=epochs, lr=lr, batch=batch, clip=clip, seed=seed, device=device,
+                        weights=weights)
             for a in activations]
     per_run = epochs * -(-len(images.train_y) // batch)
     bar = _progress_bar(per_run * len(cfgs), quiet)
@@ -164,7 +166,7 @@ def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=
         grad.append(rec.grad_norm)
         loss.append(rec.loss)
         acc.append(rec.test_accuracy)
-        theory = cnn_theory(cfg.activation, rec.init_inputs, depth, cotangent_sq=rec.init_cotangent_sq)
+        theory = cnn_theory(cfg.activation, rec.init_inputs, depth, cotangent_sq=rec.init_cotangent_sq, weights=weights)
         q_theory.append(theory["q"])
         grad_theory.append(theory["grad_norm"])
     if bar is not None:
@@ -189,7 +191,7 @@ def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=
     )
     return stamp(ds, "4", mode, _described(images, m["size"]),
                  {"depth": depth, "epochs": epochs, "iterations": len(q[0]), "lr": lr, "batch": batch,
-                  "momentum": 0.9, "weight_decay": 5e-4, "clip": clip, "epsilon": epsilon, "input_size": m["size"],
+                  "momentum": 0.9, "weight_decay": 5e-4, "clip": clip, "weights": weights, "epsilon": epsilon, "input_size": m["size"],
                   "data": images.name, "train_images": len(images.train_y), "seed": seed, "device": device})
 
 
@@ -233,8 +235,8 @@ def fig4_plot(ds):
 
 
 def fig7_compute(quick=False, mode=None, k_values=(1, 2, 4), activation="dselu:epsilon=0.017", depth=None,
-                 epochs=None, lr=0.005, batch=None, data=None, data_root=None, out=None, seed=0, device="cpu",
-                 quiet=False, **_):
+                 epochs=None, lr=0.005, batch=None, weights="gaussian", data=None, data_root=None, out=None, seed=0,
+                 device="cpu", quiet=False, **_):
     """μ_w N_{l−1} of every weight layer after every epoch, for channel multipliers k, and what
     Prop 3.2 makes of it: the mean's per-layer gain κ_l = μ_w N_{l−1} E f′ at the fixed point."""
     from .training import TrainConfig, train
@@ -242,14 +244,15 @@ def fig7_compute(quick=False, mode=None, k_values=(1, 2, 4), activation="dselu:e
     mode, m = training_mode("7", quick, mode, data_root)
     depth, epochs, batch = (m[key] if v is None else v for key, v in (("depth", depth), ("epochs", epochs),
                                                                        ("batch", batch)))
-    TrainConfig(activation, depth=depth, epochs=epochs, lr=lr, batch=batch)  # validates before any work
+    TrainConfig(activation, depth=depth, epochs=epochs, lr=lr, batch=batch, weights=weights)  # validates first
     images = _data(data or ("cifar10" if data_root else m["data"]), data_root, m["size"])
     k_values = [int(k) for k in k_values]
     per_run = epochs * -(-len(images.train_y) // batch)
     bar = _progress_bar(per_run * len(k_values), quiet)
     gains, acc = [], []
     for i, k in enumerate(k_values):
-        cfg = TrainConfig(activation, depth=depth, k=k, epochs=epochs, lr=lr, batch=batch, seed=seed, device=device)
+        cfg = TrainConfig(activation, depth=depth, k=k, epochs=epochs, lr=lr, batch=batch, seed=seed, device=device,
+                          weights=weights)
         rec = train(cfg, images, checkpoint_dir=os.path.join(out, "checkpoints") if out else None,
                     progress=None if bar is None else (lambda done, total, i=i: bar.update(i * per_run + done - bar.n)))
         gains.append(rec.mean_gain)
@@ -274,7 +277,8 @@ def fig7_compute(quick=False, mode=None, k_values=(1, 2, 4), activation="dselu:e
     )
     return stamp(ds, "7", mode, _described(images, m["size"]),
                  {"activation": activation, "depth": depth, "epochs": epochs, "lr": lr, "batch": batch,
-                  "momentum": 0.9, "weight_decay": 5e-4, "clip": 2.0, "input_size": m["size"], "data": images.name,
+                  "momentum": 0.9, "weight_decay": 5e-4, "clip": 2.0, "weights": weights, "input_size": m["size"],
+                  "data": images.name,
                   "train_images": len(images.train_y), "seed": seed, "device": device})
 
 

@@ -24,7 +24,7 @@ import os
 import numpy as np
 import torch
 
-from sim.conv import SerialCNN
+from sim.conv import SerialCNN, check_weights
 
 from .data import ImageData
 
@@ -46,6 +46,7 @@ class TrainConfig:
     seed: int = 0
     max_iterations_per_epoch: int | None = None
     device: str = "cpu"
+    weights: str = "gaussian"
 
     def __post_init__(self):
         for name in ("depth", "k", "epochs", "batch"):
@@ -60,6 +61,7 @@ class TrainConfig:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        check_weights(self.weights)
         if self.mixup is not None and not self.mixup > 0:
             raise ValueError(f"mixup must be a Beta parameter > 0 or None, got {self.mixup!r}")
 
@@ -111,7 +113,7 @@ def train(cfg: TrainConfig, data: ImageData, checkpoint_dir: str | None = None, 
     gen = torch.Generator().manual_seed(cfg.seed)
     model = SerialCNN(cfg.activation, cfg.depth, k=cfg.k, in_channels=data.in_channels,
                       num_classes=data.num_classes, trainable_lambda=cfg.trainable_lambda,
-                      centralize_weights=cfg.centralize_weights)
+                      centralize_weights=cfg.centralize_weights, weights=cfg.weights)
     model.reset_parameters(gen)
     model = model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

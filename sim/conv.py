@@ -9,7 +9,10 @@ beside the stage-1 pairs, which would make 54; we follow the layer count in
 the network's name.  ``k`` multiplies every hidden channel count (the
 "dSELU×k" networks of Fig 7).
 
-Weights are N(0, σ_w²/(k_h k_w c_in)) (Appendix C); biases start at 0.
+Weights are N(0, σ_w²/(k_h k_w c_in)) (Appendix C), or delta-orthogonal (Xiao et al. 2018): every
+tap zero but the centre, which is √(σ_w² c_out/c_in) times a Haar matrix with orthonormal columns
+(c_out >= c_in here), so that each position's pre-activation has the norm σ_w² (c_out/c_in)‖x‖²
+exactly and the per-unit second moment of the Gaussian law; biases start at 0.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ from meanfield.results import dataset_attrs
 
 #: the convolutions' kernel size (Table 4: 3×3, padding 1)
 KERNEL = 3
+
+#: the kernels' initial laws: i.i.d. Gaussian (Appendix C), or delta-orthogonal (Xiao et al. 2018)
+CNN_WEIGHTS = ("gaussian", "delta-orthogonal")
+
+
+def check_weights(weights):
+    if weights not in CNN_WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(CNN_WEIGHTS)}, got {weights!r}")
+    return weights
 
 
 def layer_plan(depth: int, base_channels: int = 16, k: int = 1, in_channels: int = 3) -> list:
@@ -64,8 +76,9 @@ class SerialCNN(nn.Module):
     """
 
     def __init__(self, activation="selu", depth=56, base_channels=16, k=1, in_channels=3, num_classes=10,
-                 sigma_w2=1.0, trainable_lambda=False, centralize_weights=False):
+                 sigma_w2=1.0, trainable_lambda=False, centralize_weights=False, weights="gaussian"):
         super().__init__()
+        self.weights = check_weights(weights)
         self.centralize_weights = bool(centralize_weights)
         n = pairs_for_depth(depth)
         for name, value in (("base_channels", base_channels), ("k", k), ("in_channels", in_channels),
@@ -91,11 +104,19 @@ class SerialCNN(nn.Module):
         return list(self.convs) + [self.fc]
 
     def reset_parameters(self, generator: torch.Generator | None = None):
-        """W ~ N(0, σ_w²/fan_in) (Appendix C), biases 0."""
+        """W ~ N(0, σ_w²/fan_in) (Appendix C), or delta-orthogonal convolutions (the classifier stays
+        Gaussian); biases 0."""
         with torch.no_grad():
             for layer in self.weight_layers:
-                fan_in = layer.weight[0].numel()
-                layer.weight.normal_(0.0, math.sqrt(self.sigma_w2 / fan_in), generator=generator)
+                w = layer.weight
+                if self.weights == "delta-orthogonal" and w.ndim == 4:
+                    c_out, c_in = w.shape[:2]
+                    w.zero_()
+                    centre = torch.empty(c_out, c_in, dtype=w.dtype)
+                    torch.nn.init.orthogonal_(centre, math.sqrt(self.sigma_w2 * c_out / c_in), generator=generator)
+                    w[:, :, KERNEL // 2, KERNEL // 2] = centre
+                else:
+                    w.normal_(0.0, math.sqrt(self.sigma_w2 / w[0].numel()), generator=generator)
                 layer.bias.zero_()
 
     def forward(self, x, record=None):
@@ -131,16 +152,22 @@ class SerialCNN(nn.Module):
         return np.array(grad_norm), np.array(mean_gain)
 
 
-def _ones(stride_input):
-    return torch.ones(1, 1, KERNEL, KERNEL, dtype=stride_input.dtype)
+def _taps(like, weights="gaussian"):
+    """The taps a kernel's initial law spreads the signal over, as a (1, 1, 3, 3) mask: all nine
+    (Gaussian), the centre alone (delta-orthogonal)."""
+    mask = torch.ones(1, 1, KERNEL, KERNEL, dtype=like.dtype)
+    if weights == "delta-orthogonal":
+        mask.zero_()[..., KERNEL // 2, KERNEL // 2] = 1.0
+    return mask
 
 
-def _tap_sum(x, stride):
-    """Σ over the 3×3 taps of a zero-padded map (B, 1, H, W): what a convolution's fan-in sees."""
-    return nn.functional.conv2d(x, _ones(x), stride=stride, padding=KERNEL // 2)
+def _tap_sum(x, stride, weights="gaussian"):
+    """Σ over the taps of a zero-padded map (B, 1, H, W): what a convolution's fan-in sees."""
+    return nn.functional.conv2d(x, _taps(x, weights), stride=stride, padding=KERNEL // 2)
 
 
-def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0, cotangent_sq=None) -> dict:
+def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0, cotangent_sq=None,
+               weights="gaussian") -> dict:
     """Mean-field theory of the freshly initialised serial CNN, position by position (docs/figures.md §1).
 
     With W ~ N(0, σ_w²/(9 c_in)) and zero biases, h_l(b, p) over a layer's channels is Gaussian with
@@ -162,7 +189,14 @@ def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0
     (√E‖∂L/∂W_l‖², NaN without ``cotangent_sq``); the classifier (last entry) is NaN in both: its
     input, the pooled features, depends on the covariance between positions, which this
     position-by-position theory does not carry.
+
+    Delta-orthogonal kernels (``weights``) carry the signal through the centre tap alone, with the
+    same per-unit gains: q_l(b, p) = σ_w² X_{l−1}(b, p·s), no padding loss, and the backward pass
+    through the centre only (E‖Hᵀv‖² = (c_in/c_out)‖v‖² for Haar H with orthonormal columns); the
+    kernel gradient still has all nine taps.
     """
+    check_weights(weights)
+    spread = KERNEL**2 if weights == "gaussian" else 1
     act = mf.activation(activation)
     x = torch.as_tensor(np.asarray(inputs, dtype=float))
     if x.ndim != 4:
@@ -171,7 +205,7 @@ def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0
     X = x.square().mean(1, keepdim=True)  # X_0
     qs, xs, phis = [], [X], []
     for _, _, stride in plan:
-        q = sigma_w2 / KERNEL**2 * _tap_sum(xs[-1], stride)
+        q = sigma_w2 / spread * _tap_sum(xs[-1], stride, weights)
         qs.append(q)
         qn = q.numpy()
         xs.append(torch.from_numpy(mf.second_moment(act, qn)))
@@ -187,13 +221,15 @@ def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0
             c_in, c_out, stride = plan[l]
             grad[l] = math.sqrt(c_out * c_in * float((d * _tap_sum(xs[l], stride)).sum()))
             if l:
-                spread = nn.grad.conv2d_input(qs[l - 1].shape, _ones(d), d, stride=stride, padding=KERNEL // 2)
-                d = phis[l - 1] * spread * (sigma_w2 * c_out / (KERNEL**2 * c_in))
+                back = nn.grad.conv2d_input(qs[l - 1].shape, _taps(d, weights), d, stride=stride,
+                                            padding=KERNEL // 2)
+                d = phis[l - 1] * back * (sigma_w2 * c_out / (spread * c_in))
     return {"q": q_mean, "grad_norm": grad}
 
 
 def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size=32, in_channels=3, num_classes=10,
-                 base_channels=16, sigma_w2=1.0, seed=0, dtype="float32", device="cpu", inputs=None) -> xr.Dataset:
+                 base_channels=16, sigma_w2=1.0, seed=0, dtype="float32", device="cpu", inputs=None,
+                 weights="gaussian") -> xr.Dataset:
     """Per-layer statistics of freshly initialised serial CNNs on Gaussian (or given) inputs.
 
     Measures, per weight layer and draw, E[h²] and E[h] of the pre-activations,
@@ -210,7 +246,7 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
     q, h_mean, grad, gain, q_theory, grad_theory = [], [], [], [], [], []
     for draw in range(seeds):
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed, spawn_key=(draw,)).generate_state(1)[0]))
-        model = SerialCNN(activation, depth, base_channels, k, in_channels, num_classes, sigma_w2)
+        model = SerialCNN(activation, depth, base_channels, k, in_channels, num_classes, sigma_w2, weights=weights)
         model.reset_parameters(gen)
         model = model.to(device=device, dtype=torch_dtype)
         x = (torch.randn(batch, in_channels, input_size, input_size, generator=gen, dtype=torch_dtype)
@@ -226,7 +262,7 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
         grad.append(g)
         gain.append(m)
         theory = cnn_theory(activation, x.detach().cpu().double().numpy(), depth, k, base_channels, sigma_w2,
-                            cotangent_sq=float(num_classes))
+                            cotangent_sq=float(num_classes), weights=weights)
         q_theory.append(theory["q"])
         grad_theory.append(theory["grad_norm"])
     layer = np.arange(1, depth + 1)
@@ -246,5 +282,5 @@ def simulate_cnn(activation="selu", depth=56, k=1, batch=32, seeds=1, input_size
         },
         coords={"layer": layer, "seed": np.arange(seeds)},
         attrs=dataset_attrs(mf.activation(activation), "Table 4; Prop A.1", depth=depth, k=k, batch=batch,
-                            input_size=input_size, sigma_w2=sigma_w2),
+                            input_size=input_size, sigma_w2=sigma_w2, weights=weights),
     )

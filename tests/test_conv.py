@@ -27,10 +27,13 @@ def test_layer_plan_is_the_networks():
     assert sum(stride == 2 for _, _, stride in layer_plan(56)) == 2 and len(layer_plan(56)) == 55
 
 
+@pytest.mark.parametrize("weights,base", [("gaussian", 16), ("delta-orthogonal", 64)])
 @pytest.mark.parametrize("activation", FAMILY)
-def test_theory_at_initialization_matches_networks(activation):
-    # 8×8 inputs: stage 3 runs at 2×2, where zero padding removes 5 of 9 taps at every position
-    ds = simulate_cnn(activation, **SETTINGS)
+def test_theory_at_initialization_matches_networks(activation, weights, base):
+    # 8×8 inputs: stage 3 runs at 2×2, where zero padding removes 5 of 9 taps at every position.
+    # Delta-orthogonal kernels: each position is a width-c orthogonal network, whose O(1/c) drift
+    # (+1 to +5 % of q at c = 16, +0.5 to +1.4 % at 64, docs/figures.md §1) is several SE at c = 16
+    ds = simulate_cnn(activation, weights=weights, base_channels=base, **SETTINGS)
     assert np.all(np.abs(_z(ds.q_measured.values, ds.q_theory.values)) < BOUND)
     # ‖∂L/∂W‖²: E of the square is what the theory gives
     assert np.all(np.abs(_z(ds.weight_grad_norm.values ** 2, ds.grad_theory.values ** 2)) < BOUND)
@@ -42,6 +45,26 @@ def test_a_wrong_network_fails_the_same_bound():
     wrong = simulate_cnn("selu", sigma_w2=1.15, **SETTINGS)
     assert np.any(np.abs(_z(wrong.q_measured.values, right.q_theory.values)) > BOUND)
     assert np.any(np.abs(_z(wrong.weight_grad_norm.values ** 2, right.grad_theory.values ** 2)) > BOUND)
+
+
+def test_gaussian_networks_fail_the_delta_orthogonal_theory():
+    orthogonal = simulate_cnn("selu", weights="delta-orthogonal", **SETTINGS)
+    gaussian = simulate_cnn("selu", **SETTINGS)
+    assert np.any(np.abs(_z(gaussian.q_measured.values, orthogonal.q_theory.values)) > BOUND)
+
+
+def test_delta_orthogonal_kernels():
+    model = SerialCNN("selu", 8, weights="delta-orthogonal", sigma_w2=1.5)
+    for conv in model.convs:
+        w = conv.weight.detach().double()
+        c_out, c_in = w.shape[:2]
+        centre = w[:, :, 1, 1]
+        # HᵀH = σ_w² (c_out/c_in) I: every position's ‖h‖² is σ_w² (c_out/c_in) ‖x‖² exactly
+        torch.testing.assert_close(centre.T @ centre, 1.5 * c_out / c_in * torch.eye(c_in, dtype=torch.float64),
+                                   atol=1e-5, rtol=0)  # float32 kernels
+        assert float(w.abs().sum() - centre.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="weights must be one of gaussian, delta-orthogonal"):
+        SerialCNN("selu", 8, weights="orthogonal")
 
 
 def test_zero_padding_is_in_the_theory():

@@ -158,11 +158,21 @@ def test_fig4_and_7_datasets_carry_theory_and_settings(tmp_path):
     (["figure", "4", "--mode", "paper"], "--mode paper trains on CIFAR-10: give --data-root"),
     (["figure", "2", "--mode", "cpu"], "--mode applies to the training figures"),
     (["figure", "7", "--quick", "--mode", "cpu"], "contradict"),
+    (["figure", "5", "--weights", "delta-orthogonal"], "--weights applies to the training figures"),
 ])
 def test_training_modes_bad_input(capsys, tmp_path, argv, match):
     code = main(argv + ["--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0]
+
+
+def test_fig4_with_delta_orthogonal_kernels_draws_their_theory():
+    ds = sim_figures.fig4_compute(quick=True, activations=["selu"], weights="delta-orthogonal", **TRAIN)
+    gaussian = sim_figures.fig4_compute(quick=True, activations=["selu"], **TRAIN)
+    assert figures.common.settings_of(ds)["weights"] == "delta-orthogonal"
+    # the same first batch (same seed): through the centre tap alone, no tap falls in the padding,
+    # so the second moment stays above the Gaussian kernels' at every conv layer (Q increasing)
+    assert np.all(ds.q_theory.values[0, :-1] > gaussian.q_theory.values[0, :-1])
 
 
 def test_paper_mode_runs_on_a_cifar10_folder(tmp_path):
