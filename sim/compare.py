@@ -53,6 +53,7 @@ def theory_columns(fw, q_mean, q_sem, grad_mean, grad_sem) -> dict:
     l = ("layer",)
     q_inf, g_inf = fw.q.values, fw.grad.values
     q_fw, g_fw = fw.q_mean.values, fw.grad_mean.values
+    g_scale = np.where(np.isfinite(g_fw), g_fw, g_inf)  # orthogonal weights: no finite-width gradient theory
     with np.errstate(all="ignore"):
         return {
             "q_theory": (l, q_inf, {"long_name": "q_l from Prop A.1 (eq 16), infinite width"}),
@@ -72,7 +73,7 @@ def theory_columns(fw, q_mean, q_sem, grad_mean, grad_sem) -> dict:
                                      {"long_name": "estimated relative size of the terms q_theory_fw neglects"}),
             "grad_theory_fw_residual": (l, fw.residual_grad.values,
                                         {"long_name": "estimated relative size of the terms grad_theory_fw neglects"}),
-            "grad_rel_error_sem": (l, grad_sem / g_fw,
+            "grad_rel_error_sem": (l, grad_sem / g_scale,
                                    {"long_name": "standard error of grad_rel_error and grad_rel_error_fw"}),
             "fw_valid": ((), bool(np.all(fw.valid)),
                          {"long_name": "the finite-width theory is inside its validity range"}),

@@ -114,19 +114,22 @@ def _exp_nonpositive(y):
 
 
 @numba.njit(**_COMPILE_REASSOCIATED)
-def _forward_exp_linear(gen, widths, q0, sigma_w2, sigma_b2, lam, alpha, rate, slope, sums):
+def _forward_exp_linear(gen, widths, q0, sigma_w2, sigma_b2, lam, alpha, rate, slope, sums, orthogonal):
     """The forward chain of f = λx (x > 0), λ(α(e^{bx} − 1) + κx) (x <= 0); sums[k, :] per layer.
 
     The normals of a layer are drawn first (the generator is sequential), then
-    one branch-free pass evaluates f, f' and the six sums.
+    one branch-free pass evaluates f, f' and the six sums.  ``orthogonal``: past the input layer,
+    h = √(s N) z/‖z‖, uniform on the sphere of radius σ_w‖x‖ (module docstring).
     """
     s = q0
     z = np.empty(widths.max())
     for k in range(widths.size):
         n = widths[k]
+        z2 = 0.0
         for i in range(n):
             z[i] = gen.standard_normal()
-        root = math.sqrt(s)
+            z2 += z[i] * z[i]
+        root = math.sqrt(s * n / z2) if orthogonal and k > 0 else math.sqrt(s)
         h2 = x2 = dhx = d2h2 = d2x2 = d2 = 0.0
         for i in range(n):
             h = root * z[i]
@@ -145,7 +148,7 @@ def _forward_exp_linear(gen, widths, q0, sigma_w2, sigma_b2, lam, alpha, rate, s
         s = sigma_b2 + sigma_w2 * x2 / n
 
 
-def _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout=None, masks=None):
+def _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout=None, masks=None, orthogonal=False):
     """The same chain for any activation, with numpy (the same draws as the compiled loop).
 
     ``dropout`` (the constants of ``meanfield.alpha_dropout``: p, a, b, α′) puts alpha dropout after
@@ -157,7 +160,10 @@ def _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout=None,
     s = q0
     last = len(widths) - 1
     for k, n in enumerate(widths):
-        h = math.sqrt(s) * gen.standard_normal(n) if np.isfinite(s) else np.full(n, s)
+        z = gen.standard_normal(n)
+        if orthogonal and k > 0:
+            z *= math.sqrt(n / (z @ z))
+        h = math.sqrt(s) * z if np.isfinite(s) else np.full(n, s)
         x, d = act.f(h), act.df(h)
         if dropout is not None and k < last:
             keep = masks.random(n) < 1.0 - dropout["p"]
@@ -169,7 +175,7 @@ def _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout=None,
 
 
 @numba.njit(**_COMPILE)
-def backward_sweep(sums, widths, sigma_w2, sigma_b2, grad):
+def backward_sweep(sums, widths, sigma_w2, sigma_b2, grad, orthogonal=False):
     """grad[l] = E[‖δ_l‖² | path] / N_L for l = 0..L, from the forward sums (module docstring)."""
     depth = widths.size - 1
     n_out = float(widths[depth])
@@ -178,11 +184,17 @@ def backward_sweep(sums, widths, sigma_w2, sigma_b2, grad):
     for k in range(depth - 1, -1, -1):
         n = float(widths[k])
         x2 = sums[k, _X2]
-        s = sigma_b2 + sigma_w2 * x2 / n
-        rho = sigma_w2 / (n * s)
-        kappa = sigma_w2 * x2 / (n * s)
-        alpha = rho * rho * quad - sigma_w2 * kappa * trace / (n * x2)
-        zeta = sigma_w2 * trace / n
+        if orthogonal:  # W = σ_w O given O x̂ = ĥ: E[WᵀGW] = σ_w² [(A/‖h‖²) P + (T − A/‖h‖²)/(N − 1) (I − P)]
+            radial = quad / sums[k + 1, _H2]
+            rest = (trace - radial) / (n - 1.0)
+            alpha = sigma_w2 * (radial - rest) / x2
+            zeta = sigma_w2 * rest
+        else:
+            s = sigma_b2 + sigma_w2 * x2 / n
+            rho = sigma_w2 / (n * s)
+            kappa = sigma_w2 * x2 / (n * s)
+            alpha = rho * rho * quad - sigma_w2 * kappa * trace / (n * x2)
+            zeta = sigma_w2 * trace / n
         trace, quad = alpha * sums[k, _D2X2] + zeta * sums[k, _D2], alpha * sums[k, _DHX] ** 2 + zeta * sums[k, _D2H2]
         grad[k] = trace / n_out
 
@@ -191,25 +203,25 @@ def _is_exp_linear(act):
     return isinstance(act, mf.ExpLinear) and act.scalar
 
 
-def _run_chain(act, seed, chain, widths, q0, sigma_w2, sigma_b2, q_out, grad_out, dropout=None):
+def _run_chain(act, seed, chain, widths, q0, sigma_w2, sigma_b2, q_out, grad_out, dropout=None, orthogonal=False):
     gen = chain_generator(seed, chain)
     sums = np.empty((widths.size, 6))
     with np.errstate(all="ignore"):
         if dropout is not None:
             masks = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chain, _MASK_STREAM))))
-            _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout, masks)
+            _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, dropout, masks, orthogonal)
         elif _is_exp_linear(act):
             _forward_exp_linear(gen, widths, q0, sigma_w2, sigma_b2, float(act.lam), float(act.alpha),
-                                float(act.rate), float(act.slope), sums)
+                                float(act.rate), float(act.slope), sums, orthogonal)
         else:
-            _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums)
+            _forward_numpy(act, gen, widths, q0, sigma_w2, sigma_b2, sums, orthogonal=orthogonal)
         q_out[:] = sums[:, _H2] / widths
-        backward_sweep(sums, widths, sigma_w2, sigma_b2, grad_out)
+        backward_sweep(sums, widths, sigma_w2, sigma_b2, grad_out, orthogonal)
 
 
 def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: float = 1.0, sigma_w2: float = 1.0,
                   sigma_b2: float = 0.0, seed: int = 0, threads: int | None = None, progress=None, dropout: float = 0.0,
-                  dropped=None) -> xr.Dataset:
+                  dropped=None, weights: str = "gaussian") -> xr.Dataset:
     """The exact single-input Monte-Carlo of a width-N network, the backward pass integrated out.
 
     Parameters: ``depth`` L, ``width`` N (one number or N_0..N_L), ``chains``
@@ -221,6 +233,10 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
     value's rule, ``meanfield.alpha_dropout``), masks per unit from each chain's own generator; the
     theory columns are then the recursion with dropout (no finite-width columns); p = 0 is exactly
     the chain without dropout.
+    ``weights="orthogonal"``: W = σ_w O with O Haar orthogonal (σ_b² = 0, one width): past the input
+    layer h_{k+1} = σ_w ‖x_k‖ u, u uniform on the sphere, and the backward pass integrated out with
+    O conditioned on O x̂ = ĥ (docs/finite-width.md §6); the finite-width columns are then the
+    orthogonal forward closure (the gradient's is not derived: NaN).
 
     Returns a Dataset in the layout of :func:`sim.simulate` (dimension
     ``chain`` for the independent networks, ``layer`` = 0..L):
@@ -240,6 +256,13 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
     sigma_w2 = _number("sigma_w2", sigma_w2, positive=True)
     sigma_b2 = _number("sigma_b2", sigma_b2, nonnegative=True)
     threads = len(os.sched_getaffinity(0)) if threads is None else positive_int("threads", threads)
+    if weights not in ("gaussian", "orthogonal"):
+        raise ValueError(f"weights must be gaussian or orthogonal, got {weights!r}")
+    orthogonal = weights == "orthogonal"
+    if orthogonal and (sigma_b2 != 0 or np.any(widths != widths[0]) or widths[0] < 2):
+        raise ValueError("the reduced chain with orthogonal weights needs sigma_b2 = 0 and one width >= 2 at every "
+                         f"layer (square orthogonal matrices); got sigma_b2 = {sigma_b2:g}, widths "
+                         f"{sorted(set(widths.tolist()))}")
     if progress is not None and not callable(progress):
         raise ValueError("progress must be a callable progress(done, total) or None")
     need = 2 * chains * (depth + 1) * 8
@@ -254,7 +277,7 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
 
     def work(block):
         for c in block:
-            _run_chain(act, seed, c, widths, q0, sigma_w2, sigma_b2, q[c], grad[c], constants)
+            _run_chain(act, seed, c, widths, q0, sigma_w2, sigma_b2, q[c], grad[c], constants, orthogonal)
             if progress is not None:
                 with lock:
                     done[0] += 1
@@ -268,7 +291,7 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
         with ThreadPoolExecutor(len(blocks)) as pool:
             list(pool.map(work, blocks))
     elapsed = time.perf_counter() - started
-    return _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, constants)
+    return _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, constants, weights)
 
 
 def _number(name, value, positive=False, nonnegative=False):
@@ -298,14 +321,15 @@ def _dropout_columns(act, depth, widths, q0, sigma_w2, sigma_b2, constants, q_me
         }
 
 
-def _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, dropout=None):
+def _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, dropout=None, weights="gaussian"):
     depth = widths.size - 1
     chains = q.shape[0]
     fw = None
     if dropout is None:
         with warnings.catch_warnings():  # the Dataset's fw_valid says it
             warnings.simplefilter("ignore", mf.FiniteWidthWarning)
-            fw = mf.finite_width(act, depth, q0=q0, widths=widths.tolist(), sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+            fw = mf.finite_width(act, depth, q0=q0, widths=widths.tolist(), sigma_w2=sigma_w2, sigma_b2=sigma_b2,
+                                 weights=weights)
     q_mean, q_sem = mean_and_sem(q)
     g_mean, g_sem = mean_and_sem(grad)
     c, l = ("chain", "layer"), ("layer",)
@@ -328,7 +352,7 @@ def _assemble(act, widths, q, grad, q0, sigma_w2, sigma_b2, seed, elapsed, dropo
     attrs = mf.dataset_attrs(act, "docs/finite-width.md section 5 (exact reduced chain); theory: Props A.1, A.2 and "
                              "docs/finite-width.md sections 3-4", depth=depth, chains=chains, q0=q0,
                              sigma_w2=sigma_w2, sigma_b2=sigma_b2, root_seed=seed, seconds=round(elapsed, 3),
-                             unit_layers=int(chains * widths.sum()), **extra)
+                             unit_layers=int(chains * widths.sum()), weights=weights, **extra)
     return xr.Dataset(data, coords={"chain": np.arange(chains), "layer": np.arange(depth + 1),
                                     "width": (l, widths)}, attrs=attrs)
 

@@ -205,14 +205,22 @@ def _per_layer_widths(width_config, width_list, v, dims, shape, depth):
     return np.broadcast_to(v["widths"][..., None], shape + (depth + 1,))
 
 
-def _forward_closure(act, params, q0, w2, b2, n):
+def _forward_closure(act, params, q0, w2, b2, n, orthogonal=False):
     """m_l, v_l (docs/finite-width.md §3) and the functionals at m_k, k = 0..L−1 (§2).
 
     The exponential-linear family runs it as one compiled loop over configurations and layers
     (``mills_series.forward_closure_into``); any other activation layer by layer, its functionals
     by quadrature over all configurations at once.
+
+    ``orthogonal`` (σ_b² = 0, equal widths; docs/finite-width.md §6): past the input layer h is
+    uniform on the sphere of radius σ_w‖x‖, so s_l = q̂_l and the step from layer k >= 1 is
+
+        m' = σ_w² [Q(m) − m² Q''(m)/N + ½ Q''(m) v],   v' = σ_w⁴ [Q'(m)² v + (Q4 − Q² − 2m² Q'²)/N]
+
+    (the sphere's coordinates against Gaussian ones: E g(√N u₁) = E g(z) − E[g He₄]/(4N) and the
+    sum's variance loses its component along Σ z_i² = N); the input layer's step is the Gaussian one.
     """
-    if params is not None:
+    if params is not None and not orthogonal:
         return _forward_closure_compiled(params, q0, w2, b2, n)
     shape, depth = q0.shape, n.shape[-1] - 1
     m = np.empty(shape + (depth + 1,))
@@ -231,8 +239,10 @@ def _forward_closure(act, params, q0, w2, b2, n):
         for name in names:
             fn[name][..., k] = np.where(ok, values[name], np.nan)
         big_q, q4, dq, d2q = (fn[name][..., k] for name in ("Q", "Q4", "dQ", "d2Q"))
-        m[..., k + 1] = b2 + w2 * (big_q + 0.5 * d2q * vk)
-        var[..., k + 1] = w4 * (np.square(dq) * vk + (q4 - np.square(big_q)) / nk)
+        sphere = orthogonal and k > 0
+        m[..., k + 1] = b2 + w2 * (big_q + 0.5 * d2q * vk - (np.square(mk) * d2q / nk if sphere else 0.0))
+        var[..., k + 1] = w4 * (np.square(dq) * vk + (q4 - np.square(big_q)
+                                                      - (2.0 * np.square(mk * dq) if sphere else 0.0)) / nk)
     return m, var, fn
 
 
@@ -261,7 +271,26 @@ def _warn_outside(valid):
         "'residual_grad'", FiniteWidthWarning, stacklevel=3)
 
 
-def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, order=1) -> xr.Dataset:
+#: the weight laws the O(1/N) theory covers: i.i.d. Gaussian (§3, §4), orthogonal (§6: forward only)
+WEIGHTS = ("gaussian", "orthogonal")
+
+
+def _check_orthogonal(weights, v, n):
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if weights == "gaussian":
+        return False
+    if np.any(v["sigma_b2"] != 0):
+        raise ValueError("the finite-width theory with orthogonal weights is derived for sigma_b2 = 0, got "
+                         f"{float(np.max(v['sigma_b2'])):g}")
+    if np.any(n != n[..., :1]) or np.any(n < 2):
+        raise ValueError("the finite-width theory with orthogonal weights needs one width >= 2 at every layer "
+                         "(square orthogonal matrices)")
+    return True
+
+
+def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, order=1,
+                 weights="gaussian") -> xr.Dataset:
     """What a network of finite width measures, to O(1/N) (docs/finite-width.md §3, §4).
 
     ``widths`` is one number (every layer), N_0..N_L, or a DataArray: without
@@ -286,6 +315,11 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     * ``saturation`` = σ_w² Q'(m_l) and ``reuse_saturation`` = σ_w² Q'(m_l)²/φ(m_l),
       the per-layer decay factors of the fluctuations (NaN at the output);
     * ``valid``: both factors below ``SATURATION_LIMIT`` at every layer.
+
+    ``weights="orthogonal"`` (σ_b² = 0, one width; docs/finite-width.md §6): ``q_mean``, ``s_var``
+    and ``q_sample_var`` of a network with Haar orthogonal weights; its backward closure is not
+    derived, so ``grad_mean``, ``chi_mean`` and the gradient corrections are NaN (the exact reduced
+    chain, ``sim.reduced_chain(..., weights="orthogonal")``, measures them).
     """
     if order not in ORDERS:
         raise ValueError(f"order must be 0 (infinite width) or 1 (O(1/N)), got {order!r}")
@@ -307,19 +341,27 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     coords.pop("widths", None)
     params = family_arrays(act, v) if isinstance(act, ExpLinear) else None
     params = None if params is None else tuple(np.broadcast_to(p, shape) for p in params)
+    orthogonal = _check_orthogonal(weights, v, n)
     arrays = infinite_width_arrays(act, v, params, depth)  # Props A.1, A.2, as recursion() has them
     infinite = {k: v_ for k, v_ in infinite_width_variables(arrays, dims).items()
                 if k in ("q", "grad", "log_grad", "chi", "diverged_at")}
     w2, b2 = v["sigma_w2"], v["sigma_b2"]
     with np.errstate(all="ignore"):
-        m, var, fn = _forward_closure(act, params, v["q0"], w2, b2, n)
+        m, var, fn = _forward_closure(act, params, v["q0"], w2, b2, n, orthogonal)
         t00, log_full, log_jensen, log_correlation, residual_q, residual_grad = _backward(m, var, n, w2, fn)
+        if orthogonal:  # the backward closure is the Gaussian weights' (docs/finite-width.md §6)
+            t00, log_full, log_jensen, log_correlation, residual_grad = (
+                np.full_like(a, np.nan) for a in (t00, log_full, log_jensen, log_correlation, residual_grad))
         log_infinite = arrays["log_grad"]
         w2l = w2[..., None]
         saturation = np.concatenate([w2l * fn["dQ"], np.full(shape + (1,), np.nan)], axis=-1)
         reuse = np.concatenate([w2l * np.square(fn["dQ"]) / fn["phi"], np.full(shape + (1,), np.nan)], axis=-1)
         chi_mean = np.concatenate([np.full(shape + (1,), np.nan), t00], axis=-1)
-        sample_var = var + 2.0 * (np.square(m) + var) / n
+        if orthogonal:  # q̂_l = s_l past the input; the input's units are iid N(0, q0)
+            sample_var = var.copy()
+            sample_var[..., 0] = 2.0 * np.square(m[..., 0]) / n[..., 0]
+        else:
+            sample_var = var + 2.0 * (np.square(m) + var) / n
         expansion = var / np.square(m)
     valid = ((np.nanmax(saturation, axis=-1) < SATURATION_LIMIT) & (np.nanmax(reuse, axis=-1) < SATURATION_LIMIT)
              & (np.max(expansion, axis=-1) < EXPANSION_LIMIT) & np.all(np.isfinite(m), axis=-1))
@@ -329,7 +371,9 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
                      log_correlation=log_correlation, log_infinite=log_infinite, chi_mean=chi_mean,
                      saturation=saturation, reuse=reuse, expansion=expansion, residual_q=residual_q,
                      residual_grad=residual_grad, valid=valid)
-    return _dataset(act, depth, order, infinite, dims, coords, v, n, width_config, width_list, variables)
+    ds = _dataset(act, depth, order, infinite, dims, coords, v, n, width_config, width_list, variables)
+    ds.attrs["weights"] = weights
+    return ds
 
 
 def _dataset(act, depth, order, infinite, dims, coords, v, n, width_config, width_list, variables):
