@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -45,17 +46,19 @@ def fig4_summary(ds):
     """Per activation: the median over iterations and conv layers of |log10 E[h²]| (distance of the
     second moment from 1); the spread of the weight-gradient norm across layers (std over layers of
     log10 of its median over iterations: 'flatness') and across iterations (median over layers of
-    log10(p90/p10): 'concentration')."""
+    log10(p90/p10): 'concentration'), NaN and inf where training diverged; and the first iteration
+    whose loss is not finite (−1: none)."""
     conv = slice(0, -1)  # the classifier after pooling is not a conv layer
     q = ds.q.isel(layer=conv).values
     g = ds.grad_norm.isel(layer=conv).values
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of a diverged run
         return {
             "q_dist": np.nanmedian(np.abs(np.log10(q)), axis=(1, 2)),
             "grad_flat": np.nanstd(np.log10(np.nanmedian(g, axis=1)), axis=1),
             "grad_conc": np.nanmedian(np.log10(np.nanpercentile(g, 90, axis=1) / np.nanpercentile(g, 10, axis=1)),
                                       axis=1),
-            "diverged": ~np.all(np.isfinite(ds.loss.values), axis=1),
+            "diverged_at": [int(np.argmax(~ok)) if not ok.all() else -1 for ok in np.isfinite(ds.loss.values)],
         }
 
 
@@ -95,14 +98,15 @@ def main(argv=None):
     if args.only != "7":
         print("Fig 4: per activation SELU / dSELU / sSELU / lSELU\n")
         print("| row | median abs log10 E[h^2] | grad flatness (std over layers of log10) | "
-              "grad concentration (log10 p90/p10) | diverged | time |")
+              "grad concentration (log10 p90/p10) | loss not finite from iteration | time |")
         print("|---|---|---|---|---|---|")
         for name, settings in fig4.items():
             ds, t = _run("4", name, settings, args.out, {})
             s = fig4_summary(ds)
             cells = [" / ".join(f"{v:.2f}" for v in s[key]) for key in ("q_dist", "grad_flat", "grad_conc")]
-            print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {'yes' if s['diverged'].any() else 'no'} | "
-                  f"{t:.0f} s |", flush=True)
+            diverged = " / ".join("-" if i < 0 else str(i) for i in s["diverged_at"])
+            took = "" if np.isnan(t) else f"{t:.0f} s"
+            print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {diverged} | {took} |", flush=True)
     if args.only != "4":
         print("\nFig 7: dSELU, per k = 1 / 2 / 4\n")
         print("| row | mean mu_w N_{l-1} after the last epoch | its change from init | time |")
@@ -110,8 +114,9 @@ def main(argv=None):
         for name, settings in fig7.items():
             ds, t = _run("7", name, settings, args.out, {})
             s = fig7_summary(ds)
+            took = "" if np.isnan(t) else f"{t:.0f} s"
             print(f"| {name} | {' / '.join(f'{v:+.3f}' for v in s['gain'])} | "
-                  f"{' / '.join(f'{v:+.3f}' for v in s['gain_change'])} | {t:.0f} s |", flush=True)
+                  f"{' / '.join(f'{v:+.3f}' for v in s['gain_change'])} | {took} |", flush=True)
     return 0
 
 

@@ -62,6 +62,9 @@ def register(command):
                    help="alpha dropout after every activation, drop rate P (default 0: none)")
     c.add_argument("--dropped", default=None, help="dropped value: saturation, mean or a number (default: the "
                                                    "activation's)")
+    c.add_argument("--weights", choices=("gaussian", "orthogonal"), default="gaussian",
+                   help="i.i.d. Gaussian weights, or sqrt(sigma_w2) times Haar orthogonal ones (sigma_b2 = 0, one "
+                        "width; default gaussian)")
     _output_arguments(c)
 
 
@@ -146,7 +149,7 @@ def cmd_reduced_chain(args):
 
     ds = reduced_chain(args.activation, args.depth, width=widths, chains=args.chains, q0=args.q0,
                        sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, seed=args.seed, threads=args.threads,
-                       progress=bar, dropout=args.dropout, dropped=parse_dropped(args.dropped))
+                       progress=bar, dropout=args.dropout, dropped=parse_dropped(args.dropped), weights=args.weights)
     if _save_or_emit(ds, args, bar):
         return 0
     print(f"{ds.attrs['activation']}  width {args.width}  {args.chains} chains  ({ds.attrs['seconds']:.1f} s, "

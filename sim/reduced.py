@@ -235,7 +235,7 @@ def reduced_chain(activation, depth: int, width=256, chains: int = 1000, q0: flo
     the chain without dropout.
     ``weights="orthogonal"``: W = σ_w O with O Haar orthogonal (σ_b² = 0, one width): past the input
     layer h_{k+1} = σ_w ‖x_k‖ u, u uniform on the sphere, and the backward pass integrated out with
-    O conditioned on O x̂ = ĥ (docs/finite-width.md §6); the finite-width columns are then the
+    O conditioned on O x̂ = ĥ (docs/finite-width.md §8); the finite-width columns are then the
     orthogonal forward closure (the gradient's is not derived: NaN).
 
     Returns a Dataset in the layout of :func:`sim.simulate` (dimension

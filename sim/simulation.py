@@ -142,8 +142,9 @@ def simulate(
         activation's own.
     weights : 'gaussian' (i.i.d. entries) or 'orthogonal' (√σ_w² times a Haar orthogonal matrix, the
         same entry variance; ``sim.engine.weight``).  The infinite-width theory is the same for
-        both; the finite-width columns (``*_fw``) are the Gaussian-weight theory and are left out
-        for orthogonal weights (docs/spectrum.md says where it is wrong, and by how much).
+        both; the finite-width columns (``*_fw``) are each law's own: for orthogonal weights the
+        forward closure of docs/finite-width.md §8 (σ_b² = 0, one width; the gradient's is NaN,
+        not derived), left out otherwise.
     dtype, device : 'float32' / 'float64'; 'cpu' / 'cuda'.
     seed : root seed; draw k uses only (seed, k), so results do not depend on
         ``seeds`` or on where a draw runs.
@@ -273,13 +274,16 @@ def _theory(act, cfg, q0, m0, dropped=None):
 
 def _finite_width_theory(act, cfg, q0, m0, inputs):
     """The O(1/N) theory of the same network, where it applies: zero-mean weights and a zero-mean
-    Gaussian input (its first step assumes h_0 ~ N(0, q0) per unit)."""
-    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.weights != "gaussian" or cfg.dropout > 0:
+    Gaussian input (its first step assumes h_0 ~ N(0, q0) per unit); with orthogonal weights only
+    for σ_b² = 0 and one width, and only forward (docs/finite-width.md §8)."""
+    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.dropout > 0:
+        return None
+    if cfg.weights == "orthogonal" and (cfg.sigma_b2 != 0 or len(set(cfg.widths)) > 1 or cfg.widths[0] < 2):
         return None
     with warnings.catch_warnings():  # the Dataset's fw_valid says it
         warnings.simplefilter("ignore", mf.FiniteWidthWarning)
         return mf.finite_width(act, cfg.depth, q0=q0, widths=list(cfg.widths), sigma_w2=cfg.sigma_w2,
-                               sigma_b2=cfg.sigma_b2)
+                               sigma_b2=cfg.sigma_b2, weights=cfg.weights)
 
 
 def _assemble(act, cfg, draws, probes, inputs, loss, elapsed, dropped_theory=None):

@@ -345,11 +345,12 @@ def test_ablation_summaries():
     grad[1, :, :2] = 100.0  # activation 1: two layers 100x the others, constant over iterations
     ds = xr.Dataset({"q": (("activation", "iteration", "layer"), q),
                      "grad_norm": (("activation", "iteration", "layer"), grad),
-                     "loss": (("activation", "iteration"), np.ones((2, 5)))})
+                     "loss": (("activation", "iteration"), np.array([[1.0] * 5, [1.0, 1.0, np.nan, np.inf, 1.0]]))})
     s = fig4_summary(ds)  # conv layers: the first 3
     np.testing.assert_allclose(s["q_dist"], [0.0, 1.0])
     np.testing.assert_allclose(s["grad_flat"], [0.0, np.std([2.0, 2.0, 0.0])])
     np.testing.assert_allclose(s["grad_conc"], [0.0, 0.0])
+    assert s["diverged_at"] == [-1, 2]
     gains = np.zeros((2, 3, 4))
     gains[:, -1, :3] = [[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]
     s7 = fig7_summary(xr.Dataset({"mean_gain": (("k", "epoch", "layer"), gains)}))

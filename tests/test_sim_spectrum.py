@@ -81,11 +81,17 @@ def test_orthogonal_weights_have_the_gaussian_entry_variance_and_orthonormal_row
     assert float((w**2).sum()) == pytest.approx(1.7 * n_out, rel=1e-12)
 
 
-def test_simulate_with_orthogonal_weights_leaves_out_the_gaussian_finite_width_columns():
+def test_simulate_with_orthogonal_weights_has_the_orthogonal_finite_width_columns():
     import sim
 
     ds = sim.simulate("selu", depth=4, width=128, batch=32, seeds=4, weights="orthogonal")
-    assert ds.attrs["weights"] == "orthogonal" and "q_theory_fw" not in ds
+    fw = mf.finite_width("selu", 4, widths=128, weights="orthogonal")
+    assert ds.attrs["weights"] == "orthogonal"
+    np.testing.assert_array_equal(ds.q_theory_fw.values, fw.q_mean.values)
+    assert np.all(np.isnan(ds.grad_theory_fw.values))  # the gradient's closure is not derived
+    # where the orthogonal closure is not derived (σ_b² > 0), no finite-width columns
+    assert "q_theory_fw" not in sim.simulate("selu", depth=4, width=128, batch=32, seeds=2, weights="orthogonal",
+                                             sigma_b2=0.1)
     # ‖O x‖ = ‖x‖: with a centred input of second moment q0, q_1 = σ_w² ‖f(h_0)‖²/N per sample exactly
     assert np.all(np.isfinite(ds.q_measured.values))
 

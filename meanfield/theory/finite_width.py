@@ -212,7 +212,7 @@ def _forward_closure(act, params, q0, w2, b2, n, orthogonal=False):
     (``mills_series.forward_closure_into``); any other activation layer by layer, its functionals
     by quadrature over all configurations at once.
 
-    ``orthogonal`` (σ_b² = 0, equal widths; docs/finite-width.md §6): past the input layer h is
+    ``orthogonal`` (σ_b² = 0, equal widths; docs/finite-width.md §8): past the input layer h is
     uniform on the sphere of radius σ_w‖x‖, so s_l = q̂_l and the step from layer k >= 1 is
 
         m' = σ_w² [Q(m) − m² Q''(m)/N + ½ Q''(m) v],   v' = σ_w⁴ [Q'(m)² v + (Q4 − Q² − 2m² Q'²)/N]
@@ -271,7 +271,7 @@ def _warn_outside(valid):
         "'residual_grad'", FiniteWidthWarning, stacklevel=3)
 
 
-#: the weight laws the O(1/N) theory covers: i.i.d. Gaussian (§3, §4), orthogonal (§6: forward only)
+#: the weight laws the O(1/N) theory covers: i.i.d. Gaussian (§3, §4), orthogonal (§8: forward only)
 WEIGHTS = ("gaussian", "orthogonal")
 
 
@@ -316,7 +316,7 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
       the per-layer decay factors of the fluctuations (NaN at the output);
     * ``valid``: both factors below ``SATURATION_LIMIT`` at every layer.
 
-    ``weights="orthogonal"`` (σ_b² = 0, one width; docs/finite-width.md §6): ``q_mean``, ``s_var``
+    ``weights="orthogonal"`` (σ_b² = 0, one width; docs/finite-width.md §8): ``q_mean``, ``s_var``
     and ``q_sample_var`` of a network with Haar orthogonal weights; its backward closure is not
     derived, so ``grad_mean``, ``chi_mean`` and the gradient corrections are NaN (the exact reduced
     chain, ``sim.reduced_chain(..., weights="orthogonal")``, measures them).
@@ -349,7 +349,7 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
     with np.errstate(all="ignore"):
         m, var, fn = _forward_closure(act, params, v["q0"], w2, b2, n, orthogonal)
         t00, log_full, log_jensen, log_correlation, residual_q, residual_grad = _backward(m, var, n, w2, fn)
-        if orthogonal:  # the backward closure is the Gaussian weights' (docs/finite-width.md §6)
+        if orthogonal:  # only the forward closure is derived for orthogonal weights (docs/finite-width.md §8)
             t00, log_full, log_jensen, log_correlation, residual_grad = (
                 np.full_like(a, np.nan) for a in (t00, log_full, log_jensen, log_correlation, residual_grad))
         log_infinite = arrays["log_grad"]
