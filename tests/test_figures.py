@@ -355,3 +355,31 @@ def test_ablation_summaries():
     gains[:, -1, :3] = [[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]
     s7 = fig7_summary(xr.Dataset({"mean_gain": (("k", "epoch", "layer"), gains)}))
     np.testing.assert_allclose(s7["gain"], [0.2, 1.0])
+
+
+def test_trainer_equals_a_plain_torch_loop():
+    """The ablation's 'code defects' row: train() against the loop a user writes from Appendix C
+    (SGD momentum 0.9, weight decay 5e-4, gradients clipped to [-2, 2], cross-entropy), same
+    initial weights and batches: the same losses, bit for bit."""
+    from sim.conv import SerialCNN
+
+    images = load("digits", None, 8)
+    cfg = TrainConfig("sselu:epsilon=0.017", depth=8, epochs=1, batch=32, lr=0.05, seed=3, max_iterations_per_epoch=5)
+    rec = train(cfg, images)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = SerialCNN(cfg.activation, 8, in_channels=1, num_classes=10)
+    model.reset_parameters(gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    perm = torch.randperm(len(images.train_y), generator=gen)
+    losses = []
+    for it in range(5):
+        idx = perm[it * 32:(it + 1) * 32]
+        loss = torch.nn.functional.cross_entropy(model(images.train_x[idx]), images.train_y[idx])
+        opt.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.grad.clamp_(-2.0, 2.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+    np.testing.assert_array_equal(rec.loss, losses)  # the same operations in the same order
+    assert rec.loss[0] != rec.loss[-1]
