@@ -39,7 +39,7 @@ _EXPORTS = {
     "theory.finite_width": ("SATURATION_LIMIT", "FiniteWidthWarning", "finite_width"),
     "theory.recursions": ("mean_recursion", "recursion"),
     "theory.spectrum": ("jacobian_moments", "spectrum"),
-    "theory.dropout": ("alpha_dropout", "dropout_constants"),
+    "theory.dropout": ("alpha_dropout", "dropout_constants", "finite_width_dropout"),
     "results": ("activation_attrs", "dataset_attrs", "to_json"),
     "paper.table5": ("table5",),
     "arguments": ("check_number",),

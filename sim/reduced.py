@@ -305,13 +305,23 @@ def _available_bytes():
 
 
 def _dropout_columns(act, depth, widths, q0, sigma_w2, sigma_b2, constants, q_mean, q_sem, g_mean, g_sem):
-    """The infinite-width theory with dropout beside the chains (the finite-width theory has none)."""
+    """The infinite-width theory with dropout beside the chains, and the O(1/N) forward one
+    (``meanfield.finite_width_dropout``, one width) with it."""
     rec = mf.recursion(act, depth, q0=q0, sigma_w2=sigma_w2, sigma_b2=sigma_b2, widths=widths.tolist(),
                        dropout=constants["p"], dropped=constants["alpha_p"])
     l = ("layer",)
     q_inf, g_inf = rec.q.values, rec.grad.values
+    finite = {}
+    if np.all(widths == widths[0]):
+        fw = mf.finite_width_dropout(act, depth, int(widths[0]), constants["p"], constants["alpha_p"], q0=q0,
+                                     sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+        with np.errstate(all="ignore"):
+            finite = {"q_theory_fw": (l, fw.q_mean.values, {"long_name": "E[q_l] at finite width with dropout, "
+                                                                           "O(1/N)"}),
+                      "q_rel_error_fw": (l, q_mean / fw.q_mean.values - 1.0,
+                                         {"long_name": "q_measured_mean / q_theory_fw - 1"})}
     with np.errstate(all="ignore"):
-        return {
+        return finite | {
             "q_theory": (l, q_inf, {"long_name": "q_l with alpha dropout (docs/dropout.md), infinite width"}),
             "grad_theory": (l, g_inf, {"long_name": "prod chi_p, 1 at the output, infinite width"}),
             "q_rel_error": (l, q_mean / q_inf - 1.0, {"long_name": "q_measured_mean / q_theory - 1"}),

@@ -276,7 +276,7 @@ def _finite_width_theory(act, cfg, q0, m0, inputs):
     """The O(1/N) theory of the same network, where it applies: zero-mean weights and a zero-mean
     Gaussian input (its first step assumes h_0 ~ N(0, q0) per unit); with orthogonal weights only
     for σ_b² = 0 and one width, and only forward (docs/finite-width.md §8)."""
-    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.dropout > 0:
+    if inputs is not None or cfg.mean_weight != 0 or m0 != 0 or cfg.dropout > 0:  # dropout: _assemble's own
         return None
     if cfg.weights == "orthogonal" and (cfg.sigma_b2 != 0 or len(set(cfg.widths)) > 1 or cfg.widths[0] < 2):
         return None
@@ -372,6 +372,19 @@ def _assemble(act, cfg, draws, probes, inputs, loss, elapsed, dropped_theory=Non
         columns = theory_columns(fw, q_mean, q_sem, grad_mean, grad_sem)
         data.update({k: v for k, v in columns.items() if k not in ("q_theory", "grad_theory", "q_rel_error",
                                                                    "grad_rel_error")})
+    if (cfg.dropout > 0 and theory is not None and inputs is None and len(set(cfg.widths)) == 1
+            and cfg.weights == "gaussian"):
+        fw = mf.finite_width_dropout(act, cfg.depth, int(cfg.widths[0]), cfg.dropout, dropped_theory, q0=q0,
+                                     sigma_w2=cfg.sigma_w2, sigma_b2=cfg.sigma_b2)
+        with np.errstate(all="ignore"):
+            data.update({
+                "q_theory_fw": (l, fw.q_mean.values, {"long_name": "E[q_l] at finite width with dropout, O(1/N)",
+                                                      "equation": "meanfield.finite_width_dropout"}),
+                "chi_theory_fw": (l, fw.chi_mean.values, {"long_name": "E[chi_l] at finite width with dropout, "
+                                                                       "O(1/N)"}),
+                "q_rel_error_fw": (l, q_mean / fw.q_mean.values - 1.0,
+                                   {"long_name": "q_measured_mean / q_theory_fw - 1"}),
+            })
     coords = {"layer": layer, "seed": np.arange(seeds), "width": (l, np.asarray(cfg.widths))}
     _add_probes(data, coords, draws, probes)
     attrs = _run_attrs(act, cfg, seeds, q0, m0, inputs, loss, elapsed)

@@ -199,4 +199,63 @@ def test_the_reduced_chain_carries_dropout():
     g_wrong = ds.grad_measured_mean.values[:-1] / drift.grad_theory.values[:-1] - 1.0
     allowance = np.abs(drift.grad_rel_error.values[:-1]) + k * drift.grad_rel_error_sem.values[:-1]
     assert not np.all(np.abs(g_wrong) <= k * ds.grad_rel_error_sem.values[:-1] + allowance)
-    assert "dropout" in ds.attrs and "q_theory_fw" not in ds
+    assert "dropout" in ds.attrs and "q_theory_fw" in ds and "grad_theory_fw" not in ds  # q's closure only
+
+
+# ---------------------------------------------------------------------------
+# The O(1/N) theory with dropout (meanfield.finite_width_dropout)
+# ---------------------------------------------------------------------------
+
+def test_finite_width_dropout_at_p_zero_is_the_closure_without_dropout():
+    ds = mf.finite_width_dropout("sselu:epsilon=0.03", 16, 256, 0.0, q0=1.3)
+    fw = mf.finite_width("sselu:epsilon=0.03", 16, q0=1.3, widths=256)
+    # central differences at relative step 1e-3: truncation ~1e-6 of the O(1/N) terms they enter
+    np.testing.assert_allclose(ds.q_mean.values, fw.q_mean.values, rtol=1e-8)
+    np.testing.assert_allclose(ds.s_var.values[1:], fw.s_var.values[1:], rtol=1e-6)
+    np.testing.assert_allclose(ds.chi_mean.values[1:], fw.chi_mean.values[1:], rtol=1e-8)
+    np.testing.assert_allclose(ds.q.values, fw.q.values, rtol=1e-14)
+
+
+#: a two-sided t-test with 63 degrees of freedom over the 2 × 2 comparisons below at the run's
+#: false-alarm rate 1e-3 (sim.validate.critical_k)
+CHI_DRAWS = 64
+
+
+@pytest.mark.parametrize("spec,rule", [("selu", "mean"), ("sselu:epsilon=0.017", "mean")])
+def test_networks_measure_the_finite_width_factor_with_dropout(spec, rule):
+    """Width 64, depth 8, 64 draws, p = 0.1: the draws' layer-averaged per-layer factor sits on the
+    O(1/N) theory; the infinite-width χ_p (the mean rule leaves it above 1, where the O(1/N) drift is
+    ~0.7 % here) is rejected by the same bound: the negative control."""
+    import sim
+    from sim.validate import critical_k
+
+    k = critical_k(4, CHI_DRAWS - 1)
+    theory = mf.alpha_dropout(spec, 0.1, rule)
+    fw = mf.finite_width_dropout(spec, 8, 64, 0.1, rule)
+    ds = sim.simulate(spec, depth=8, width=64, batch=64, seeds=CHI_DRAWS, q0=float(theory.q_star), dropout=0.1,
+                      dropped=rule, stat_layers=[], bin_edges=None, seed=3, dtype="float64")
+    per_draw = ds.chi_measured.values[:, 1:].mean(axis=1)
+    mean, sem = per_draw.mean(), per_draw.std(ddof=1) / np.sqrt(CHI_DRAWS)
+    assert abs(mean - fw.chi_mean.values[1:].mean()) <= k * sem
+    assert abs(mean - float(theory.chi_p[0])) > k * sem
+    np.testing.assert_allclose(ds.chi_theory_fw.values[1:], fw.chi_mean.values[1:], rtol=1e-14)
+
+
+def test_reduced_chains_with_dropout_measure_the_finite_width_q():
+    import sim
+
+    spec, rule = "lselu:epsilon=0.017", "mean"
+    q_star = float(mf.alpha_dropout(spec, 0.1, rule).q_star)
+    chain = sim.reduced_chain(spec, 8, width=64, chains=20000, q0=q_star, dropout=0.1, dropped=rule, seed=3)
+    z_fw = np.abs(chain.q_measured_mean - chain.q_theory_fw) / chain.q_measured_sem
+    z_inf = np.abs(chain.q_measured_mean - chain.q_theory) / chain.q_measured_sem
+    assert float(z_fw[1:].max()) < 4.5 and float(z_inf[1:].max()) > 4.5  # K_SIGMA of test_finite_width.py
+
+
+def test_finite_width_dropout_bad_input():
+    with pytest.raises(ValueError, match="width must be an integer >= 1"):
+        mf.finite_width_dropout("selu", 4, 0, 0.1)
+    with pytest.raises(ValueError, match="one drop rate"):
+        mf.finite_width_dropout("selu", 4, 64, [0.1, 0.2])
+    with pytest.raises(ValueError, match="p is the drop rate and must lie in"):
+        mf.finite_width_dropout("selu", 4, 64, 1.5)

@@ -195,3 +195,89 @@ def alpha_dropout(act, p, dropped=None, sigma_w2=1.0, sigma_b2=0.0) -> xr.Datase
         attrs=dataset_attrs(act, "Klambauer et al. 2017 (alpha dropout); docs/dropout.md", rule=c["rule"],
                             sigma_w2=w2, sigma_b2=c["sigma_b2"]),
     )
+
+
+#: the relative step of the central differences that give Y₂'(s), Y₂''(s) and φ''(s) in
+#: :func:`finite_width_dropout`: truncation (h²/12)·|g''''|/|g''| ~ 1e-7 and rounding
+#: ε_quad/h² ~ 1e-13/1e-6 = 1e-7 of a term that is itself O(1/N)
+DIFFERENCE_STEP = 1e-3
+
+
+def _layer_moments(act, s):
+    """E f, E f², E f³, E f⁴ and E f'² at x ~ N(0, s) (one quadrature node set)."""
+    from ..gauss import quadrature
+
+    act = resolve(act)
+    cube = lambda x: act.f(x) ** 3  # noqa: E731
+    fourth = lambda x: np.square(np.square(act.f(x)))  # noqa: E731
+    return quadrature.expectation(act, ("f", "f2", cube, fourth, "df2"), 0.0, np.asarray(s, dtype=float))
+
+
+def _dropout_maps(act, s, c):
+    """Y₂(s) = E y², Y₄(s) = E y⁴ and E y'² of the dropout layer's output y = a(d f + (1 − d) α′) + b,
+    d ~ Bernoulli(1 − p), x ~ N(0, s) (docs/dropout.md §finite width)."""
+    m1, q2, m3, q4, phi = _layer_moments(act, s)
+    a, b, k, p, alpha_p = c["a"], c["b"], 1.0 - c["p"], c["p"], c["alpha_p"]
+    dropped = a * alpha_p + b
+    y2 = k * (a * a * q2 + 2.0 * a * b * m1 + b * b) + p * dropped**2
+    y4 = k * (a**4 * q4 + 4.0 * a**3 * b * m3 + 6.0 * a * a * b * b * q2 + 4.0 * a * b**3 * m1 + b**4) + p * dropped**4
+    return y2, y4, a * a * k * phi
+
+
+def finite_width_dropout(act, depth, width, p, dropped=None, q0=None, sigma_w2=1.0, sigma_b2=0.0) -> xr.Dataset:
+    """The O(1/N) forward closure of a width-N network with alpha dropout after every activation.
+
+    The single-input chain of docs/finite-width.md §1 carries over with the masks: given s_l, the
+    next layer's s_{l+1} = σ_b² + σ_w² (1/N) Σ y_i² averages N iid y_i, so with Y₂ = E y², Y₄ = E y⁴
+
+        m' = σ_b² + σ_w² [Y₂(m) + ½ Y₂''(m) v],     v' = σ_w⁴ [Y₂'(m)² v + (Y₄(m) − Y₂(m)²)/N],
+
+    m_0 = q0, v_0 = 0; and the per-layer factor a network measures (``sim.simulate``'s
+    ``chi_measured``, tr(WWᵀ) tr(DDᵀ) with the masks' a·d in D) has the mean
+    σ_w² a² (1 − p) [φ(m_{l−1}) + ½ φ''(m_{l−1}) v_{l−1}].  p = 0 gives the closure without dropout
+    (its forward half).  q0 defaults to the fixed point q* the constants are set at.
+
+    Returns a Dataset over ``layer`` = 0..L: ``q`` and ``chi`` (infinite width, as
+    :func:`meanfield.recursion` with dropout), ``q_mean``, ``s_var`` and ``chi_mean`` (width N).
+    The gradient's closure with dropout is not derived.
+    """
+    from .recursions import _depth
+
+    act = resolve(act)
+    depth = _depth(depth)
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width must be an integer >= 1, got {width!r}")
+    c = dropout_constants(act, p, dropped, sigma_w2, sigma_b2)
+    if np.ndim(c["p"]):
+        raise ValueError("finite_width_dropout takes one drop rate p; loop over p for several")
+    c = {key: (float(value) if isinstance(value, (np.ndarray, np.floating)) else value) for key, value in c.items()}
+    q0 = c["q_star"] if q0 is None else float(check_array("q0", q0, positive=True))
+    n, w2, b2 = float(width), c["sigma_w2"], c["sigma_b2"]
+    m, var, chi_mean = np.empty(depth + 1), np.zeros(depth + 1), np.full(depth + 1, np.nan)
+    q_inf, chi_inf = np.empty(depth + 1), np.full(depth + 1, np.nan)
+    m[0] = q_inf[0] = q0
+    for layer in range(depth):
+        s = m[layer]
+        h = DIFFERENCE_STEP * s
+        (y2, y2_minus, y2_plus), (y4, _, _), (g, g_minus, g_plus) = _dropout_maps(act, np.array([s, s - h, s + h]), c)
+        slope, curvature = (y2_plus - y2_minus) / (2 * h), (y2_plus - 2 * y2 + y2_minus) / (h * h)
+        g_curvature = (g_plus - 2 * g + g_minus) / (h * h)
+        m[layer + 1] = b2 + w2 * (y2 + 0.5 * curvature * var[layer])
+        var[layer + 1] = w2 * w2 * (slope * slope * var[layer] + (y4 - y2 * y2) / n)
+        chi_mean[layer + 1] = w2 * (g + 0.5 * g_curvature * var[layer])
+        y2_inf, _, g_inf = _dropout_maps(act, np.array([q_inf[layer]]), c)
+        q_inf[layer + 1] = b2 + w2 * float(y2_inf[0])
+        chi_inf[layer + 1] = w2 * float(g_inf[0])
+    l = ("layer",)
+    data = {
+        "q": (l, q_inf, {"long_name": "q_l with alpha dropout, infinite width", "equation": "docs/dropout.md"}),
+        "chi": (l, chi_inf, {"long_name": "chi_p(q_{l-1}) = sigma_w2 a^2 (1 - p) phi(q_{l-1}), infinite width"}),
+        "q_mean": (l, m, {"long_name": "E[q_l] of a width-N network with dropout, O(1/N)",
+                          "equation": "docs/dropout.md (finite width)"}),
+        "s_var": (l, var, {"long_name": "Var[s_l], O(1/N)"}),
+        "chi_mean": (l, chi_mean, {"long_name": "E[chi_l] = E[tr(WW^T) tr(DD^T)] with the masks, O(1/N)"}),
+    }
+    attrs = dataset_attrs(act, "docs/dropout.md (finite width), docs/finite-width.md section 3", depth=depth,
+                          width=int(width), dropout=c["p"], dropout_a=c["a"], dropout_b=c["b"],
+                          dropped_value=c["alpha_p"], dropped_rule=c["rule"], q0=q0, sigma_w2=w2, sigma_b2=b2)
+    return xr.Dataset(data, coords={"layer": np.arange(depth + 1)}, attrs=attrs)
