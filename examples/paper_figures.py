@@ -19,8 +19,8 @@ import figures
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="Fig 5 at the paper's size (64-layer nets), Fig 4 at its CPU size "
-                                                                   "(56-layer CNN, digits)")
+    parser.add_argument("--full", action="store_true",
+                        help="Fig 5 at the paper's size (64-layer nets), Fig 4 at its CPU size (56-layer CNN, digits)")
     parser.add_argument("--out", default="paper_figures", help="output folder (default: paper_figures)")
     args = parser.parse_args()
 

@@ -191,7 +191,8 @@ def fig4_compute(quick=False, mode=None, activations=None, epsilon=0.017, depth=
     )
     return stamp(ds, "4", mode, _described(images, m["size"]),
                  {"depth": depth, "epochs": epochs, "iterations": len(q[0]), "lr": lr, "batch": batch,
-                  "momentum": 0.9, "weight_decay": 5e-4, "clip": clip, "weights": weights, "epsilon": epsilon, "input_size": m["size"],
+                  "momentum": 0.9, "weight_decay": 5e-4, "clip": clip, "weights": weights, "epsilon": epsilon,
+                  "input_size": m["size"],
                   "data": images.name, "train_images": len(images.train_y), "seed": seed, "device": device})
 
 

@@ -178,7 +178,8 @@ def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0
 
     Backward (Prop A.2 through the transposed convolutions), for the logits' cotangent g_b of squared
     norm ``cotangent_sq[b]``: the average pooling gives E δ_L² = φ(q_L) σ_w² ‖g_b‖²/(c_L P_L²) per unit
-    (P_L positions), and E δ_{l−1}²(j) = φ(q_{l−1}(j)) σ_w² (c_out/(9 c_in)) Σ_{(p, t): p·s + t = j} E δ_l²(p).
+    (P_L positions), and E δ_{l−1}²(j) = φ(q_{l−1}(j)) σ_w² (c_out/(9 c_in)) Σ_{(p, t): p·s + t = j}
+    E δ_l²(p).
     The kernel gradient ∂L/∂W_l = Σ_{b,p} δ_l(b, p) ⊗ patch(b, p) then has
     E‖∂L/∂W_l‖² = c_out c_in Σ_{b,p} E δ_l²(b, p) Σ_t X_{l−1}(b, p·s + t) when its terms are
     uncorrelated across samples and positions: the diagonal approximation, which neglects

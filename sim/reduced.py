@@ -184,7 +184,8 @@ def backward_sweep(sums, widths, sigma_w2, sigma_b2, grad, orthogonal=False):
     for k in range(depth - 1, -1, -1):
         n = float(widths[k])
         x2 = sums[k, _X2]
-        if orthogonal:  # W = σ_w O given O x̂ = ĥ: E[WᵀGW] = σ_w² [(A/‖h‖²) P + (T − A/‖h‖²)/(N − 1) (I − P)]
+        if orthogonal:  # W = σ_w O given O x̂ = ĥ (docs/finite-width.md §8):
+            # E[WᵀGW] = σ_w² [(A/‖h‖²) P + (T − A/‖h‖²)/(N − 1) (I − P)]
             radial = quad / sums[k + 1, _H2]
             rest = (trace - radial) / (n - 1.0)
             alpha = sigma_w2 * (radial - rest) / x2
