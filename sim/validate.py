@@ -327,14 +327,19 @@ def _dropout_checks(size, k_for):
     checks = [Check("dropout", "SELU alpha dropout equals torch.nn.AlphaDropout (same random state)", gap,
                     "torch.nn.AlphaDropout", "0 (bit for bit)", gap == 0.0, "float64, 512 x 64")]
     k = k_for(2 * len(DROPOUT_CASES))
+    width, depth, _ = DROPOUT_SIZES[size]
     for spec, rule in DROPOUT_CASES:
         theory, chi, q, label = _dropout_network(spec, rule, size)
+        # the O(1/N) theory of the networks' size, averaged over the same layers (docs/dropout.md)
+        fw = mf.finite_width_dropout(spec, depth, width, DROPOUT_P, rule)
         n = len(chi)
-        for name, values, target in (("chi_p per layer", chi, float(theory.chi_p[0])),
-                                     ("q at the fixed point", q, float(theory.q_star))):
+        for name, values, target, infinite in (
+                ("chi_p per layer", chi, float(fw.chi_mean.values[1:].mean()), float(theory.chi_p[0])),
+                ("q at the fixed point", q, float(fw.q_mean.values[depth // 2:].mean()), float(theory.q_star))):
             mean, sem = float(values.mean()), float(values.std(ddof=1) / math.sqrt(n))
             checks.append(_check("dropout", f"alpha dropout {name}, {spec} ({rule})", np.array([mean / target - 1]),
-                                 np.array([sem / target]), np.zeros(1), k, None, label))
+                                 np.array([sem / target]), np.zeros(1), k, np.array([mean / infinite - 1]),
+                                 f"finite_width_dropout, {label}"))
     theory, _, q, label = _dropout_network("dselu:epsilon=0.017", "saturation", size, torch_constants=True)
     mean, sem = float(q.mean()), float(q.std(ddof=1) / math.sqrt(len(q)))
     rejected = abs(mean / float(theory.q_star) - 1) > k * sem / float(theory.q_star)
