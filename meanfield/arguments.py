@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 
 def check_number(label: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
@@ -18,3 +19,10 @@ def check_number(label: str, value, *, positive: bool = False, nonnegative: bool
     if nonnegative and number < 0:
         raise ValueError(f"{label} must be >= 0, got {value!r}")
     return number
+
+
+def check_depth(depth) -> int:
+    """A network depth: an integer >= 1 (numpy's integers are ``numbers.Integral`` too), else a ValueError."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    return int(depth)

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..activations.objects import ExpLinear
+from ..arguments import check_depth
 from ..results import dataset_attrs
 from .fixed_points import fixed_point
 from .functionals import (check_array, jacobian_second_moment, mean_map, mean_map_all, resolve, second_moment,
@@ -241,10 +242,8 @@ def finite_width_dropout(act, depth, width, p, dropped=None, q0=None, sigma_w2=1
     :func:`meanfield.recursion` with dropout), ``q_mean``, ``s_var`` and ``chi_mean`` (width N).
     The gradient's closure with dropout is not derived.
     """
-    from .recursions import _depth
-
     act = resolve(act)
-    depth = _depth(depth)
+    depth = check_depth(depth)
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
         raise ValueError(f"width must be an integer >= 1, got {width!r}")
     c = dropout_constants(act, p, dropped, sigma_w2, sigma_b2)

@@ -29,6 +29,7 @@ from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
 from .functionals import resolve, smooth_closed
 from .inputs import broadcast_inputs, family_arrays
+from ..arguments import check_depth
 from ..resources import require_layers
 
 def layer_maps(act, q, params=None):
@@ -41,10 +42,7 @@ def layer_maps(act, q, params=None):
     return quadrature.expectation(act, ("f2", "df2"), 0.0, q)
 
 
-def _depth(depth):
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    return int(depth)
+_depth = check_depth
 
 
 def _widths(widths, depth):
