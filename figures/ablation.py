@@ -36,9 +36,9 @@ FIG4_ROWS = {
 #: Fig 7 rows
 FIG7_ROWS = {
     "quick (20 layers, 5 epochs)": dict(quick=True),
-    "length: 4x epochs": dict(quick=True, epochs=20),
-    "lr 0.015": dict(quick=True, lr=0.015),
     "cpu mode (32 layers, 10 epochs)": dict(mode="cpu"),
+    "lr 0.015": dict(quick=True, lr=0.015),
+    "length: 4x epochs": dict(quick=True, epochs=20),
 }
 
 
