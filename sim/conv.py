@@ -209,8 +209,9 @@ def cnn_theory(activation, inputs, depth=56, k=1, base_channels=16, sigma_w2=1.0
         q = sigma_w2 / spread * _tap_sum(xs[-1], stride, weights)
         qs.append(q)
         qn = q.numpy()
-        xs.append(torch.from_numpy(mf.second_moment(act, qn)))
-        phis.append(torch.from_numpy(mf.jacobian_second_moment(act, qn)))
+        zero, safe = qn == 0, np.where(qn > 0, qn, 1.0)  # a position that sees only zeros: h = 0 there
+        xs.append(torch.from_numpy(np.where(zero, float(act.f(0.0)) ** 2, mf.second_moment(act, safe))))
+        phis.append(torch.from_numpy(np.where(zero, float(act.df(0.0)) ** 2, mf.jacobian_second_moment(act, safe))))
     q_mean = np.array([float(q.mean()) for q in qs] + [np.nan])
     grad = np.full(depth, np.nan)
     if cotangent_sq is not None:

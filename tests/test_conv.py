@@ -73,6 +73,12 @@ def test_zero_padding_is_in_the_theory():
     assert q == pytest.approx((4 * 4 + 8 * 6 + 4 * 9) / 9 / 16, rel=1e-15)
 
 
+def test_a_region_of_zeros_is_h_equal_zero_there():
+    # an all-zero image: every q_1 is 0, so X_1 = f(0)² (0 for the SELU family) and q stays 0
+    out = cnn_theory("selu", np.zeros((2, 1, 8, 8)), depth=8, cotangent_sq=1.0)
+    assert np.all(out["q"][:-1] == 0.0) and np.all(np.isfinite(out["grad_norm"][:-1]))
+
+
 def test_theory_rejects_a_batch_that_is_not_images():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         cnn_theory("selu", np.ones((4, 8)), depth=8)
