@@ -41,6 +41,16 @@ RESIDUAL_TOL = 1e-13
 ROUNDING = 16 * 2.220446049250313e-16
 #: Newton iterations before a step is declared failed (and halved, or η-continued)
 MAX_NEWTON = 60
+#: ... below a lower edge of the support, where a failure only confirms that there is no density
+#: (the point is not retried): a well-posed step from a point outside the support converges
+#: quadratically in a few iterations, while z → −1 to rounding there makes a bad one crawl (each
+#: iteration moves 1 + z by the trust region's factor, from ~1e-16 towards 1)
+OUTSIDE_NEWTON = 12
+#: below a lower edge, once |1 + z| is under this the point is not solved: 1 + z = x G(x) =
+#: ∫ x/(x − λ) dρ(λ) is at least of the order of the mass near and below x, so at most this much
+#: (far below the grid's TAIL_MASS) is left there; and z ≈ −1 to rounding leaves Newton nothing to
+#: work with
+NEGLIGIBLE_MASS = 1e-12
 #: a Newton step changes z and each y_l by at most this fraction of its size (a trust region that
 #: keeps the iterates on their branch)
 MAX_RELATIVE_STEP = 0.5
@@ -49,19 +59,39 @@ MAX_RELATIVE_STEP = 0.5
 BRANCH_JUMP = 1e-12
 #: halvings of a failed continuation step before the point is given up as not converged
 MAX_HALVINGS = 12
+#: a Newton step goes at most this fraction of the way to the real axis: z = M_J(w) lies in the
+#: lower half-plane for w in the upper one, and each y_l = M_l⁻¹(z) in the upper (M_l maps C⁺ to
+#: C⁻); a step across the axis lands on the other boundary value (Plemelj) of a Cauchy transform,
+#: from where Newton can cycle between the two sides without converging
+TO_AXIS = 0.99
+#: Newton gives up when its residual has not fallen below STALL_FACTOR times its best for
+#: STALL_ITERATIONS iterations and is frozen: equal, to FROZEN_REL, to its value two iterations
+#: before (a fixed point or a 2-cycle of the iteration that is not a root: below a lower edge of
+#: the support, where z → −1 and y_l → 0 to rounding and the equations degenerate, or a cycle
+#: across the real axis); the caller then halves its step or gives the point up, as after
+#: MAX_NEWTON iterations, without spending them.  A residual that still moves (slow, linear
+#: convergence next to a singular point of the density) keeps its MAX_NEWTON iterations.
+STALL_ITERATIONS = 6
+STALL_FACTOR = 0.99
+FROZEN_REL = 1e-6
 
 
 @kernel(**_COMPILE)
-def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat,
-            at_t, at_m):
-    """Joint Newton on (z, y_0..y_{G−1}) for log x(z) = logw; y is updated in place.
-    Returns (z, converged)."""
+def _newton(logw, z, y, iterations, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t,
+            nat, at_t, at_m):
+    """Joint Newton on (z, y_0..y_{G−1}) for log x(z) = logw, at most ``iterations`` steps; y is
+    updated in place.  Returns (z, converged)."""
     G = y.shape[0]
     s = np.empty(G, dtype=np.complex128)
     r = np.empty(G, dtype=np.complex128)
     mp = np.empty(G, dtype=np.complex128)
     last = math.inf
-    for it in range(MAX_NEWTON):
+    best = math.inf
+    since_best = 0
+    residual_1 = math.inf  # the residual one and two iterations before
+    residual_2 = math.inf
+    frozen = False
+    for it in range(iterations):
         if z == 0 or 1.0 + z == 0:
             return z, False
         F = log_gain + e * cmath.log(1.0 + z) + (n_layers - 1) * cmath.log(z) - logw
@@ -87,6 +117,17 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
                 settled = False
         if settled and it > 0:
             return z, True
+        residual = abs(F)
+        for l in range(G):
+            residual += abs(r[l])
+        if residual < STALL_FACTOR * best:
+            best = residual
+            since_best = 0
+        else:
+            since_best += 1
+        frozen = abs(residual - residual_2) <= FROZEN_REL * residual
+        residual_2 = residual_1
+        residual_1 = residual
         if D == 0:
             return z, False
         dz = (-F + acc) / D
@@ -97,6 +138,8 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
             scale = MAX_RELATIVE_STEP * abs(z) / abs(dz)
         if abs(1.0 + z) > 0 and abs(dz) > MAX_RELATIVE_STEP * abs(1.0 + z) and e != 0:
             scale = min(scale, MAX_RELATIVE_STEP * abs(1.0 + z) / abs(dz))
+        if z.imag < 0.0 and dz.imag > 0.0 and z.imag + scale * dz.imag >= 0.0:
+            scale = TO_AXIS * -z.imag / dz.imag
         worst = 0.0
         for l in range(G):
             dy = (dz - r[l]) / mp[l]
@@ -107,6 +150,8 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
                 worst = rel
             if rel * scale > MAX_RELATIVE_STEP:
                 scale = MAX_RELATIVE_STEP / rel
+            if y[l].imag > 0.0 and dy.imag < 0.0 and y[l].imag + scale * dy.imag <= 0.0:
+                scale = TO_AXIS * y[l].imag / -dy.imag
         for l in range(G):
             y[l] += scale * (dz - r[l]) / mp[l]
         z += scale * dz
@@ -117,6 +162,8 @@ def _newton(logw, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, n
         if scale == 1.0 and abs(dz) <= FLOOR_TOL * abs(z) and abs(dz) >= 0.5 * last:
             return z, True
         last = abs(dz) if scale == 1.0 else math.inf
+        if since_best >= STALL_ITERATIONS and frozen:
+            return z, False
     return z, False
 
 
@@ -143,7 +190,7 @@ def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_
     while True:
         z_try = z
         y_try = y.copy()
-        z_try, ok = _newton(logw, z_try, y_try, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan,
+        z_try, ok = _newton(logw, z_try, y_try, MAX_NEWTON, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan,
                             ends, h, wb, wg, t, nat, at_t, at_m)
         if ok:
             z = z_try
@@ -161,10 +208,10 @@ def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_
 
 
 @kernel(**_COMPILE)
-def _continue(u_from, u_to, z, y, log_rel, halvings, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan,
-              ends, h, wb, wg, t, nat, at_t, at_m):
-    """From the solution (z, y) at u_from to u_to in sub-steps, halved on failure up to ``halvings``
-    times.  y is updated only on success.  Returns (z, converged)."""
+def _continue(u_from, u_to, z, y, log_rel, halvings, iterations, mult, n_layers, e, log_gain, top, kind, par, q, dmult,
+              npan, ends, h, wb, wg, t, nat, at_t, at_m):
+    """From the solution (z, y) at u_from to u_to in sub-steps of at most ``iterations`` Newton steps,
+    halved on failure up to ``halvings`` times.  y is updated only on success.  Returns (z, converged)."""
     parts = 1
     while parts <= 2 ** halvings:
         z_try = z
@@ -172,8 +219,8 @@ def _continue(u_from, u_to, z, y, log_rel, halvings, mult, n_layers, e, log_gain
         good = True
         for k in range(1, parts + 1):
             uk = u_from + (u_to - u_from) * k / parts
-            z_try, good = _newton(_log_w(uk, uk + log_rel), z_try, y_try, mult, n_layers, e, log_gain, top, kind, par,
-                                  q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            z_try, good = _newton(_log_w(uk, uk + log_rel), z_try, y_try, iterations, mult, n_layers, e, log_gain,
+                                  top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
             if not good:
                 break
         if good:
@@ -206,10 +253,15 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
             u = us[i]
             done = False
             outside = have and z.imag > -BRANCH_JUMP * abs(z)  # the last point had no density
+            if outside and abs(1.0 + z) < NEGLIGIBLE_MASS:
+                z_out[i] = z
+                ok_out[i] = True
+                i += direction
+                continue
             if have:
-                z_new, done = _continue(us[i - direction], u, z, y, log_rel, 0 if outside else MAX_HALVINGS, mult,
-                                        n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t,
-                                        nat, at_t, at_m)
+                z_new, done = _continue(us[i - direction], u, z, y, log_rel, 0 if outside else MAX_HALVINGS,
+                                        OUTSIDE_NEWTON if outside else MAX_NEWTON, mult, n_layers, e, log_gain, top,
+                                        kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
                 if done:
                     prev = z_out[i - direction]
                     if z_new.imag > -BRANCH_JUMP * abs(z_new) and prev.imag < -BRANCH_JUMP * abs(prev):
