@@ -5,7 +5,8 @@
 Rows (each beside its ceiling or target, measured in the same run):
 
 * ``mf.spectrum`` density on a 1,000-point grid at depth 64 (sSELU, orthogonal weights), with one
-  law for every layer (q0 = q*) and with 64 distinct q_l (q0 = 3), against the issue's 1 s target,
+  law for every layer (q0 = q*) and with 64 distinct q_l (q0 = 3), and the latter for SELU, dSELU
+  and lSELU (orthogonal) and dSELU (Gaussian: the family's slowest), against the issue's 1 s target,
   and against the floor any method that evaluates every layer's law once per grid point pays: one
   plain 96-node sum of the Cauchy transform per layer and point (numpy, vectorised);
 * ``sim.jacobian_spectrum`` probe moments at N = 4096, L = 64 (16 probes) against one forward and
@@ -43,9 +44,13 @@ def main():
     rows = []
     spec = "sselu:epsilon=0.017"
     floor = _floor(64, 1000)
-    for q0, what in [(1.0, "one law (q0 = q*)"), (3.0, "64 distinct q_l (q0 = 3)")]:
-        mf.spectrum(spec, 64, q0=q0, weights="orthogonal")  # compile, load caches
-        t = median_time(lambda: mf.spectrum(spec, 64, q0=q0, weights="orthogonal", points=1000), repeat=3)
+    cases = [(spec, 1.0, "orthogonal", "one law (q0 = q*)"), (spec, 3.0, "orthogonal", "64 distinct q_l (q0 = 3)")]
+    cases += [(other, 3.0, weights, f"64 distinct q_l (q0 = 3), {other.split(':')[0]}, {weights}")
+              for other in ("selu", "dselu:epsilon=0.017", "lselu:epsilon=0.017") for weights in ("orthogonal",)]
+    cases += [("dselu:epsilon=0.017", 3.0, "gaussian", "64 distinct q_l (q0 = 3), dselu, gaussian")]
+    for act, q0, weights, what in cases:
+        mf.spectrum(act, 64, q0=q0, weights=weights)  # compile, load caches
+        t = median_time(lambda: mf.spectrum(act, 64, q0=q0, weights=weights, points=1000), repeat=3)
         rows.append([f"density, L = 64, {what}", f"{t:.2f} s", f"{t / 1.0:.2f}x the 1 s target",
                      f"{t / floor:.1f}x the floor ({floor:.3f} s)"])
 

@@ -57,6 +57,15 @@ NOISE_REL = 1e-12
 #: a density (relative to |z|) that falls to nothing from above this within one grid step marks a
 #: hard lower edge; a spectrum that thins out smoothly reaches the η floor (NOISE_REL) gradually
 EDGE_DENSITY = 1e-8
+#: a hard lower edge is bisected to this (relative, in log x): a grid that ends δ inside a
+#: square-root edge misses O(δ^{3/2}) of mass (3e-15 here), and within ~1e-9 of the edge z is known
+#: only to ~√ε anyway
+EDGE_TOL = 1e-10
+#: a grid whose checks (mass, m₁, m₂) are off by more than this is laid again where a soft lower edge leaves
+#: most of it below the support: a tenth of the 1e-6 the density is held to (tests/test_spectrum.py)
+REFINE_TOL = 1e-7
+#: the knee of a soft lower edge: the lowest point where the density is this fraction of its largest
+KNEE = 1e-2
 #: singular points enumerated at most (choices of one atom per layer)
 MAX_SINGULAR = 64
 #: points of the grid's panel between two singular points, at least
@@ -341,6 +350,10 @@ def _grid(u_top, span, points, breaks=()):
     lengths = np.diff(cuts)
     counts = np.maximum(MIN_PANEL_POINTS, np.round(points * lengths / lengths.sum()).astype(int))
     counts[-1] = points - counts[:-1].sum()
+    least = min(MIN_PANEL_POINTS, points // len(lengths))
+    if counts[-1] < least:  # too few points for MIN_PANEL_POINTS a panel: `least` each, the rest by length
+        counts = least + np.floor((points - least * len(lengths)) * lengths / lengths.sum()).astype(int)
+        counts[-1] = points - counts[:-1].sum()
     us, ws = [], []
     for (lo, hi), n in zip(zip(cuts[:-1], cuts[1:]), counts):
         nodes, w = _legendre(int(n))
@@ -375,11 +388,20 @@ def _initial_span(problem):
     return 30.0 + problem.L
 
 
-def density_on_grid(problem, points):
+def density_on_grid(problem, points, log_m1=None, m2_rel=None):
     """The density of log x on the θ-grid below the upper edge, with its quadrature weights.  The
     grid ends at the lower edge of the support where there is one (found by bisection where the
     density falls to nothing between two points), else it extends down until the estimated mass
-    below it is under TAIL_MASS."""
+    below it is under TAIL_MASS.
+
+    A soft lower edge (the density falls steeply to the η floor above the grid's bottom: the SELU
+    family with orthogonal weights, whose f'² reaches 0 only in a thin tail) leaves most of the
+    grid's points below the support and few on the fall; where the grid's own checks are then
+    off by more than REFINE_TOL, the grid is laid again: down to the first point below the
+    support, with a break at the fall's knee (the lowest point where the density is KNEE of its
+    largest), which clusters points on both sides of it.  The grid whose checks are better is
+    kept.  The checks are the mass, and with ``log_m1`` (log m₁) and ``m2_rel`` (m₂/m₁²) the two
+    moments (:func:`_checks`)."""
     u_top, z_edge = _upper_edge(problem)
     if problem.atoms_only():  # σ_w² f'(h_0)² of the ReLU family at L = 1: atoms, no density
         u, w = _grid(u_top, 1.0, points)
@@ -398,9 +420,35 @@ def density_on_grid(problem, points):
             return u_top, z_edge, u, w, z, ok, dens, 0.0
         tail = _tail_mass(u, dens)
         if tail < TAIL_MASS or not np.isfinite(tail):
-            return u_top, z_edge, u, w, z, ok, dens, tail
-        span *= 2.0
+            break
+        span = _wider_span(span, dens, tail)
+    def worst(u, w, dens, tail):
+        return max(abs(e) for e in _checks(problem, u, w, dens, tail, log_m1, m2_rel) if np.isfinite(e))
+
+    positive = np.flatnonzero(dens > 0)
+    if positive.size and positive[-1] < len(u) - 1 and worst(u, w, dens, tail) > REFINE_TOL:
+        knee = u[np.flatnonzero(dens >= KNEE * np.nanmax(dens))[-1]]  # u descends
+        u2, w2 = _grid(u_top, u_top - u[positive[-1] + 1], points, breaks + [knee])
+        z2, ok2 = _solve_grid(problem, u2, u_top)
+        dens2 = _fill_singular(u2, _density(z2, ok2), breaks + [u_top])
+        tail2 = _tail_mass(u2, dens2)
+        if worst(u2, w2, dens2, tail2) < worst(u, w, dens, tail):
+            return u_top, z_edge, u2, w2, z2, ok2, dens2, tail2
     return u_top, z_edge, u, w, z, ok, dens, tail
+
+
+def _checks(problem, u, w, dens, tail, log_m1=None, m2_rel=None):
+    """(mass, m₁, m₂) errors of a grid's density: ∫ρ + tail against 1 − atoms, and (given log m₁
+    and m₂/m₁²) the moments relative to the exact ones, as ∫ e^{k(u − log m₁)} ρ du, stable for
+    any size of m₁; NaN for a moment not given."""
+    other = problem.other_atoms()
+    mass = float(np.nansum(dens * w)) + tail - (1.0 - problem.zero_atom - sum(m for _, m in other))
+    if log_m1 is None:
+        return mass, math.nan, math.nan
+    rel = [(m, math.exp(math.log(v) - log_m1)) for v, m in other]
+    mom1 = float(np.nansum(np.exp(u - log_m1) * dens * w)) + sum(m * r for m, r in rel)
+    mom2 = float(np.nansum(np.exp(2.0 * (u - log_m1)) * dens * w)) + sum(m * r * r for m, r in rel)
+    return mass, mom1 - 1.0, (math.nan if m2_rel is None else mom2 / m2_rel - 1.0)
 
 
 def _density(z, ok):
@@ -436,27 +484,60 @@ def _fill_singular(u, dens, breaks):
 def _hard_lower_edge(problem, u, dens, scale, u_top):
     """log x of a lower edge where the density drops from a substantial value to nothing between two
     grid points (a square-root edge: orthogonal weights with every f'² bounded away from 0, or an
-    atom at 0 beside a gap), refined by bisection with η-continuation at each midpoint; None for a
-    spectrum that thins out smoothly."""
-    from .spectrum_solver import _eta_path
+    atom at 0 beside a gap), refined by bisection; None for a spectrum that thins out smoothly.
+
+    The innermost point is solved by η-continuation, and each midpoint by continuation in log x from
+    the innermost point inside so far (a midpoint whose continuation fails, as it may within ~1e-9
+    of the edge where two roots meet, counts as outside: the grid then ends that much inside, which
+    loses O(δ^{3/2}) of mass); a density between the η floor and EDGE_DENSITY found so is checked
+    by an η-path from scratch, which at every midpoint cost 25 times more."""
+    from .spectrum_solver import MAX_HALVINGS, MAX_NEWTON, _continue, _eta_path
 
     positive = np.flatnonzero(dens > 0)
     if positive.size == 0 or positive[-1] == len(u) - 1 or dens[positive[-1]] < EDGE_DENSITY * scale[positive[-1]]:
         return None
     inside, outside = u[positive[-1]], u[positive[-1] + 1]
     log_second = np.log(problem.second)
-    y = np.empty(len(problem.mult), dtype=complex)
+    mult, L, e, log_gain = problem.args()
+    log_rel = math.log(ETA_REL)
+    y_in = np.empty(len(mult), dtype=complex)
+    z_in, good = _eta_path(inside, u_top, problem.log_m1, log_second, y_in, mult, L, e, log_gain, inside + log_rel,
+                           problem.top, *problem.packed)
     for _ in range(60):
         mid = 0.5 * (inside + outside)
-        z, good = _eta_path(mid, u_top, problem.log_m1, log_second, y, problem.mult, float(problem.L), problem.e,
-                            problem.log_gain, mid + math.log(ETA_REL), problem.top, *problem.packed)
-        if good and -z.imag / math.pi > NOISE_REL * abs(z):
+        if good:
+            y = y_in.copy()
+            z, found = _continue(inside, mid, z_in, y, log_rel, MAX_HALVINGS, MAX_NEWTON, mult, L, e, log_gain,
+                                 problem.top, *problem.packed)
+        else:  # the innermost point did not settle: η-paths from scratch
+            y = np.empty(len(mult), dtype=complex)
+            z, found = _eta_path(mid, u_top, problem.log_m1, log_second, y, mult, L, e, log_gain, mid + log_rel,
+                                 problem.top, *problem.packed)
+        if good and found and NOISE_REL * abs(z) < -z.imag / math.pi <= EDGE_DENSITY * abs(z):
+            # a density this small may be continuation's rounding past the edge (z is known to ~√ε
+            # there) or a thin tail of the support: an η-path from scratch decides
+            y = np.empty(len(mult), dtype=complex)
+            z, found = _eta_path(mid, u_top, problem.log_m1, log_second, y, mult, L, e, log_gain, mid + log_rel,
+                                 problem.top, *problem.packed)
+        if found and -z.imag / math.pi > NOISE_REL * abs(z):
             inside = mid
+            if good:
+                z_in, y_in = z, y
         else:
             outside = mid
-        if inside - outside <= 4e-16 * max(1.0, abs(inside)):
+        if inside - outside <= EDGE_TOL * max(1.0, abs(inside)):
             break
     return inside
+
+
+def _wider_span(span, dens, tail):
+    """The span of a grid whose tail below is under TAIL_MASS: the power law e^{k u} of
+    :func:`_tail_mass` (tail = ρ_bottom/k) falls by TAIL_MASS/tail within log(tail/TAIL_MASS)/k,
+    taken with a quarter more (a tail steepens or flattens slowly); at least 1.5 and at most 4
+    times the span."""
+    k = dens[-1] / tail
+    grow = 1.25 * math.log(tail / TAIL_MASS) / k if k > 0 else math.inf
+    return span + min(max(grow, 0.5 * span), 3.0 * span)
 
 
 def _tail_mass(u, dens):
@@ -574,28 +655,23 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     log_x = np.full((n_cfg, nd, n_out), np.nan)
     dens_log = np.full((n_cfg, nd, n_out), np.nan)
     outside = 0
-    m1 = moments.m1.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
-    m2 = moments.m2.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
+    m2_rel = 1.0 + moments.nvar.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)  # m₂/m₁², finite
     log_m1 = moments.log_m1.transpose(*config_dims, "depth").values.reshape(n_cfg, nd)
     for i in range(n_cfg):
         for j, L in enumerate(depths):
             problem = _Problem(act, qs[i, :L], float(w2[i]), weights)
-            u_top, _, u, w, z, ok, dens, tail = density_on_grid(problem, points)
+            exact = float(log_m1[i, j]), float(m2_rel[i, j])
+            u_top, _, u, w, z, ok, dens, tail = density_on_grid(problem, points, *exact)
             other = problem.other_atoms()
             atom_other = sum(m for _, m in other)
-            mass = float(np.nansum(dens * w)) + tail
-            # moments relative to m1: ∫ e^{u − log m1} ρ du, stable for any size of m1
-            mom1 = float(np.nansum(np.exp(u - log_m1[i, j]) * dens * w)) + sum(
-                m * v / m1[i, j] for v, m in other)
-            mom2 = float(np.nansum(np.exp(2.0 * (u - log_m1[i, j])) * dens * w)) + sum(
-                m * (v / m1[i, j]) ** 2 for v, m in other)
+            mass_error, m1_error, m2_error = _checks(problem, u, w, dens, tail, *exact)
             out["upper_edge"][i, j] = math.exp(u_top) if u_top < 700 else math.inf
             out["log_upper_edge"][i, j] = u_top
             out["atom_zero"][i, j] = problem.zero_atom
             out["atom_other"][i, j] = atom_other
-            out["density_mass_error"][i, j] = mass - (1.0 - problem.zero_atom - atom_other)
-            out["density_m1_error"][i, j] = mom1 - 1.0
-            out["density_m2_error"][i, j] = mom2 / (m2[i, j] / m1[i, j] ** 2) - 1.0
+            out["density_mass_error"][i, j] = mass_error
+            out["density_m1_error"][i, j] = m1_error
+            out["density_m2_error"][i, j] = m2_error
             out["tail_mass"][i, j] = tail
             out["unconverged"][i, j] = float(np.count_nonzero(~np.isfinite(dens)))
             out["filled"][i, j] = float(np.count_nonzero(~ok & np.isfinite(dens)))

@@ -210,24 +210,36 @@ def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_
 @kernel(**_COMPILE)
 def _continue(u_from, u_to, z, y, log_rel, halvings, iterations, mult, n_layers, e, log_gain, top, kind, par, q, dmult,
               npan, ends, h, wb, wg, t, nat, at_t, at_m):
-    """From the solution (z, y) at u_from to u_to in sub-steps of at most ``iterations`` Newton steps,
-    halved on failure up to ``halvings`` times.  y is updated only on success.  Returns (z, converged)."""
-    parts = 1
-    while parts <= 2 ** halvings:
-        z_try = z
-        y_try = y.copy()
-        good = True
-        for k in range(1, parts + 1):
-            uk = u_from + (u_to - u_from) * k / parts
-            z_try, good = _newton(_log_w(uk, uk + log_rel), z_try, y_try, iterations, mult, n_layers, e, log_gain,
-                                  top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
-            if not good:
-                break
+    """From the solution (z, y) at u_from to u_to by steps of at most ``iterations`` Newton
+    iterations each: a step that fails is halved (down to (u_to − u_from)/2^``halvings``, then the
+    continuation gives up), one that succeeds is kept and the next one doubled.  y is updated only
+    on success.  Returns (z, converged)."""
+    total = u_to - u_from
+    smallest = abs(total) / 2.0 ** halvings
+    at = u_from
+    step = total
+    z_at = z
+    y_at = y.copy()
+    while True:
+        last = abs(step) >= abs(u_to - at)
+        uk = u_to if last else at + step
+        y_try = y_at.copy()
+        z_try, good = _newton(_log_w(uk, uk + log_rel), z_at, y_try, iterations, mult, n_layers, e, log_gain,
+                              top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
         if good:
-            y[:] = y_try
-            return z_try, True
-        parts *= 2
-    return z, False
+            if last:
+                y[:] = y_try
+                return z_try, True
+            z_at = z_try
+            y_at = y_try
+            at = uk
+            step *= 2.0
+        else:
+            if last:
+                step = u_to - at
+            step *= 0.5
+            if abs(step) < smallest * (1.0 - 1e-12):
+                return z, False
 
 
 @kernel(**_COMPILE)
