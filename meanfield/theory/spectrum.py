@@ -423,7 +423,7 @@ def density_on_grid(problem, points, log_m1=None, m2_rel=None):
             break
         span = _wider_span(span, dens, tail)
     def worst(u, w, dens, tail):
-        return max(abs(e) for e in _checks(problem, u, w, dens, tail, log_m1, m2_rel) if np.isfinite(e))
+        return max((abs(e) for e in _checks(problem, u, w, dens, tail, log_m1, m2_rel) if np.isfinite(e)), default=0.0)
 
     positive = np.flatnonzero(dens > 0)
     if positive.size and positive[-1] < len(u) - 1 and worst(u, w, dens, tail) > REFINE_TOL:
