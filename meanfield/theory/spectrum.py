@@ -426,13 +426,14 @@ def density_on_grid(problem, points, log_m1=None, m2_rel=None):
         return max((abs(e) for e in _checks(problem, u, w, dens, tail, log_m1, m2_rel) if np.isfinite(e)), default=0.0)
 
     positive = np.flatnonzero(dens > 0)
-    if positive.size and positive[-1] < len(u) - 1 and worst(u, w, dens, tail) > REFINE_TOL:
+    first = worst(u, w, dens, tail)
+    if positive.size and positive[-1] < len(u) - 1 and first > REFINE_TOL:
         knee = u[np.flatnonzero(dens >= KNEE * np.nanmax(dens))[-1]]  # u descends
         u2, w2 = _grid(u_top, u_top - u[positive[-1] + 1], points, breaks + [knee])
         z2, ok2 = _solve_grid(problem, u2, u_top)
         dens2 = _fill_singular(u2, _density(z2, ok2), breaks + [u_top])
         tail2 = _tail_mass(u2, dens2)
-        if worst(u2, w2, dens2, tail2) < worst(u, w, dens, tail):
+        if worst(u2, w2, dens2, tail2) < first:
             return u_top, z_edge, u2, w2, z2, ok2, dens2, tail2
     return u_top, z_edge, u, w, z, ok, dens, tail
 
@@ -500,9 +501,14 @@ def _hard_lower_edge(problem, u, dens, scale, u_top):
     log_second = np.log(problem.second)
     mult, L, e, log_gain = problem.args()
     log_rel = math.log(ETA_REL)
-    y_in = np.empty(len(mult), dtype=complex)
-    z_in, good = _eta_path(inside, u_top, problem.log_m1, log_second, y_in, mult, L, e, log_gain, inside + log_rel,
-                           problem.top, *problem.packed)
+
+    def from_scratch(at):
+        y = np.empty(len(mult), dtype=complex)
+        z, found = _eta_path(at, u_top, problem.log_m1, log_second, y, mult, L, e, log_gain, at + log_rel,
+                             problem.top, *problem.packed)
+        return z, found, y
+
+    z_in, good, y_in = from_scratch(inside)
     for _ in range(60):
         mid = 0.5 * (inside + outside)
         if good:
@@ -510,15 +516,11 @@ def _hard_lower_edge(problem, u, dens, scale, u_top):
             z, found = _continue(inside, mid, z_in, y, log_rel, MAX_HALVINGS, MAX_NEWTON, mult, L, e, log_gain,
                                  problem.top, *problem.packed)
         else:  # the innermost point did not settle: η-paths from scratch
-            y = np.empty(len(mult), dtype=complex)
-            z, found = _eta_path(mid, u_top, problem.log_m1, log_second, y, mult, L, e, log_gain, mid + log_rel,
-                                 problem.top, *problem.packed)
+            z, found, y = from_scratch(mid)
         if good and found and NOISE_REL * abs(z) < -z.imag / math.pi <= EDGE_DENSITY * abs(z):
             # a density this small may be continuation's rounding past the edge (z is known to ~√ε
             # there) or a thin tail of the support: an η-path from scratch decides
-            y = np.empty(len(mult), dtype=complex)
-            z, found = _eta_path(mid, u_top, problem.log_m1, log_second, y, mult, L, e, log_gain, mid + log_rel,
-                                 problem.top, *problem.packed)
+            z, found, y = from_scratch(mid)
         if found and -z.imag / math.pi > NOISE_REL * abs(z):
             inside = mid
             if good:
