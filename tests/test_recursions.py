@@ -125,3 +125,37 @@ def test_vanishing_signal_is_data_not_divergence():
     assert np.all(ds.q.values[at:] == 0) and np.all(ds.q.values[:at] > 0)
     assert np.all(np.isfinite(ds.log_grad.values)) and np.all(np.isfinite(ds.chi.values[1:]))
     assert int(mf.recursion("selu", 50).vanished_at) == -1
+
+
+@pytest.mark.parametrize("spec", ["erf", "gelu", "selu"])
+def test_compiled_and_interpreted_layer_loops_give_the_same_bits(spec):
+    """A small recursion runs its compiled loops interpreted (meanfield/gauss/jit.py): the forward
+    loop and the derived quantities give the same bits either way, vanished and diverged layers
+    included (q0 = 0 is outside the public range, so the arrays are built here)."""
+    from meanfield.gauss import smooth_closed
+    from meanfield.theory import recursions
+
+    rng = np.random.default_rng(3)
+    layers, n = 9, 6
+    q = np.empty((layers, n))
+    q[0] = [1e-300, 0.5, 1.0, 3.0, 1e200, 7.0]
+    w2, b2 = rng.uniform(0.5, 3.0, n), np.where(np.arange(n) % 2, 0.0, 0.1)
+    big_q, phi = np.empty_like(q), np.empty_like(q)
+    if spec in smooth_closed.LAYERS:
+        smooth_closed._forward.compiled(smooth_closed.LAYERS[spec], q, big_q, phi, w2, b2)
+        twin = [np.empty_like(q) for _ in range(3)]
+        twin[0][0] = q[0]
+        smooth_closed._forward.interpreted(smooth_closed.LAYERS[spec], *twin, w2, b2)
+        for a, b in zip((q, big_q, phi), twin):
+            assert np.array_equal(a.view(np.int64), b.view(np.int64)) or np.array_equal(a, b, equal_nan=True)
+    else:
+        big_q, phi = rng.uniform(0.1, 2.0, q.shape), rng.uniform(0.1, 2.0, q.shape)
+        q = rng.uniform(0.1, 2.0, q.shape)
+    q[4, 2], q[5, 3], big_q[5, 3] = np.inf, 0.0, 0.0
+    outputs = [[np.empty_like(q) for _ in range(6)] + [np.empty((2, n), dtype=np.int64)] for _ in range(2)]
+    recursions._derived.compiled(q, big_q, phi, w2, *outputs[0])
+    recursions._derived.interpreted(q, big_q, phi, w2, *outputs[1])
+    for a, b in zip(*outputs):
+        np.testing.assert_array_equal(a, b)
+        assert np.array_equal(np.where(np.isnan(a), 0, a).view(np.int64) if a.dtype == float else a,
+                              np.where(np.isnan(b), 0, b).view(np.int64) if b.dtype == float else b)

@@ -57,7 +57,9 @@ class ClosedForms:
     ``jacobian_derivative`` dφ/dq; ``mean_map(m, s2)`` = E f(x), ``derivative_mean_map(m, s2)`` =
     E f'(x), x ~ N(m, s2); ``pair(k, q)`` = E f(u₁) f(u₂) and ``derivative_pair(k, q)`` =
     E f'(u₁) f'(u₂), (u₁, u₂) ~ N(0, [[q, k], [k, q]]) (the correlation map, χ_c);
-    ``jacobian_fourth(q)`` = E f'⁴ (the singular-value spectrum's second moment).
+    ``jacobian_fourth(q)`` = E f'⁴ (the singular-value spectrum's second moment).  ``layer`` names the
+    compiled (Q, φ) of ``meanfield.gauss.smooth_closed`` that ``second_moment`` and ``jacobian`` are,
+    on which the recursion runs its compiled layer loop (None: the recursion calls the two).
     """
 
     second_moment: Callable
@@ -69,6 +71,18 @@ class ClosedForms:
     pair: Callable | None = None
     derivative_pair: Callable | None = None
     jacobian_fourth: Callable | None = None
+    layer: str | None = None
+
+
+def _compiled_layer(name):
+    """``second_moment`` and ``jacobian`` from the compiled closed forms of ``name``
+    (``meanfield.gauss.smooth_closed``), the recursion's own: one definition of each."""
+    def values(q):
+        from ..gauss import smooth_closed
+
+        return smooth_closed.second_moment_and_jacobian(name, q)
+
+    return dict(second_moment=lambda q: values(q)[0], jacobian=lambda q: values(q)[1], layer=name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +161,8 @@ def _erf_closed(_params) -> ClosedForms:
         return np.sqrt(np.maximum(np.square(1.0 + 2.0 * q) - 4.0 * np.square(k), 0.0))
 
     return ClosedForms(
-        second_moment=lambda q: (2.0 / math.pi) * np.arctan2(2.0 * q, np.sqrt(1.0 + 4.0 * q)),
+        **_compiled_layer("erf"),
         second_moment_derivative=lambda q: (4.0 / math.pi) / ((1.0 + 2.0 * q) * np.sqrt(1.0 + 4.0 * q)),
-        jacobian=lambda q: (4.0 / math.pi) / np.sqrt(1.0 + 4.0 * q),
         jacobian_derivative=lambda q: -(8.0 / math.pi) * (1.0 + 4.0 * q) ** -1.5,
         mean_map=lambda m, s2: _special().erf(m / np.sqrt(1.0 + 2.0 * s2)),
         derivative_mean_map=lambda m, s2: (2.0 / math.sqrt(math.pi)) * np.exp(-np.square(m) / (1.0 + 2.0 * s2))
@@ -201,11 +214,9 @@ def _gelu_closed(_params) -> ClosedForms:
         return _special().ndtr(mu) + m * np.exp(-0.5 * mu * mu) / (SQRT_2PI * root**3)
 
     return ClosedForms(
-        second_moment=lambda q: q * (0.25 + (q / ((1.0 + q) * np.sqrt(1.0 + 2.0 * q)) + 0.5 * angle(q)) / math.pi),
+        **_compiled_layer("gelu"),
         second_moment_derivative=lambda q: 0.25 + angle(q) / (2.0 * math.pi) + q * (4.0 * q * q + 11.0 * q + 5.0)
         / (2.0 * math.pi * np.square(1.0 + q) * (1.0 + 2.0 * q) ** 1.5),
-        jacobian=lambda q: 0.25 + angle(q) / (2.0 * math.pi) + q / (math.pi * (1.0 + q) * np.sqrt(1.0 + 2.0 * q))
-        + q / (2.0 * math.pi * (1.0 + 2.0 * q) ** 1.5),
         jacobian_derivative=lambda q: (4.0 + 12.0 * q + 9.0 * q * q - q**3)
         / (2.0 * math.pi * np.square(1.0 + q) * (1.0 + 2.0 * q) ** 2.5),
         mean_map=mean_map,

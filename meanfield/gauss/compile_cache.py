@@ -109,8 +109,9 @@ def _make_locator(caching):
     return ProjectCacheLocator
 
 
-#: the files whose compiled helpers other files inline: every stamp of a folder that compiles
+#: the files whose compiled helpers other files inline (the Mills ratio, its coefficients, the
+#: vectorising log, exp and arctan): every stamp of a folder that compiles
 #: against the Gaussian engine includes them (``meanfield.theory`` registers itself with these)
-ENGINE_FILES = tuple(os.path.join(os.path.dirname(__file__), name) for name in ("mills.py", "mills_coefficients.py"))
+ENGINE_FILES = tuple(os.path.join(os.path.dirname(__file__), name) for name in ("mills.py", "mills_coefficients.py", "elementary.py"))
 
 register(os.path.dirname(__file__), depends=ENGINE_FILES)

@@ -232,3 +232,38 @@ def _llvm_fma():
 
 #: a·b + c with one rounding, in compiled and interpreted kernels alike.
 fma = _Primitive(_fused_multiply_add, _llvm_fma, "fma")
+
+
+def _float_bits(x):
+    """The IEEE 754 bit pattern of a float64, as a signed 64-bit integer."""
+    return int(np.float64(x).view(np.int64))
+
+
+def _bits_float(bits):
+    """The float64 whose IEEE 754 bit pattern is ``bits`` modulo 2⁶⁴ (as the compiled shifts wrap)."""
+    return np.uint64(int(bits) & 0xFFFFFFFFFFFFFFFF).view(np.float64)
+
+
+def _llvm_bitcast(source, target):
+    """A numba intrinsic that reinterprets a ``source`` scalar's bits as ``target`` (LLVM's bitcast:
+    no instruction, so a loop around it still vectorises)."""
+    from llvmlite import ir
+    from numba.core import types as nbtypes
+    from numba.core.extending import intrinsic
+
+    to_type = {"int64": (nbtypes.int64, ir.IntType(64)), "float64": (nbtypes.float64, ir.DoubleType())}
+    source_type, (target_type, target_ir) = to_type[source][0], to_type[target]
+
+    @intrinsic
+    def bitcast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(context.cast(builder, args[0], signature.args[0], source_type), target_ir)
+
+        return target_type(x), codegen
+
+    return bitcast
+
+
+#: a float64's bits as an int64, and back, in compiled and interpreted kernels alike
+float_bits = _Primitive(_float_bits, lambda: _llvm_bitcast("float64", "int64"), "float_bits")
+bits_float = _Primitive(_bits_float, lambda: _llvm_bitcast("int64", "float64"), "bits_float")

@@ -21,10 +21,15 @@ its first layer.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import xarray as xr
 
 from ..gauss import closed_forms, quadrature
+from ..gauss.elementary import exp as vexp, log as vlog
+from ..gauss.jit import kernel
+from ..gauss.smooth_closed import forward as smooth_forward
 from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
 from .functionals import resolve, smooth_closed
@@ -57,11 +62,6 @@ def _widths(widths, depth):
     if not np.all(np.isfinite(arr.astype(float))) or np.any(arr < 1) or np.any(arr != np.round(arr)):
         raise ValueError(f"widths must be positive integers, got {arr.tolist()}")
     return arr.astype(int)
-
-
-def _first_zero(x, axis=-1):
-    zero = x == 0
-    return np.where(zero.any(axis=axis), np.argmax(zero, axis=axis), -1)
 
 
 def _first_nonfinite(x, axis=-1):
@@ -233,64 +233,176 @@ def _mean_and_second(act, m, var, values, mask):
 def infinite_width_arrays(act, v, params, depth, dropout=None) -> dict:
     """Props A.1, A.2 and 3.1 as arrays of shape config + (L + 1,), from broadcast inputs ``v``
     (q0, sigma_w2, sigma_b2) and the family's parameter arrays (None for quadrature): the core of
-    :func:`recursion`, which :func:`meanfield.finite_width` shares."""
+    :func:`recursion`, which :func:`meanfield.finite_width` shares.  Keys: q, chi, factor, log_grad,
+    grad, explosion, prop31 (config + (L + 1,)), diverged_at, vanished_at (config), and y_mean with
+    dropout."""
     shape = v["q0"].shape
-    # Layer-major inside (each layer's values contiguous, and the cumulative sums along the first
-    # axis), the layer axis moved last on return: the strided columns of a config-major layout
-    # cost more than the closed forms themselves.
+    # Layer-major inside (each layer's values contiguous, so that the loops over configurations have
+    # unit stride), the layer axis moved last on return: the strided columns of a config-major
+    # layout cost more than the closed forms themselves.
     q = np.empty((depth + 1,) + shape)
     phi = np.empty_like(q)
     big_q = np.empty_like(q)
     q[0] = v["q0"]
-    second = np.empty_like(q)
-    y_mean = np.empty_like(q)
+    y_mean = None
+    smooth = smooth_closed(act)
     with np.errstate(all="ignore"):
-        for layer in range(depth + 1):
-            cur = q[layer]
-            finite = np.isfinite(cur) & (cur > 0)
-            if finite.all():
-                big_q[layer], phi[layer] = layer_maps(act, cur, params)
-            else:
-                bq = np.full(shape, np.nan)
-                ph = np.full(shape, np.nan)
-                if finite.any():
-                    sub = [None if p is None else np.broadcast_to(p, shape)[finite] for p in (params or ())]
-                    bq[finite], ph[finite] = layer_maps(act, cur[finite], tuple(sub) if params else None)
-                bq[np.isposinf(cur)] = np.inf
-                zero = cur == 0  # vanished (underflowed): x = 0 exactly, so Q = f(0)², φ = f'(0)²
-                if zero.any():
-                    bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
-                    ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
-                big_q[layer], phi[layer] = bq, ph
-            if dropout is not None:
-                # alpha dropout after the activation (theory.dropout): E y² replaces Q, and E y = μ + a k (m₁ − μ)
-                m1 = np.full(shape, np.nan)
-                ok = np.isfinite(cur) & (cur > 0)
-                if ok.any():
-                    m1[ok] = _zero_mean_mean(act, cur[ok])
-                a, b, k, p, alpha_p = (dropout[key] for key in ("a", "b", "keep", "p", "alpha_p"))
-                second[layer] = a * a * (k * big_q[layer] + p * alpha_p**2) + 2 * a * b * (k * m1 + p * alpha_p) + b * b
-                y_mean[layer] = dropout["mu"] + a * k * (m1 - dropout["mu"])
-            if layer < depth:
-                q[layer + 1] = v["sigma_b2"] + v["sigma_w2"] * (big_q[layer] if dropout is None else second[layer])
-        factor = q * phi / big_q
-        # at q = 0 with f(0) = 0, 1 + δ_q -> q f'(0)² / (q f'(0)²) = 1, its limit
-        factor = np.where((q == 0) & (big_q == 0), 1.0, factor)
-        gain = 1.0 if dropout is None else dropout["a"] ** 2 * dropout["keep"]  # ∂y/∂x = a d: E (a d)² = a² k
-        chi = np.concatenate([np.full((1,) + shape, np.nan), v["sigma_w2"] * phi[:-1] * gain], axis=0)
-        log_chi = np.log(chi[1:])
-        # log ∏_{i=l+1}^{L} χ_i: reverse cumulative sum of the logs.
-        log_grad = np.concatenate([np.cumsum(log_chi[::-1], axis=0)[::-1], np.zeros((1,) + shape)], axis=0)
-        grad = np.exp(log_grad)
-        log_explosion = np.concatenate([np.zeros((1,) + shape), np.cumsum(np.log(factor[:-1]), axis=0)], axis=0)
-        prop31 = np.exp(np.log(q / q[:1]) + log_explosion + log_grad - log_grad[:1])
-    q, chi, factor, log_grad, grad, log_explosion, prop31 = (
-        np.moveaxis(a, 0, -1) for a in (q, chi, factor, log_grad, grad, log_explosion, prop31))
-    out = dict(q=q, chi=chi, factor=factor, log_grad=log_grad, grad=grad, log_explosion=log_explosion,
-               prop31=prop31)
+        if dropout is None and smooth is not None and smooth.layer is not None:
+            # erf, GELU: every layer in one compiled pass over the configurations
+            flat = (depth + 1, int(np.prod(shape, dtype=int)))
+            smooth_forward(smooth.layer, q.reshape(flat), big_q.reshape(flat), phi.reshape(flat),
+                           *(np.ascontiguousarray(np.broadcast_to(v[k], shape)).ravel() for k in ("sigma_w2", "sigma_b2")))
+        else:
+            y_mean = _layer_loop(act, v, params, depth, dropout, q, big_q, phi)
+    gain = 1.0 if dropout is None else dropout["a"] ** 2 * dropout["keep"]  # ∂y/∂x = a d: E (a d)² = a² k
+    out = derived_quantities(q, big_q, phi, v["sigma_w2"] * gain)
+    out = {key: np.moveaxis(a, 0, -1) if a.ndim == q.ndim else a for key, a in out.items()}
+    out["q"] = np.moveaxis(q, 0, -1)
     if dropout is not None:
         out["y_mean"] = np.moveaxis(y_mean, 0, -1)
     return out
+
+
+def _layer_loop(act, v, params, depth, dropout, q, big_q, phi):
+    """Fill q, Q and φ (layer-major) one layer at a time, numpy over the configurations (the family's
+    compiled closed forms per layer, or quadrature), with alpha dropout after each activation where
+    ``dropout`` gives its constants; returns E y_l there (None without dropout)."""
+    shape = q.shape[1:]
+    second = np.empty_like(q)
+    y_mean = np.empty_like(q) if dropout is not None else None
+    for layer in range(depth + 1):
+        cur = q[layer]
+        finite = np.isfinite(cur) & (cur > 0)
+        if finite.all():
+            big_q[layer], phi[layer] = layer_maps(act, cur, params)
+        else:
+            bq = np.full(shape, np.nan)
+            ph = np.full(shape, np.nan)
+            if finite.any():
+                sub = [None if p is None else np.broadcast_to(p, shape)[finite] for p in (params or ())]
+                bq[finite], ph[finite] = layer_maps(act, cur[finite], tuple(sub) if params else None)
+            bq[np.isposinf(cur)] = np.inf
+            zero = cur == 0  # vanished (underflowed): x = 0 exactly, so Q = f(0)², φ = f'(0)²
+            if zero.any():
+                bq[zero] = np.broadcast_to(np.square(act.f(0.0)), shape)[zero]
+                ph[zero] = np.broadcast_to(np.square(act.df(0.0)), shape)[zero]
+            big_q[layer], phi[layer] = bq, ph
+        if dropout is not None:
+            # alpha dropout after the activation (theory.dropout): E y² replaces Q, and E y = μ + a k (m₁ − μ)
+            m1 = np.full(shape, np.nan)
+            ok = np.isfinite(cur) & (cur > 0)
+            if ok.any():
+                m1[ok] = _zero_mean_mean(act, cur[ok])
+            a, b, k, p, alpha_p = (dropout[key] for key in ("a", "b", "keep", "p", "alpha_p"))
+            second[layer] = a * a * (k * big_q[layer] + p * alpha_p**2) + 2 * a * b * (k * m1 + p * alpha_p) + b * b
+            y_mean[layer] = dropout["mu"] + a * k * (m1 - dropout["mu"])
+        if layer < depth:
+            q[layer + 1] = v["sigma_b2"] + v["sigma_w2"] * (big_q[layer] if dropout is None else second[layer])
+    return y_mean
+
+
+def derived_quantities(q, big_q, phi, sigma_w2) -> dict:
+    """χ_l, 1 + δ_{q_l}, the gradient and Prop 3.1's product from q_l, Q(q_l) and φ(q_l), layer-major
+    arrays (L + 1,) + config; ``sigma_w2`` (config-shaped or scalar) is the per-layer gain's factor
+    (σ_w², times a² k with alpha dropout).  One compiled pass (:func:`_derived`); the arrays it
+    returns are layer-major, diverged_at and vanished_at config-shaped."""
+    layers, shape = q.shape[0], q.shape[1:]
+    flat = (layers, int(np.prod(shape, dtype=int)))
+    gain = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma_w2, dtype=float), shape)).ravel()
+    names = ("chi", "factor", "log_grad", "grad", "explosion", "prop31")
+    out = {name: np.empty(q.shape) for name in names}
+    first = np.empty((2, flat[1]), dtype=np.int64)
+    if q.size:
+        _derived.run(q.size, *(np.ascontiguousarray(a).reshape(flat) for a in (q, big_q, phi)), gain,
+                     *(out[name].reshape(flat) for name in names), first)
+    out["diverged_at"], out["vanished_at"] = first[0].reshape(shape), first[1].reshape(shape)
+    return out
+
+
+_COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+# One layer's rows (1-D, unit stride), each loop a function of its own: LLVM vectorises these, and
+# the same loops nested inside the layer loop it does not (nor a loop over more arrays than it
+# checks for overlap at run time).
+
+
+@kernel(**_COMPILE)
+def _factor_row(q, big_q, phi, factor):
+    """1 + δ_q = q φ/Q (eq 2), 1 at q = Q = 0 (its limit)."""
+    for i in range(q.size):
+        value = q[i] * phi[i] / big_q[i]
+        factor[i] = 1.0 if (q[i] == 0.0 and big_q[i] == 0.0) else value
+
+
+@kernel(**_COMPILE)
+def _chi_row(gain, phi, chi, log_chi):
+    for i in range(phi.size):
+        chi[i] = gain[i] * phi[i]
+    for i in range(phi.size):
+        log_chi[i] = vlog(chi[i])
+
+
+@kernel(**_COMPILE)
+def _log_sum_row(previous, x, out):
+    """out = previous + log x."""
+    for i in range(x.size):
+        out[i] = previous[i] + vlog(x[i])
+
+
+@kernel(**_COMPILE)
+def _sum_exp_row(total, add, out):
+    """total += add, out = e^total."""
+    for i in range(total.size):
+        total[i] += add[i]
+    for i in range(total.size):
+        out[i] = vexp(total[i])
+
+
+@kernel(**_COMPILE)
+def _prop31_row(q, q_0, log_e, log_g, log_g_0, out):
+    """eq 27's ratio from its logs; log_e becomes e^log_e."""
+    for i in range(q.size):
+        out[i] = vlog(q[i] / q_0[i])
+    for i in range(q.size):
+        out[i] = vexp(out[i] + log_e[i] + (log_g[i] - log_g_0[i]))
+    for i in range(q.size):
+        log_e[i] = vexp(log_e[i])
+
+
+@kernel(**_COMPILE)
+def _derived(q, big_q, phi, gain, chi, factor, log_grad, grad, explosion, prop31, first):
+    """The body of :func:`derived_quantities`; arrays (L + 1, n) layer-major, ``gain`` (n,),
+    ``first`` (2, n) receives the first non-finite and the first zero layer of q (−1 if none).
+
+    chi_l = gain φ(q_{l−1}); factor 1 + δ = q φ/Q (1 at q = Q = 0, its limit); log_grad the reverse
+    cumulative sum of log χ (Prop A.2) and grad its exp; explosion = exp Σ_{i<l} log(1 + δ_i);
+    prop31 = exp(log(q_l/q_0) + log explosion_l + log_grad_l − log_grad_0) (eq 27).  Sums of logs,
+    so that products over many layers neither over- nor underflow before their value does; the logs
+    and exps are ``elementary``'s, in row loops without a branch that vectorise."""
+    layers, n = q.shape
+    depth = layers - 1
+    chi[0, :] = math.nan
+    first[:, :] = -1
+    explosion[0, :] = 0.0  # log explosion until the last pass
+    bad_at, zero_at = first[0], first[1]
+    for l in range(layers):
+        _factor_row(q[l], big_q[l], phi[l], factor[l])
+        q_l = q[l]
+        for i in range(n):
+            ql = q_l[i]
+            if bad_at[i] < 0 and not (ql - ql == 0.0):  # inf or NaN
+                bad_at[i] = l
+            if zero_at[i] < 0 and ql == 0.0:
+                zero_at[i] = l
+        if l < depth:
+            _chi_row(gain, phi[l], chi[l + 1], log_grad[l])  # log χ_{l+1} in row l, summed below
+            _log_sum_row(explosion[l], factor[l], explosion[l + 1])
+    log_grad[depth, :] = 0.0
+    grad[depth, :] = 1.0
+    for l in range(depth - 1, -1, -1):
+        _sum_exp_row(log_grad[l], log_grad[l + 1], grad[l])
+    for l in range(layers):
+        _prop31_row(q[l], q[0], explosion[l], log_grad[l], log_grad[0], prop31[l])
 
 
 def _zero_mean_mean(act, q):
@@ -303,7 +415,7 @@ def _zero_mean_mean(act, q):
 def infinite_width_variables(arrays, dims) -> dict:
     """The Dataset variables of :func:`recursion` from :func:`infinite_width_arrays`."""
     q, chi, factor, grad, log_grad = (arrays[k] for k in ("q", "chi", "factor", "grad", "log_grad"))
-    log_explosion, prop31 = arrays["log_explosion"], arrays["prop31"]
+    explosion, prop31 = arrays["explosion"], arrays["prop31"]
     layer_dims = dims + ("layer",)
     data = {
         "q": (layer_dims, q, {"long_name": "second moment of pre-activations q_l", "equation": "Prop A.1, eq 16"}),
@@ -311,12 +423,12 @@ def infinite_width_variables(arrays, dims) -> dict:
         "explosion_factor": (layer_dims, factor, {"long_name": "1 + delta_{q_l}", "equation": "eq 2"}),
         "grad": (layer_dims, grad, {"long_name": "E||dL/dh_l||^2, 1 at the output layer", "equation": "Prop A.2, eq 19"}),
         "log_grad": (layer_dims, log_grad, {"long_name": "log of grad"}),
-        "explosion_product": (layer_dims, np.exp(log_explosion),
+        "explosion_product": (layer_dims, explosion,
                               {"long_name": "prod_{i<=l} (1 + delta_{q_{i-1}})", "equation": "Prop 3.1"}),
         "prop31": (layer_dims, prop31, {"long_name": "q_l prod(1+delta) g_l / (q_0 g_0); 1 when sigma_b2 = 0",
                                         "equation": "Prop 3.1, eq 27"}),
-        "diverged_at": (dims, _first_nonfinite(q), {"long_name": "first layer with non-finite q, -1 if none"}),
-        "vanished_at": (dims, _first_zero(q), {"long_name": "first layer where q underflows to 0, -1 if none; "
+        "diverged_at": (dims, arrays["diverged_at"], {"long_name": "first layer with non-finite q, -1 if none"}),
+        "vanished_at": (dims, arrays["vanished_at"], {"long_name": "first layer where q underflows to 0, -1 if none; "
                                                              "q is 0 there and after, not NaN"}),
     }
     return data
