@@ -4,7 +4,9 @@
   fitted polynomials (``mills_coefficients``, written by ``python -m meanfield.gauss.mills_fit``);
 * ``mills_series``: combinations of Mills-ratio derivatives without cancellation (finite-width);
 * ``closed_forms``: every Gaussian functional of the exponential-linear family in closed form;
+* ``smooth_closed``: Q and φ of erf and exact GELU in closed form, compiled, and eq 16 on them;
 * ``quadrature``: Gauss–Hermite, graded and trapezoid rules for any other activation;
+* ``elementary``: log, exp and arctan as branch-free compiled scalars (loops around them vectorise);
 * ``jit``: numba kernels compiled on first call, and the same source run in Python;
 * ``compile_cache``: where numba keeps the compiled code (a per-user cache).
 
