@@ -1,4 +1,5 @@
-"""log, exp and arctan as branch-free compiled scalars, so that the loops around them vectorise.
+"""log, exp, arctan and scaled products as branch-free compiled scalars, so that the loops around
+them vectorise.
 
 numba compiles ``math.log``, ``math.exp`` and ``math.atan`` to calls into the C library, one point
 at a time: 4-8, 5 and 14 ns a point here (AMD EPYC; log is slowest near 1), most of the time of a
@@ -23,7 +24,14 @@ instruction: 2.6-2.9 and 1.9 ns a point, within one unit in the last place of th
   atan x = π/2 − atan(1/x), then x + x³ P(x²)/Q(x²) with P, Q of degrees 4 and 5; peak relative
   error 1.9e-16 over IEEE doubles.  For x ≥ 0 (and +inf, and NaN, which it returns).
 
-Both are IEEE arithmetic only (no fused multiply-add), so compiled and interpreted they give the
+* :func:`frexp`, :func:`ldexp`: a float64 split into mantissa in [1, 2) and exponent, and put back
+  with one rounding (gradual underflow included) for an exponent of any size; with them
+  :func:`scaled_product` keeps a product of many factors as mantissa and exponent, so that it over-
+  or underflows only where it is read, and :func:`log_scaled` gives its log.  A recursion's
+  gradient, explosion product and Prop 3.1 are such products over layers: one multiplication and a
+  few bit moves per factor, where a sum of logs and its exp cost a log and an exp.
+
+All are IEEE arithmetic only (no fused multiply-add), so compiled and interpreted they give the
 same bits (``jit``).
 """
 
@@ -93,10 +101,59 @@ EP4 = -1.65339022054652515390e-06
 EP5 = 4.13813679705723846039e-08
 EXP_OVERFLOW = 7.09782712893383973096e+02
 EXP_UNDERFLOW = -7.45133219101941108420e+02
-#: x is clamped into [−746, 710] before the reduction (the thresholds above decide outside), and 2^k
-#: is applied as 2^k₁ 2^(k − k₁) with |k₁| <= 1000, each a normal power of two
+#: x is clamped into [−746, 710] before the reduction (the thresholds above decide outside)
 _EXP_CLAMP = 746.0
+#: :func:`ldexp` applies 2^k as 2^k₁ 2^(k − k₁) with |k₁| <= 1000 and k clamped into ±2000, so that
+#: each factor is a normal power of two and, for |m| in [1/8, 8), m 2^k₁ is normal and exact
 _SPLIT = 1000.0
+_LDEXP_CLAMP = 2000.0
+#: a float64's bits less its exponent field, and the exponent field of 1.0
+_EXPONENT_CLEAR = ~0x7FF0000000000000
+_ONE_EXPONENT = 0x3FF0000000000000
+
+
+@kernel(**_SCALAR)
+def ldexp(m, k):
+    """m·2^k rounded once, for a float64 k holding an integer of any size (inf past the largest
+    double, gradual underflow to 0); exact 2^k₁ 2^(k − k₁) (see _SPLIT) through the rounding shift,
+    so that it vectorises.  Meant for |m| in [1/8, 8) and m = 0, ±inf, NaN (which it returns)."""
+    k = min(max(k, -_LDEXP_CLAMP), _LDEXP_CLAMP)
+    k1 = min(max(k, -_SPLIT), _SPLIT)
+    b1 = float_bits(k1 + _SHIFT) - _SHIFT_BITS
+    b2 = float_bits((k - k1) + _SHIFT) - _SHIFT_BITS
+    return m * bits_float((b1 + 0x3FF) << 52) * bits_float((b2 + 0x3FF) << 52)
+
+
+@kernel(**_SCALAR)
+def frexp(x):
+    """(m, k) with x = m·2^k, 1 <= |m| < 2 and k a float64 holding an integer, for finite x ≠ 0,
+    subnormals included; (x, 0) for ±0, ±inf and NaN.  The inverse of :func:`ldexp`."""
+    subnormal = abs(x) < SMALLEST_NORMAL
+    scaled = x * _TWO54 if subnormal else x
+    bits = float_bits(scaled)
+    biased = (bits >> 52) & 0x7FF
+    k = (bits_float(biased | _TWO52_BITS) - _TWO52) - 0x3FF - (54.0 if subnormal else 0.0)
+    m = bits_float((bits & _EXPONENT_CLEAR) | _ONE_EXPONENT)
+    special = (x == 0.0) | (biased == 0x7FF)
+    return (x if special else m), (0.0 if special else k)
+
+
+@kernel(**_SCALAR)
+def scaled_product(m, k, x):
+    """(m', k') = (m, k)·x normalised as :func:`frexp` gives it: a product over many factors kept as
+    mantissa and exponent, so that it over- or underflows only where it is read (:func:`ldexp`),
+    and exactly rounded at each step.  Once m is 0, inf or NaN, it stays so (k is then arbitrary)."""
+    mx, kx = frexp(x)
+    p = m * mx
+    big = abs(p) >= 2.0
+    return (0.5 * p if big else p), k + kx + (1.0 if big else 0.0)
+
+
+@kernel(**_SCALAR)
+def log_scaled(m, k):
+    """log(m·2^k) for the (m, k) of :func:`frexp` (m > 0), with k ln 2 as fdlibm splits it (exact
+    k·LN2_HI for |k| < 2²¹)."""
+    return (k * LN2_HI + log(m)) + k * LN2_LO
 
 
 @kernel(**_SCALAR)
@@ -110,10 +167,7 @@ def exp(x):
     t = r * r
     c = r - t * (EP1 + t * (EP2 + t * (EP3 + t * (EP4 + t * EP5))))
     y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
-    k1 = min(max(k, -_SPLIT), _SPLIT)
-    b1 = float_bits(k1 + _SHIFT) - _SHIFT_BITS
-    b2 = float_bits((k - k1) + _SHIFT) - _SHIFT_BITS
-    y = y * bits_float((b1 + 0x3FF) << 52) * bits_float((b2 + 0x3FF) << 52)
+    y = ldexp(y, k)
     y = math.inf if x > EXP_OVERFLOW else y
     y = 0.0 if x < EXP_UNDERFLOW else y
     return x if x != x else y
@@ -139,8 +193,9 @@ def atan_nonneg(x):
     """arctan x for x >= 0, +inf included, to within one ulp (Cephes; module docstring)."""
     big = x > T3P8
     middle = x > _ATAN_MIDDLE
-    # both reductions are computed and one selected, so that the loop around has no branch
-    reduced = -1.0 / x if big else ((x - 1.0) / (x + 1.0) if middle else x)
+    # the reductions' numerators and denominators are selected and divided once, so that the loop
+    # around has no branch (−1/x, (x − 1)/(x + 1), or x/1 = x exactly)
+    reduced = (-1.0 if big else (x - 1.0 if middle else x)) / (x if big else (x + 1.0 if middle else 1.0))
     base = PIO2 if big else (PIO4 if middle else 0.0)
     low = MOREBITS if big else (0.5 * MOREBITS if middle else 0.0)
     z = reduced * reduced
