@@ -173,3 +173,33 @@ def test_a_kernel_pickles_by_reference():
 
     assert pickle.loads(pickle.dumps(mills._map_into)) is mills._map_into
     assert pickle.loads(pickle.dumps(fma)) is fma
+
+
+def test_empty_large_is_an_ordinary_writable_array_on_huge_page_boundaries():
+    """A large array lies in its own mapping, 2 MiB aligned where the system offers huge pages; it
+    behaves as np.empty's (shape, dtype, C order, writable, pickles) and its memory lives as long as
+    any view of it does."""
+    import gc
+    import mmap
+
+    small = jit.empty_large((3, 4))
+    assert small.shape == (3, 4) and small.dtype == np.float64 and small.flags.c_contiguous
+    big = jit.empty_large((1001, 1000))
+    assert big.shape == (1001, 1000) and big.dtype == np.float64 and big.flags.c_contiguous and big.flags.writeable
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        assert big.ctypes.data % (2 << 20) == 0
+    big[:] = np.arange(1000.0)
+    column = np.moveaxis(big, 0, -1)[7]
+    del big
+    gc.collect()
+    assert np.all(column == 7.0)
+    assert np.array_equal(pickle.loads(pickle.dumps(column)), column)
+
+
+def test_column_chunks_cover_the_columns_once():
+    for columns, points, threads in [(1000, 10**6, 2), (1000, 10**6, 3), (100, 10**6, 8), (10, 10**9, 4),
+                                     (1000, 10, 4), (0, 10**6, 2)]:
+        chunks = jit.column_chunks(columns, points, threads)
+        covered = [i for start, stop in chunks for i in range(start, stop)]
+        assert covered == list(range(columns))
+        assert len(chunks) == (1 if points < jit.PARALLEL_POINTS else max(1, min(threads, columns // jit.MIN_CHUNK_COLUMNS)))

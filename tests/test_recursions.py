@@ -142,20 +142,42 @@ def test_compiled_and_interpreted_layer_loops_give_the_same_bits(spec):
     w2, b2 = rng.uniform(0.5, 3.0, n), np.where(np.arange(n) % 2, 0.0, 0.1)
     big_q, phi = np.empty_like(q), np.empty_like(q)
     if spec in smooth_closed.LAYERS:
-        smooth_closed._forward.compiled(smooth_closed.LAYERS[spec], q, big_q, phi, w2, b2)
+        smooth_closed._forward.compiled(smooth_closed.LAYERS[spec], q, big_q, phi, w2, b2, 0, n)
         twin = [np.empty_like(q) for _ in range(3)]
         twin[0][0] = q[0]
-        smooth_closed._forward.interpreted(smooth_closed.LAYERS[spec], *twin, w2, b2)
+        smooth_closed._forward.interpreted(smooth_closed.LAYERS[spec], *twin, w2, b2, 0, n)
         for a, b in zip((q, big_q, phi), twin):
             assert np.array_equal(a.view(np.int64), b.view(np.int64)) or np.array_equal(a, b, equal_nan=True)
     else:
         big_q, phi = rng.uniform(0.1, 2.0, q.shape), rng.uniform(0.1, 2.0, q.shape)
         q = rng.uniform(0.1, 2.0, q.shape)
     q[4, 2], q[5, 3], big_q[5, 3] = np.inf, 0.0, 0.0
-    outputs = [[np.empty_like(q) for _ in range(6)] + [np.empty((2, n), dtype=np.int64)] for _ in range(2)]
-    recursions._derived.compiled(q, big_q, phi, w2, *outputs[0])
-    recursions._derived.interpreted(q, big_q, phi, w2, *outputs[1])
+    chi_phi = np.concatenate([np.full((1, n), np.nan), phi])  # φ(q_l) in row l + 1
+    outputs = []
+    for run in (recursions._derived.compiled, recursions._derived.interpreted):
+        arrays = [big_q.copy(), chi_phi.copy()] + [np.empty_like(q) for _ in range(4)] + [np.empty((2, n), dtype=np.int64)]
+        run(q, arrays[0], arrays[1], w2, *arrays[2:], 0, n)
+        outputs.append(arrays)
     for a, b in zip(*outputs):
         np.testing.assert_array_equal(a, b)
         assert np.array_equal(np.where(np.isnan(a), 0, a).view(np.int64) if a.dtype == float else a,
                               np.where(np.isnan(b), 0, b).view(np.int64) if b.dtype == float else b)
+
+
+@pytest.mark.parametrize("spec", ["erf", "gelu", "selu"])
+def test_chunks_of_configurations_on_threads_give_the_same_bits(spec, monkeypatch):
+    """The compiled passes run over chunks of configurations side by side (jit.run_in_column_chunks);
+    each configuration's arithmetic is the same whatever the chunking, so the bits are the same with
+    one thread and with three, through vanishing and diverging configurations."""
+    from meanfield.gauss import jit
+
+    q0 = np.geomspace(1e-3, 1e3, 200)
+    sigma_w2 = xr.DataArray([1e-6, 1.0, 4.0, 1e6], dims="sigma_w2")
+    monkeypatch.setattr(jit, "PARALLEL_POINTS", 0)
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(jit, "kernel_threads", lambda threads=threads: threads)
+        assert len(jit.column_chunks(800, 800 * 61)) == threads
+        runs.append(mf.recursion(spec, 60, q0=q0, sigma_w2=sigma_w2))
+    xr.testing.assert_identical(*runs)
+    assert runs[0].vanished_at.max() > 0 and (spec == "erf" or runs[0].diverged_at.max() > 0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 import types
 
@@ -267,3 +268,81 @@ def _llvm_bitcast(source, target):
 #: a float64's bits as an int64, and back, in compiled and interpreted kernels alike
 float_bits = _Primitive(_float_bits, lambda: _llvm_bitcast("float64", "int64"), "float_bits")
 bits_float = _Primitive(_bits_float, lambda: _llvm_bitcast("int64", "float64"), "bits_float")
+
+
+#: work (points) below which :func:`run_in_column_chunks` stays on the calling thread: a thread
+#: hand-off costs some 50 µs, the work of 2¹⁷ points of a recursion's kernels some 2 ms
+PARALLEL_POINTS = 1 << 17
+#: configurations (columns) per chunk at least, so that each row loop runs many vector iterations
+MIN_CHUNK_COLUMNS = 64
+
+#: the shared pool, created on first use, and the thread count it was made for
+_POOL = {}
+
+
+def kernel_threads() -> int:
+    """The threads :func:`run_in_column_chunks` uses: the CPUs this process may run on, capped by
+    numba's ``NUMBA_NUM_THREADS`` where it is set (numba's own setting for its threads)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    setting = os.environ.get("NUMBA_NUM_THREADS", "")
+    return max(1, min(cpus, int(setting))) if setting.isdigit() and int(setting) > 0 else max(1, cpus)
+
+
+def column_chunks(columns, points, threads=None):
+    """[(start, stop)] splitting ``columns`` configurations into one chunk per thread, or one chunk
+    where ``points`` is below :data:`PARALLEL_POINTS` or the chunks would be narrower than
+    :data:`MIN_CHUNK_COLUMNS`."""
+    threads = kernel_threads() if threads is None else threads
+    count = 1 if points < PARALLEL_POINTS else max(1, min(threads, columns // MIN_CHUNK_COLUMNS))
+    edges = [columns * i // count for i in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def run_in_column_chunks(task, columns, points, threads=None):
+    """``task(start, stop)`` for each of :func:`column_chunks`, on a shared pool of
+    :func:`kernel_threads` threads (the calling thread waits), so that ``nogil`` kernels over
+    disjoint columns run side by side; the results are the same bits as one call over all columns.
+    Callers that run in many threads at once (a dask sweep) share the one pool, so that at most
+    that many chunks run at a time."""
+    chunks = column_chunks(columns, points, threads)
+    if len(chunks) == 1:
+        task(*chunks[0])
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = kernel_threads()
+    with _CREATING:
+        pool = _POOL.get(size)
+        if pool is None:
+            pool = _POOL[size] = ThreadPoolExecutor(size, thread_name_prefix="meanfield-kernel")
+    for future in [pool.submit(task, start, stop) for start, stop in chunks]:
+        future.result()
+
+
+#: arrays from this size on are placed on transparent huge pages by :func:`empty_large`
+LARGE_ARRAY_BYTES = 4 << 20
+#: a transparent huge page on x86-64 and arm64 Linux
+_HUGE_PAGE = 2 << 20
+
+
+def empty_large(shape) -> np.ndarray:
+    """``np.empty(shape)`` (float64, C order), on transparent huge pages where it is large and the
+    system has them (Linux with THP set to ``always`` or ``madvise``): a fresh mapping aligned to
+    2 MiB and advised ``MADV_HUGEPAGE``, so that the system zeroes it 2 MiB per page fault instead
+    of 4 KiB.  A recursion's result arrays are fresh memory each call (the C library returns freed
+    heap to the system), and their page faults on small pages took longer than the closed forms
+    that fill them (docs/performance.md).  Freed with the last array that views it."""
+    import mmap
+
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * 8
+    if nbytes < LARGE_ARRAY_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return np.empty(shape)
+    try:
+        region = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        region.madvise(mmap.MADV_HUGEPAGE)
+    except (OSError, ValueError):
+        return np.empty(shape)
+    raw = np.frombuffer(region, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % _HUGE_PAGE
+    return raw[offset:offset + nbytes].view(np.float64).reshape(shape)

@@ -34,6 +34,9 @@ LAYERS = {"erf": ERF, "gelu": GELU}
 
 _TWO_OVER_PI = 2.0 / math.pi
 _FOUR_OVER_PI = 4.0 / math.pi
+#: multiplied by rather than divided by π: a division costs several multiplications' time
+_ONE_OVER_PI = 1.0 / math.pi
+_ONE_OVER_TWO_PI = 0.5 / math.pi
 
 
 @kernel(**_SCALAR)
@@ -54,8 +57,8 @@ def gelu_layer(q):
     t = q / den if den < math.inf else 0.0
     den3 = one_2q * root
     cube = q / den3 if den3 < math.inf else 0.0
-    big_q = q * (0.25 + (t + 0.5 * a) / math.pi)
-    phi = 0.25 + a / (2.0 * math.pi) + t / math.pi + cube / (2.0 * math.pi)
+    big_q = q * (0.25 + (t + 0.5 * a) * _ONE_OVER_PI)
+    phi = 0.25 + (a + cube) * _ONE_OVER_TWO_PI + t * _ONE_OVER_PI
     return big_q, phi
 
 
@@ -99,20 +102,24 @@ def _next_row(kind, q, big_q, phi, w2, b2, q_next):
 
 
 @kernel(**_COMPILE)
-def _forward(kind, q, big_q, phi, w2, b2):
+def _forward(kind, q, big_q, phi, w2, b2, start, stop):
+    """:func:`forward` on the configurations (columns) start:stop."""
     layers = q.shape[0]
     for l in range(layers):
-        _next_row(kind, q[l], big_q[l], phi[l], w2, b2, q[l + 1] if l + 1 < layers else q[l, :0])
+        _next_row(kind, q[l, start:stop], big_q[l, start:stop], phi[l, start:stop], w2[start:stop], b2[start:stop],
+                  q[l + 1, start:stop] if l + 1 < layers else q[l, :0])
 
 
-def forward(name, q, big_q, phi, sigma_w2, sigma_b2):
+def forward(name, q, big_q, phi, sigma_w2, sigma_b2, start=0, stop=None):
     """eq 16 through every layer: q[l + 1] = σ_b² + σ_w² Q(q[l]), with Q[l] and φ[l] beside.
 
     ``q`` (layers, n) holds q_0 in its first row and is filled below it; ``big_q``, ``phi`` of the
     same shape are filled; ``sigma_w2``, ``sigma_b2`` are (n,).  Layer-major, so each layer's loop
     over configurations has unit stride and vectorises.  A q_l that is +inf gives Q = inf and
     φ = NaN, and NaN gives NaN (the recursion's convention for a diverged signal); q_l = 0 gives
-    the closed forms' values there, f(0)² and f'(0)².
+    the closed forms' values there, f(0)² and f'(0)².  Only the configurations (columns)
+    start:stop are computed (``jit.run_in_column_chunks`` runs chunks side by side).
     """
-    if q.size:
-        _forward.run(q.size, LAYERS[name], q, big_q, phi, sigma_w2, sigma_b2)
+    stop = q.shape[1] if stop is None else stop
+    if q.size and stop > start:
+        _forward.run(q.shape[0] * (stop - start), LAYERS[name], q, big_q, phi, sigma_w2, sigma_b2, start, stop)

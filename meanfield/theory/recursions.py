@@ -27,8 +27,8 @@ import numpy as np
 import xarray as xr
 
 from ..gauss import closed_forms, quadrature
-from ..gauss.elementary import exp as vexp, log as vlog
-from ..gauss.jit import kernel
+from ..gauss.elementary import frexp, ldexp, log_scaled, scaled_product
+from ..gauss.jit import empty_large, kernel, run_in_column_chunks
 from ..gauss.smooth_closed import forward as smooth_forward
 from ..results import dataset_attrs
 from ..activations.objects import ExpLinear
@@ -239,23 +239,37 @@ def infinite_width_arrays(act, v, params, depth, dropout=None) -> dict:
     shape = v["q0"].shape
     # Layer-major inside (each layer's values contiguous, so that the loops over configurations have
     # unit stride), the layer axis moved last on return: the strided columns of a config-major
-    # layout cost more than the closed forms themselves.
-    q = np.empty((depth + 1,) + shape)
-    phi = np.empty_like(q)
-    big_q = np.empty_like(q)
+    # layout cost more than the closed forms themselves.  Q(q_l) is computed into the array that
+    # becomes 1 + δ, and φ(q_l) into row l + 1 of the one that becomes χ (χ_{l+1} = gain φ(q_l)),
+    # converted in place: each array is fresh memory the system zeroes, which costs about as much
+    # as the closed forms.
+    q = empty_large((depth + 1,) + shape)
+    big_q = empty_large(q.shape)
+    chi_phi = empty_large((depth + 2,) + shape)
+    phi = chi_phi[1:]
     q[0] = v["q0"]
     y_mean = None
     smooth = smooth_closed(act)
+    gain = 1.0 if dropout is None else dropout["a"] ** 2 * dropout["keep"]  # ∂y/∂x = a d: E (a d)² = a² k
+    derived = _DerivedArrays(q, big_q, chi_phi, v["sigma_w2"] * gain)
+    columns = derived.columns
     with np.errstate(all="ignore"):
         if dropout is None and smooth is not None and smooth.layer is not None:
-            # erf, GELU: every layer in one compiled pass over the configurations
-            flat = (depth + 1, int(np.prod(shape, dtype=int)))
-            smooth_forward(smooth.layer, q.reshape(flat), big_q.reshape(flat), phi.reshape(flat),
-                           *(np.ascontiguousarray(np.broadcast_to(v[k], shape)).ravel() for k in ("sigma_w2", "sigma_b2")))
+            # erf, GELU: every layer in one compiled pass, then the derived pass, per chunk of
+            # configurations on the kernel threads
+            flat = (depth + 1, columns)
+            w2, b2 = (np.ascontiguousarray(np.broadcast_to(v[k], shape)).ravel() for k in ("sigma_w2", "sigma_b2"))
+
+            def chunk(start, stop):
+                smooth_forward(smooth.layer, q.reshape(flat), big_q.reshape(flat), phi.reshape(flat), w2, b2,
+                               start, stop)
+                derived.fill(start, stop)
+
+            run_in_column_chunks(chunk, columns, q.size)
         else:
             y_mean = _layer_loop(act, v, params, depth, dropout, q, big_q, phi)
-    gain = 1.0 if dropout is None else dropout["a"] ** 2 * dropout["keep"]  # ∂y/∂x = a d: E (a d)² = a² k
-    out = derived_quantities(q, big_q, phi, v["sigma_w2"] * gain)
+            run_in_column_chunks(derived.fill, columns, q.size)
+    out = derived.arrays()
     out = {key: np.moveaxis(a, 0, -1) if a.ndim == q.ndim else a for key, a in out.items()}
     out["q"] = np.moveaxis(q, 0, -1)
     if dropout is not None:
@@ -301,22 +315,38 @@ def _layer_loop(act, v, params, depth, dropout, q, big_q, phi):
     return y_mean
 
 
-def derived_quantities(q, big_q, phi, sigma_w2) -> dict:
-    """χ_l, 1 + δ_{q_l}, the gradient and Prop 3.1's product from q_l, Q(q_l) and φ(q_l), layer-major
-    arrays (L + 1,) + config; ``sigma_w2`` (config-shaped or scalar) is the per-layer gain's factor
-    (σ_w², times a² k with alpha dropout).  One compiled pass (:func:`_derived`); the arrays it
-    returns are layer-major, diverged_at and vanished_at config-shaped."""
-    layers, shape = q.shape[0], q.shape[1:]
-    flat = (layers, int(np.prod(shape, dtype=int)))
-    gain = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma_w2, dtype=float), shape)).ravel()
-    names = ("chi", "factor", "log_grad", "grad", "explosion", "prop31")
-    out = {name: np.empty(q.shape) for name in names}
-    first = np.empty((2, flat[1]), dtype=np.int64)
-    if q.size:
-        _derived.run(q.size, *(np.ascontiguousarray(a).reshape(flat) for a in (q, big_q, phi)), gain,
-                     *(out[name].reshape(flat) for name in names), first)
-    out["diverged_at"], out["vanished_at"] = first[0].reshape(shape), first[1].reshape(shape)
-    return out
+class _DerivedArrays:
+    """χ_l, 1 + δ_{q_l}, the gradient and Prop 3.1's product from q_l, Q(q_l) and φ(q_l): q and
+    ``big_q`` layer-major arrays (L + 1,) + config, φ(q_l) in row l + 1 of ``chi_phi``, (L + 2,) +
+    config, all C-contiguous; ``sigma_w2`` (config-shaped or scalar) is the per-layer gain's factor
+    (σ_w², times a² k with alpha dropout).  :meth:`fill` runs the compiled pass (:func:`_derived`)
+    over a chunk of configurations, turning ``big_q`` into 1 + δ and ``chi_phi[:L + 1]`` into χ in
+    place; :meth:`arrays` returns those and the others layer-major, diverged_at and vanished_at
+    config-shaped.  A class because the output arrays are filled chunk by chunk, from threads."""
+
+    _NAMES = ("log_grad", "grad", "explosion", "prop31")
+
+    def __init__(self, q, big_q, chi_phi, sigma_w2):
+        layers, self.shape = q.shape[0], q.shape[1:]
+        self.columns = int(np.prod(self.shape, dtype=int))
+        self.flat = (layers, self.columns)
+        self.gain = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma_w2, dtype=float), self.shape)).ravel()
+        self.q, self.big_q, self.chi_phi = q, big_q, chi_phi
+        self.out = {name: empty_large(q.shape) for name in self._NAMES}
+        self.first = np.empty((2, self.columns), dtype=np.int64)
+
+    def fill(self, start, stop):
+        layers, columns = self.flat
+        if stop > start:
+            _derived.run(layers * (stop - start), self.q.reshape(self.flat), self.big_q.reshape(self.flat),
+                         self.chi_phi.reshape((layers + 1, columns)), self.gain,
+                         *(self.out[name].reshape(self.flat) for name in self._NAMES), self.first, start, stop)
+
+    def arrays(self) -> dict:
+        out = dict(self.out)
+        out["factor"], out["chi"] = self.big_q, self.chi_phi[:self.flat[0]]
+        out["diverged_at"], out["vanished_at"] = self.first[0].reshape(self.shape), self.first[1].reshape(self.shape)
+        return out
 
 
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -327,82 +357,117 @@ _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @kernel(**_COMPILE)
-def _factor_row(q, big_q, phi, factor):
-    """1 + δ_q = q φ/Q (eq 2), 1 at q = Q = 0 (its limit)."""
+def _factor_row(q, phi, big_q):
+    """big_q ← 1 + δ_q = q φ/Q (eq 2) in place, 1 at q = Q = 0 (its limit)."""
     for i in range(q.size):
         value = q[i] * phi[i] / big_q[i]
-        factor[i] = 1.0 if (q[i] == 0.0 and big_q[i] == 0.0) else value
+        big_q[i] = 1.0 if (q[i] == 0.0 and big_q[i] == 0.0) else value
 
 
 @kernel(**_COMPILE)
-def _chi_row(gain, phi, chi, log_chi):
-    for i in range(phi.size):
-        chi[i] = gain[i] * phi[i]
-    for i in range(phi.size):
-        log_chi[i] = vlog(chi[i])
+def _first_layers_row(layer, q, bad_at, zero_at):
+    """Record ``layer`` where q is first non-finite, and where it is first 0."""
+    for i in range(q.size):
+        bad = bad_at[i] < 0 and not (q[i] - q[i] == 0.0)  # inf or NaN
+        bad_at[i] = layer if bad else bad_at[i]
+    for i in range(q.size):
+        zero_at[i] = layer if (zero_at[i] < 0 and q[i] == 0.0) else zero_at[i]
 
 
 @kernel(**_COMPILE)
-def _log_sum_row(previous, x, out):
-    """out = previous + log x."""
+def _scale_row(gain, phi):
+    """phi ← χ = gain φ in place."""
+    for i in range(phi.size):
+        phi[i] = gain[i] * phi[i]
+
+
+@kernel(**_COMPILE)
+def _product_row(m, k, x, m_out, k_out):
+    """(m_out, k_out) = (m, k)·x as a scaled product (elementary.scaled_product)."""
     for i in range(x.size):
-        out[i] = previous[i] + vlog(x[i])
+        m_out[i], k_out[i] = scaled_product(m[i], k[i], x[i])
 
 
 @kernel(**_COMPILE)
-def _sum_exp_row(total, add, out):
-    """total += add, out = e^total."""
-    for i in range(total.size):
-        total[i] += add[i]
-    for i in range(total.size):
-        out[i] = vexp(total[i])
+def _product_in_place_row(m, k, x):
+    """(m, k) ← (m, k)·x as a scaled product."""
+    for i in range(x.size):
+        m[i], k[i] = scaled_product(m[i], k[i], x[i])
 
 
 @kernel(**_COMPILE)
-def _prop31_row(q, q_0, log_e, log_g, log_g_0, out):
-    """eq 27's ratio from its logs; log_e becomes e^log_e."""
+def _reference_row(q, m_g, k_g, m_ref, k_ref):
+    """(m_ref, k_ref) = q·g scaled, unnormalised (the denominator q_0 g_0 of eq 27)."""
     for i in range(q.size):
-        out[i] = vlog(q[i] / q_0[i])
-    for i in range(q.size):
-        out[i] = vexp(out[i] + log_e[i] + (log_g[i] - log_g_0[i]))
-    for i in range(q.size):
-        log_e[i] = vexp(log_e[i])
+        m_q, k_q = frexp(q[i])
+        m_ref[i] = m_q * m_g[i]
+        k_ref[i] = k_q + k_g[i]
 
 
 @kernel(**_COMPILE)
-def _derived(q, big_q, phi, gain, chi, factor, log_grad, grad, explosion, prop31, first):
-    """The body of :func:`derived_quantities`; arrays (L + 1, n) layer-major, ``gain`` (n,),
-    ``first`` (2, n) receives the first non-finite and the first zero layer of q (−1 if none).
+def _prop31_row(q, m_e, k_e, m_g, k_g, m_ref, k_ref, out):
+    """eq 27's ratio q_l·explosion_l·g_l/(q_0 g_0) from the scaled factors, rounded once at the end."""
+    for i in range(q.size):
+        m_q, k_q = frexp(q[i])
+        out[i] = ldexp(m_q * m_e[i] * (m_g[i] / m_ref[i]), (k_q + k_e[i]) + (k_g[i] - k_ref[i]))
 
-    chi_l = gain φ(q_{l−1}); factor 1 + δ = q φ/Q (1 at q = Q = 0, its limit); log_grad the reverse
-    cumulative sum of log χ (Prop A.2) and grad its exp; explosion = exp Σ_{i<l} log(1 + δ_i);
-    prop31 = exp(log(q_l/q_0) + log explosion_l + log_grad_l − log_grad_0) (eq 27).  Sums of logs,
-    so that products over many layers neither over- nor underflow before their value does; the logs
-    and exps are ``elementary``'s, in row loops without a branch that vectorise."""
-    layers, n = q.shape
+
+@kernel(**_COMPILE)
+def _unscale_row(m, k, out):
+    """out = m·2^k."""
+    for i in range(m.size):
+        out[i] = ldexp(m[i], k[i])
+
+
+@kernel(**_COMPILE)
+def _unscale_with_log_row(m, k):
+    """(m, k) ← (m·2^k, log(m·2^k)) in place."""
+    for i in range(m.size):
+        value, log_value = ldexp(m[i], k[i]), log_scaled(m[i], k[i])
+        m[i], k[i] = value, log_value
+
+
+@kernel(**_COMPILE)
+def _derived(q, factor, chi, gain, log_grad, grad, explosion, prop31, first, start, stop):
+    """The body of :meth:`_DerivedArrays.fill`, over the configurations (columns) start:stop: ``q``, ``factor`` (holding Q on entry), ``log_grad``,
+    ``grad``, ``explosion``, ``prop31`` (L + 1, n) and ``chi`` (L + 2, n, holding φ(q_l) in row
+    l + 1 on entry) layer-major, ``gain`` (n,); ``first`` (2, n) receives the first non-finite and
+    the first zero layer of q (−1 if none).
+
+    factor 1 + δ = q φ/Q (1 at q = Q = 0, its limit); chi_l = gain φ(q_{l−1}); grad the reverse
+    cumulative product of χ (Prop A.2) and log_grad its log; explosion = Π_{i<l} (1 + δ_i);
+    prop31 = (q_l/q_0) explosion_l (g_l/g_0) (eq 27).  The products are kept as mantissa and
+    exponent (``elementary.scaled_product``), so that they over- or underflow only where their
+    value does, and rounded once where read; every step is a row loop without a branch, which
+    LLVM vectorises.  grad and log_grad hold the gradient's mantissa and exponent until the last
+    pass converts them in place."""
+    layers = q.shape[0]
     depth = layers - 1
-    chi[0, :] = math.nan
-    first[:, :] = -1
-    explosion[0, :] = 0.0  # log explosion until the last pass
-    bad_at, zero_at = first[0], first[1]
-    for l in range(layers):
-        _factor_row(q[l], big_q[l], phi[l], factor[l])
-        q_l = q[l]
-        for i in range(n):
-            ql = q_l[i]
-            if bad_at[i] < 0 and not (ql - ql == 0.0):  # inf or NaN
-                bad_at[i] = l
-            if zero_at[i] < 0 and ql == 0.0:
-                zero_at[i] = l
-        if l < depth:
-            _chi_row(gain, phi[l], chi[l + 1], log_grad[l])  # log χ_{l+1} in row l, summed below
-            _log_sum_row(explosion[l], factor[l], explosion[l + 1])
-    log_grad[depth, :] = 0.0
-    grad[depth, :] = 1.0
+    n = stop - start
+    c = slice(start, stop)
+    first[:, c] = -1
+    # backward: 1 + δ while row l + 1 of chi is still φ(q_l), then χ, and g_l = Π_{i>l} χ_i scaled
+    # into (grad, log_grad)
+    _factor_row(q[depth, c], chi[depth + 1, c], factor[depth, c])
+    grad[depth, c] = 1.0
+    log_grad[depth, c] = 0.0
     for l in range(depth - 1, -1, -1):
-        _sum_exp_row(log_grad[l], log_grad[l + 1], grad[l])
+        _factor_row(q[l, c], chi[l + 1, c], factor[l, c])
+        _scale_row(gain[c], chi[l + 1, c])
+        _product_row(grad[l + 1, c], log_grad[l + 1, c], chi[l + 1, c], grad[l, c], log_grad[l, c])
+    chi[0, c] = math.nan
+    m_ref = np.empty(n)
+    k_ref = np.empty(n)
+    _reference_row(q[0, c], grad[0, c], log_grad[0, c], m_ref, k_ref)
+    # forward: the explosion product (scaled, in two rows), eq 27, and the unscaling
+    m_e = np.ones(n)
+    k_e = np.zeros(n)
     for l in range(layers):
-        _prop31_row(q[l], q[0], explosion[l], log_grad[l], log_grad[0], prop31[l])
+        _first_layers_row(l, q[l, c], first[0, c], first[1, c])
+        _prop31_row(q[l, c], m_e, k_e, grad[l, c], log_grad[l, c], m_ref, k_ref, prop31[l, c])
+        _unscale_row(m_e, k_e, explosion[l, c])
+        _unscale_with_log_row(grad[l, c], log_grad[l, c])
+        _product_in_place_row(m_e, k_e, factor[l, c])
 
 
 def _zero_mean_mean(act, q):
