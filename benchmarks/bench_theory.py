@@ -125,8 +125,8 @@ def main():
     peer = _peers.neural_tangents()
     if peer is not None:
         print(f"\n{_peers.version()}, compiled (jax.jit of jax.vmap over configurations):")
-        print(table(["recursion 1,000 x 1,000", "meanfield (q, grad, chi)", "neural-tangents (q_L only)", "NT compile",
-                     "meanfield / NT", "target (closed forms)", "NT vs meanfield at layer 10"], peer_rows(peer, q0)))
+        print(table(["recursion 1,000 x 1,000", "meanfield (q, grad, chi)", "meanfield, one thread",
+                     "neural-tangents (q_L only)", "NT compile", "meanfield / NT (one thread)", "target (closed forms)", "NT vs meanfield at layer 10"], peer_rows(peer, q0)))
 
 
 def peer_rows(peer, q0, depth=1000, shallow=10):
@@ -137,13 +137,30 @@ def peer_rows(peer, q0, depth=1000, shallow=10):
         run, compile_s = _peers.recursion(peer, spec, q0, depth)
         t_nt = median_time(run, repeat=1 if spec in ("tanh", "selu") else 5, warmup=0)
         t = median_time(lambda: mf.recursion(spec, depth, q0=q0), repeat=3)
+        t_one = _one_thread(lambda: median_time(lambda: mf.recursion(spec, depth, q0=q0), repeat=3))
         shallow_run, _ = _peers.recursion(peer, spec, q0, shallow)
         deviation = np.max(np.abs(shallow_run() / mf.recursion(spec, shallow, q0=q0).q.values[:, -1] - 1))
         route = "closed forms" if spec in ("erf", "gelu") else "ElementwiseNumerical, deg 25"
         target = ("<= 1x: " + ("PASS" if t <= t_nt else "miss")) if spec in ("erf", "gelu") else ""
-        rows.append([f"{spec} (NT: {route})", f"{t * 1e3:.0f} ms", f"{t_nt * 1e3:.0f} ms", f"{compile_s:.1f} s",
-                     f"{t / t_nt:.2f}x", target, f"{deviation:.1e}"])
+        rows.append([f"{spec} (NT: {route})", f"{t * 1e3:.0f} ms", f"{t_one * 1e3:.0f} ms", f"{t_nt * 1e3:.0f} ms",
+                     f"{compile_s:.1f} s", f"{t / t_nt:.2f}x ({t_one / t_nt:.2f}x)", target, f"{deviation:.1e}"])
     return rows
+
+
+def _one_thread(run):
+    """``run()`` with the kernels on the calling thread alone (NUMBA_NUM_THREADS=1, which
+    ``meanfield.gauss.jit.kernel_threads`` honours): neural-tangents' jit runs this grid on one."""
+    import os
+
+    before = os.environ.get("NUMBA_NUM_THREADS")
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    try:
+        return run()
+    finally:
+        if before is None:
+            del os.environ["NUMBA_NUM_THREADS"]
+        else:
+            os.environ["NUMBA_NUM_THREADS"] = before
 
 
 if __name__ == "__main__":
