@@ -57,6 +57,11 @@ MAX_RELATIVE_STEP = 0.5
 #: a density (−Im z/π) below this fraction of |z|, reached in one step from above it, is checked
 #: by continuation in η (a jump of branch)
 BRANCH_JUMP = 1e-12
+#: Newton iterations from the secant's guess (:func:`_predicted`) before the point is left to the
+#: plain continuation: a good guess converges quadratically in 2-3
+PREDICTED_NEWTON = 6
+#: the lowest height, relative to x, of :func:`_detour`'s path over the axis
+DETOUR_MIN = 1e-3
 #: halvings of a failed continuation step before the point is given up as not converged
 MAX_HALVINGS = 12
 #: a Newton step goes at most this fraction of the way to the real axis: z = M_J(w) lies in the
@@ -85,6 +90,7 @@ def _newton(logw, z, y, iterations, mult, n_layers, e, log_gain, top, kind, par,
     s = np.empty(G, dtype=np.complex128)
     r = np.empty(G, dtype=np.complex128)
     mp = np.empty(G, dtype=np.complex128)
+    dy = np.empty(G, dtype=np.complex128)
     last = math.inf
     best = math.inf
     since_best = 0
@@ -142,18 +148,18 @@ def _newton(logw, z, y, iterations, mult, n_layers, e, log_gain, top, kind, par,
             scale = TO_AXIS * -z.imag / dz.imag
         worst = 0.0
         for l in range(G):
-            dy = (dz - r[l]) / mp[l]
-            rel = abs(dy) / abs(y[l])
+            dy[l] = (dz - r[l]) / mp[l]
+            rel = abs(dy[l]) / abs(y[l])
             # y_l is known to the rounding of M_l (~ε (1 + |z|)) over its slope, and no better
             floor = ROUNDING * (1.0 + abs(z)) / abs(mp[l] * y[l])
             if rel > max(Y_STEP_TOL, floor) and rel > worst:
                 worst = rel
             if rel * scale > MAX_RELATIVE_STEP:
                 scale = MAX_RELATIVE_STEP / rel
-            if y[l].imag > 0.0 and dy.imag < 0.0 and y[l].imag + scale * dy.imag <= 0.0:
-                scale = TO_AXIS * y[l].imag / -dy.imag
+            if y[l].imag > 0.0 and dy[l].imag < 0.0 and y[l].imag + scale * dy[l].imag <= 0.0:
+                scale = TO_AXIS * y[l].imag / -dy[l].imag
         for l in range(G):
-            y[l] += scale * (dz - r[l]) / mp[l]
+            y[l] += scale * dy[l]
         z += scale * dz
         if scale == 1.0 and abs(dz) <= STEP_TOL * abs(z) and worst == 0.0:
             return z, True
@@ -205,6 +211,56 @@ def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_
                 return z, False
             log_eta = log_eta + step  # back off half the last step
         logw = _log_w(u, log_eta)
+
+
+@kernel(**_COMPILE)
+def _eta_steps(u, log_eta, log_eta_to, z, y, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb,
+               wg, t, nat, at_t, at_m):
+    """From the solution (z, y) at x + iη, x = e^u, η = e^{log_eta}, to η = e^{log_eta_to} (up or
+    down) by steps in log η of at most log 3, a failed step halved (given up below 1e-4), the next
+    after a success doubled.  y is updated in place.  Returns (z, converged)."""
+    step = math.log(3.0)
+    while log_eta != log_eta_to:
+        to = min(log_eta + step, log_eta_to) if log_eta_to > log_eta else max(log_eta - step, log_eta_to)
+        y_try = y.copy()
+        z_try, ok = _newton(_log_w(u, to), z, y_try, MAX_NEWTON, mult, n_layers, e, log_gain, top, kind, par, q, dmult,
+                            npan, ends, h, wb, wg, t, nat, at_t, at_m)
+        if ok:
+            z = z_try
+            y[:] = y_try
+            log_eta = to
+            step = min(2.0 * step, math.log(3.0))
+        else:
+            step *= 0.5
+            if step < 1e-4:
+                return z, False
+    return z, True
+
+
+@kernel(**_COMPILE)
+def _detour(u_from, u_to, z, y, log_rel, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg,
+            t, nat, at_t, at_m):
+    """z at u_to from the solution (z, y) at u_from (η = e^{log_rel} x both) along a path in the upper
+    half-plane: η raised to |u_to − u_from|·x (at least DETOUR_MIN·x), along x at that height, and
+    lowered again.  z = M_J(w) is analytic in the upper half-plane, so the path stays on the branch
+    of the point it starts from, as the path in η from far above (:func:`_eta_path`) does, while
+    passing over whatever singular point lies between the two points on the axis; it is a few
+    steps long where that one crosses every scale from x_max down to η.  y is updated on success.
+    Returns (z, converged)."""
+    log_high = math.log(max(abs(u_to - u_from), DETOUR_MIN))
+    y_work = y.copy()
+    z_work, ok = _eta_steps(u_from, u_from + log_rel, u_from + log_high, z, y_work, mult, n_layers, e, log_gain, top,
+                            kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+    if ok:
+        z_work, ok = _continue(u_from, u_to, z_work, y_work, log_high, MAX_HALVINGS, MAX_NEWTON, mult, n_layers, e,
+                               log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+    if ok:
+        z_work, ok = _eta_steps(u_to, u_to + log_high, u_to + log_rel, z_work, y_work, mult, n_layers, e, log_gain,
+                                top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+    if not ok:
+        return z, False
+    y[:] = y_work
+    return z_work, True
 
 
 @kernel(**_COMPILE)
@@ -260,6 +316,13 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
         y = y0.copy()
         z = z0
         have = ok0
+        # the solutions one and two points before the last, for the predictor: ``known`` counts
+        # the solved points in a row, the last included
+        y_back = y0.copy()
+        z_back = z0
+        y_back2 = y0.copy()
+        z_back2 = z0
+        known = 1 if ok0 else 0
         i = start + direction
         while 0 <= i < us.shape[0]:
             u = us[i]
@@ -268,22 +331,43 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
             if outside and abs(1.0 + z) < NEGLIGIBLE_MASS:
                 z_out[i] = z
                 ok_out[i] = True
+                known = 0
                 i += direction
                 continue
-            if have:
+            y_last = y.copy()
+            z_last = z
+            if have and not outside and known >= 2:
+                order = 2 if known >= 3 else 1
+                u_back2 = us[i - 3 * direction] if order == 2 else 0.0
+                z_new, done = _predicted(order, us[i - direction], us[i - 2 * direction], u_back2, u, z, z_back,
+                                         z_back2, y, y_back, y_back2, log_rel, mult, n_layers, e, log_gain, top, kind,
+                                         par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            if have and not done:
                 z_new, done = _continue(us[i - direction], u, z, y, log_rel, 0 if outside else MAX_HALVINGS,
                                         OUTSIDE_NEWTON if outside else MAX_NEWTON, mult, n_layers, e, log_gain, top,
                                         kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+            if have:
                 if done:
                     prev = z_out[i - direction]
                     if z_new.imag > -BRANCH_JUMP * abs(z_new) and prev.imag < -BRANCH_JUMP * abs(prev):
                         # the density fell to zero in one step: continuation along the real axis may
                         # have crossed a singular point of the density onto another branch (a cusp
-                        # where atoms of the layers' laws meet); the path in η decides
-                        y_eta = y.copy()
-                        z_eta, good = _eta_path(u, u_top, log_m1, log_second, y_eta, mult, n_layers, e, log_gain,
-                                                u + log_rel, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat,
-                                                at_t, at_m)
+                        # where atoms of the layers' laws meet); a path through the upper half-plane
+                        # decides: the path in η from far above, or where that one is the longer
+                        # (far below the upper edge: Gaussian weights' tails) the detour from the
+                        # last point
+                        good = False
+                        height = math.log(max(abs(u - us[i - direction]), DETOUR_MIN))
+                        if u_top - u > 2.0 * (height - log_rel):
+                            y_eta = y_last.copy()
+                            z_eta, good = _detour(us[i - direction], u, z_last, y_eta, log_rel, mult, n_layers, e,
+                                                  log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat,
+                                                  at_t, at_m)
+                        if not good:
+                            y_eta = y.copy()
+                            z_eta, good = _eta_path(u, u_top, log_m1, log_second, y_eta, mult, n_layers, e, log_gain,
+                                                    u + log_rel, top, kind, par, q, dmult, npan, ends, h, wb, wg, t,
+                                                    nat, at_t, at_m)
                         if good:
                             z_new = z_eta
                             y[:] = y_eta
@@ -297,8 +381,47 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
             z_out[i] = z
             ok_out[i] = done
             have = done
+            known = min(known + 1, 3) if done else 0
+            y_back2[:] = y_back
+            z_back2 = z_back
+            y_back[:] = y_last
+            z_back = z_last
             i += direction
     return 0
+
+
+@kernel(**_COMPILE)
+def _predicted(order, u_last, u_back, u_back2, u, z_last, z_back, z_back2, y_last, y_back, y_back2, log_rel, mult,
+               n_layers, e, log_gain, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m):
+    """Newton at u from the polynomial of degree ``order`` (1 or 2) through the solutions at the
+    points before (the last, the one before, and for order 2 the one before that), for at most
+    PREDICTED_NEWTON iterations.  Starting from the last point's solution is zeroth order in the
+    grid step; each order gained squares the guess's error, about one Newton iteration fewer a
+    point.  The guess is used only where it keeps z in the lower and every y_l in the upper
+    half-plane, as the solutions lie (a step across the axis lands on the other boundary value);
+    y_last is updated on success.  Returns (z, converged); not converged leaves the point to the
+    plain continuation."""
+    # Lagrange's weights at u
+    if order == 2:
+        a = (u - u_back) * (u - u_back2) / ((u_last - u_back) * (u_last - u_back2))
+        b = (u - u_last) * (u - u_back2) / ((u_back - u_last) * (u_back - u_back2))
+        c = (u - u_last) * (u - u_back) / ((u_back2 - u_last) * (u_back2 - u_back))
+    else:
+        a = (u - u_back) / (u_last - u_back)
+        b = 1.0 - a
+        c = 0.0
+    z = a * z_last + b * z_back + c * z_back2
+    if not (z.imag < 0.0 and cmath.isfinite(z)):
+        return z_last, False
+    y = a * y_last + b * y_back + c * y_back2
+    for l in range(y.shape[0]):
+        if not (y[l].imag > 0.0 and cmath.isfinite(y[l])):
+            return z_last, False
+    z, good = _newton(_log_w(u, u + log_rel), z, y, PREDICTED_NEWTON, mult, n_layers, e, log_gain, top, kind, par, q,
+                      dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+    if good:
+        y_last[:] = y
+    return z, good
 
 
 @kernel(**_COMPILE)
