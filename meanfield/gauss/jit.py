@@ -15,6 +15,11 @@ way, which tests/test_jit.py checks; a caller may take the interpreted path for 
 points without its result depending on that choice.  Where a fused multiply-add pays (Horner's
 steps), a kernel asks for it by name, :data:`fma`: LLVM's ``llvm.fma`` compiled (one instruction
 with FMA hardware), the exactly rounded value interpreted.
+
+Two helpers serve kernels over many configurations: :func:`run_in_column_chunks` runs a ``nogil``
+kernel over chunks of columns on a shared pool of threads (the same bits as one call), and
+:func:`empty_large` places a large result array on transparent huge pages, where the system's
+zeroing of fresh memory costs less.
 """
 
 from __future__ import annotations
