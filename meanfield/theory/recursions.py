@@ -79,8 +79,9 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
       the squared gradient norm (eq 24).
     * ``explosion_factor``: 1 + δ_{q_l} = q_l φ(q_l)/Q(q_l) (eq 2).
     * ``grad``: E‖∂L/∂h_l‖² / E‖∂L/∂h_L‖² = ∏_{i=l+1}^{L} χ_i (Prop A.2),
-      normalised to 1 at the output.  ``log_grad`` is its logarithm, a sum of
-      logs that stays finite when the product over- or underflows.
+      normalised to 1 at the output.  ``log_grad`` is its logarithm, which
+      stays finite when the product over- or underflows (the product is kept
+      as mantissa and exponent, ``gauss.elementary.scaled_product``).
     * ``grad_per_unit``: the mean square per unit, ``grad`` · N_L/N_l.
       Unequal widths: with fan-in scaling E‖W_lᵀ g‖² = σ_w² ‖g‖², so the
       *summed* squared norm obeys ∂‖·‖²_{l−1} = χ_l ‖·‖²_l whatever the
@@ -95,6 +96,10 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
     'mean' or a number; :mod:`meanfield.theory.dropout`): q_l then follows the dropout map, ``chi``
     is χ_p, ``y_mean`` is E y_l (the mean of what the next layer receives) and ``prop31`` is NaN
     (eq 27 holds without dropout).  p = 0 gives exactly the recursion without dropout.
+
+    A large grid (from 2¹⁷ configuration-layers) runs its compiled passes over chunks of the
+    configurations on the CPUs this process may use, with the same numbers as on one thread;
+    ``NUMBA_NUM_THREADS=1`` keeps it on the calling thread (``gauss.jit.run_in_column_chunks``).
     """
     act = resolve(act)
     depth = _depth(depth)
