@@ -88,7 +88,10 @@ def recursion(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, widths=None, dropo
       widths; the per-unit mean square picks up the ratio N_l/N_{l−1}.
     * ``explosion_product``: ∏_{i=1}^{l} (1 + δ_{q_{i−1}}) (Prop 3.1).
     * ``prop31``: q_l ∏(1 + δ) E‖∂L/∂h_l‖² / (q_0 E‖∂L/∂h_0‖²), which
-      (eq 27) says equals 1; exact whenever σ_b² = 0 (any σ_w²).
+      (eq 27) says equals 1; exact whenever σ_b² = 0 (any σ_w²).  Where a
+      vanishing q_l falls below the smallest normal float (2.2e-308) it keeps
+      fewer significant digits, and prop31 with it: ±50 % at q_l = 5e-324,
+      the last value before ``vanished_at``.
     * ``diverged_at``: first layer whose q_l is not finite, −1 if none.
 
     ``dropout`` (a drop rate p in [0, 1), with scalar σ_w² and σ_b²) puts alpha dropout after every
