@@ -107,21 +107,16 @@ def weight_blocks(n_out: int, n_in: int) -> list:
     return list(zip(edges[:-1], edges[1:]))
 
 
-_POOL = {}
-
-
 def _in_parallel(tasks):
-    """Run the no-argument callables on a thread pool of torch's thread count (created once)."""
+    """Run the no-argument callables on a thread pool of torch's thread count (one per process)."""
     threads = max(1, torch.get_num_threads())
     if threads == 1 or len(tasks) == 1:
         for task in tasks:
             task()
         return
-    from concurrent.futures import ThreadPoolExecutor
+    from meanfield.gauss.jit import shared_pool
 
-    pool = _POOL.get(threads)
-    if pool is None:
-        pool = _POOL[threads] = ThreadPoolExecutor(threads, thread_name_prefix="meanfield-draw")
+    pool = shared_pool(threads, "meanfield-draw")
     for future in [pool.submit(task) for task in tasks]:
         future.result()
 

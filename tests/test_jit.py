@@ -203,3 +203,33 @@ def test_column_chunks_cover_the_columns_once():
         covered = [i for start, stop in chunks for i in range(start, stop)]
         assert covered == list(range(columns))
         assert len(chunks) == (1 if points < jit.PARALLEL_POINTS else max(1, min(threads, columns // jit.MIN_CHUNK_COLUMNS)))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_chunks_on_a_pool_of_its_own():
+    """The chunk pool's threads do not survive a fork: a child that inherited the parent's pool
+    would wait on them for ever; it makes its own and finishes."""
+    import os
+
+    import time
+
+    done = []
+    for _ in range(3):  # tasks that take a while, so that both threads start and wait idle
+        jit.run_in_column_chunks(lambda a, b: (time.sleep(0.05), done.append((a, b))), 256, jit.PARALLEL_POINTS,
+                                 threads=2)
+    assert sorted(done) == [(0, 128)] * 3 + [(128, 256)] * 3
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 once its chunks ran (the parent's timeout below catches a hang)
+        child = []
+        jit.run_in_column_chunks(lambda a, b: child.append(a), 256, jit.PARALLEL_POINTS, threads=2)
+        os._exit(0 if sorted(child) == [0, 128] else 1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on the parent's pool")

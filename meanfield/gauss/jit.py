@@ -281,7 +281,7 @@ PARALLEL_POINTS = 1 << 17
 #: configurations (columns) per chunk at least, so that each row loop runs many vector iterations
 MIN_CHUNK_COLUMNS = 64
 
-#: the shared pool, created on first use, and the thread count it was made for
+#: the shared pools (:func:`shared_pool`), created on first use, by (process, threads, name)
 _POOL = {}
 
 
@@ -313,15 +313,23 @@ def run_in_column_chunks(task, columns, points, threads=None):
     if len(chunks) == 1:
         task(*chunks[0])
         return
-    from concurrent.futures import ThreadPoolExecutor
-
-    size = kernel_threads()
-    with _CREATING:
-        pool = _POOL.get(size)
-        if pool is None:
-            pool = _POOL[size] = ThreadPoolExecutor(size, thread_name_prefix="meanfield-kernel")
+    pool = shared_pool(kernel_threads(), "meanfield-kernel")
     for future in [pool.submit(task, start, stop) for start, stop in chunks]:
         future.result()
+
+
+def shared_pool(threads: int, name: str):
+    """A ``ThreadPoolExecutor`` of ``threads`` threads named ``name``, created once per process and
+    shared: a forked child inherits a pool but not its threads, and would wait on them for ever, so
+    each process makes its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), threads, name)
+    with _CREATING:
+        pool = _POOL.get(key)
+        if pool is None:
+            pool = _POOL[key] = ThreadPoolExecutor(threads, thread_name_prefix=name)
+    return pool
 
 
 #: arrays from this size on are placed on transparent huge pages by :func:`empty_large`
