@@ -55,8 +55,10 @@ PANEL_SCALE = 1.5
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: |d|² above this is a normal double with 16 digits to spare before the subnormal range (2.2e-308)
 NORMAL_SQUARE = 1e-290
-#: |y| below this keeps |y − t²|² far from overflow (1.8e308), with 16 digits to spare
+#: |y| below this keeps |y − t²|² far from overflow (1.8e308), with 16 digits to spare, and above
+#: the next, |y − t²|² >= (3|y|/4)² above NORMAL_SQUARE: the far field's real-arithmetic sums
 FAR_FAST = 1e146
+FAR_SLOW_BELOW = 1e-144
 
 
 def panels(lo, hi, scale, count=PANEL_NODES):
@@ -264,7 +266,7 @@ def moment_map(y, g, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at
             M += at_m[g, a] * u / d
             Mp -= at_m[g, a] * u / (d * d)
         stop = npan[g] * PANEL_NODES
-        if abs(y) < FAR_FAST:  # |y − t²|² is a normal double with digits to spare (|y| > 4 top)
+        if FAR_SLOW_BELOW < abs(y) < FAR_FAST:  # |y − t²|² >= (3|y|/4)² (|y| > 4 top) is a normal double
             dM, dMp, _ = _pole_sums(y, t[g], wg[g], 0, stop, True)
             return M + dM, Mp + dMp
         for j in range(stop):
