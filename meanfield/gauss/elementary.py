@@ -191,11 +191,19 @@ _Q0, _Q1, _Q2, _Q3, _Q4 = ATAN_Q
 @kernel(**_SCALAR)
 def atan_nonneg(x):
     """arctan x for x >= 0, +inf included, to within one ulp (Cephes; module docstring)."""
-    big = x > T3P8
-    middle = x > _ATAN_MIDDLE
+    return atan_ratio(x, 1.0)
+
+
+@kernel(**_SCALAR)
+def atan_ratio(y, x):
+    """arctan(y/x) for y >= 0 and finite x > 0, without forming y/x: Cephes' reductions become
+    −x/y, (y − x)/(y + x) and y/x, each one division, so that the ratio costs no division of its
+    own (and is not rounded first); x = 1 is :func:`atan_nonneg`, bit for bit."""
+    big = y > T3P8 * x
+    middle = y > _ATAN_MIDDLE * x
     # the reductions' numerators and denominators are selected and divided once, so that the loop
-    # around has no branch (−1/x, (x − 1)/(x + 1), or x/1 = x exactly)
-    reduced = (-1.0 if big else (x - 1.0 if middle else x)) / (x if big else (x + 1.0 if middle else 1.0))
+    # around has no branch
+    reduced = (-x if big else (y - x if middle else y)) / (y if big else (y + x if middle else x))
     base = PIO2 if big else (PIO4 if middle else 0.0)
     low = MOREBITS if big else (0.5 * MOREBITS if middle else 0.0)
     z = reduced * reduced

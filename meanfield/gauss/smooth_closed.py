@@ -6,8 +6,8 @@ The formulas (derivations in ``meanfield.activations.registry``: ``_erf_closed``
 * GELU, f = xΦ(x), with a = arctan(q/√(1 + 2q)) and t = q/((1 + q)√(1 + 2q)):
   Q = q [1/4 + (t + a/2)/π], φ = 1/4 + a/(2π) + t/π + q/(2π(1 + 2q)^{3/2}).
 
-Each is one arctan (``elementary.atan_nonneg``, branch-free) and one square root, so that a loop
-over points vectorises: :func:`second_moment_and_jacobian` fills arrays for the registry's
+Each is one arctan (``elementary.atan_ratio``, branch-free, of a ratio without dividing it out)
+and one square root, so that a loop over points vectorises: :func:`second_moment_and_jacobian` fills arrays for the registry's
 functionals, and :func:`forward` runs eq 16 through every layer of many configurations in one
 compiled pass (``meanfield.recursion``'s route for these two activations).
 
@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .elementary import atan_nonneg
+from .elementary import atan_ratio
 from .jit import kernel
 
 _SCALAR = {"cache": True, "nogil": True, "error_model": "numpy", "inline": "always"}
@@ -43,8 +43,8 @@ _ONE_OVER_TWO_PI = 0.5 / math.pi
 def erf_layer(q):
     """(Q, φ) of erf at q >= 0 (module docstring)."""
     root = math.sqrt(1.0 + 4.0 * q)
-    ratio = 2.0 * q / root if root < math.inf else math.inf
-    return _TWO_OVER_PI * atan_nonneg(ratio), _FOUR_OVER_PI / root
+    angle = atan_ratio(2.0 * q, root) if root < math.inf else 0.5 * math.pi
+    return _TWO_OVER_PI * angle, _FOUR_OVER_PI / root
 
 
 @kernel(**_SCALAR)
@@ -52,11 +52,14 @@ def gelu_layer(q):
     """(Q, φ) of exact GELU at q >= 0 (module docstring)."""
     one_2q = 1.0 + 2.0 * q
     root = math.sqrt(one_2q)
-    a = atan_nonneg(q / root if root < math.inf else math.inf)
-    den = (1.0 + q) * root
-    t = q / den if den < math.inf else 0.0
-    den3 = one_2q * root
-    cube = q / den3 if den3 < math.inf else 0.0
+    a = atan_ratio(q, root) if root < math.inf else 0.5 * math.pi
+    # t = q/((1 + q)√(1 + 2q)) and cube = q/(1 + 2q)^{3/2} from one division; where the common
+    # denominator overflows both are far below rounding of 1/4 (module docstring)
+    den = (1.0 + q) * one_2q * root
+    finite = den < math.inf
+    common = q / den
+    t = common * one_2q if finite else 0.0
+    cube = common * (1.0 + q) if finite else 0.0
     big_q = q * (0.25 + (t + 0.5 * a) * _ONE_OVER_PI)
     phi = 0.25 + (a + cube) * _ONE_OVER_TWO_PI + t * _ONE_OVER_PI
     return big_q, phi
