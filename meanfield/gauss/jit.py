@@ -309,11 +309,12 @@ def run_in_column_chunks(task, columns, points, threads=None):
     disjoint columns run side by side; the results are the same bits as one call over all columns.
     Callers that run in many threads at once (a dask sweep) share the one pool, so that at most
     that many chunks run at a time."""
-    chunks = column_chunks(columns, points, threads)
+    cpus = kernel_threads()
+    chunks = column_chunks(columns, points, cpus if threads is None else threads)
     if len(chunks) == 1:
         task(*chunks[0])
         return
-    pool = shared_pool(kernel_threads(), "meanfield-kernel")
+    pool = shared_pool(cpus, "meanfield-kernel")
     for future in [pool.submit(task, start, stop) for start, stop in chunks]:
         future.result()
 

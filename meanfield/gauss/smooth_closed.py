@@ -7,9 +7,10 @@ The formulas (derivations in ``meanfield.activations.registry``: ``_erf_closed``
   Q = q [1/4 + (t + a/2)/π], φ = 1/4 + a/(2π) + t/π + q/(2π(1 + 2q)^{3/2}).
 
 Each is one arctan (``elementary.atan_ratio``, branch-free, of a ratio without dividing it out)
-and one square root, so that a loop over points vectorises: :func:`second_moment_and_jacobian` fills arrays for the registry's
-functionals, and :func:`forward` runs eq 16 through every layer of many configurations in one
-compiled pass (``meanfield.recursion``'s route for these two activations).
+and one square root, so that a loop over points vectorises: :func:`second_moment_and_jacobian`
+fills arrays for the registry's functionals, and :func:`forward` runs eq 16 through every layer of
+many configurations in one compiled pass (``meanfield.recursion``'s route for these two
+activations).
 
 As q -> ∞ the forms take their limits (erf: Q -> 1, φ -> 0; GELU: Q -> ∞, φ -> 1/2): a ratio whose
 denominator has overflowed is replaced by its limit, and the GELU terms of order q^{−1/2} that

@@ -437,10 +437,10 @@ def _unscale_with_log_row(m, k):
 
 @kernel(**_COMPILE)
 def _derived(q, factor, chi, gain, log_grad, grad, explosion, prop31, first, start, stop):
-    """The body of :meth:`_DerivedArrays.fill`, over the configurations (columns) start:stop: ``q``, ``factor`` (holding Q on entry), ``log_grad``,
-    ``grad``, ``explosion``, ``prop31`` (L + 1, n) and ``chi`` (L + 2, n, holding φ(q_l) in row
-    l + 1 on entry) layer-major, ``gain`` (n,); ``first`` (2, n) receives the first non-finite and
-    the first zero layer of q (−1 if none).
+    """The body of :meth:`_DerivedArrays.fill`, over the configurations (columns) start:stop:
+    ``q``, ``factor`` (holding Q on entry), ``log_grad``, ``grad``, ``explosion``, ``prop31``
+    (L + 1, n) and ``chi`` (L + 2, n, holding φ(q_l) in row l + 1 on entry) layer-major, ``gain``
+    (n,); ``first`` (2, n) receives the first non-finite and the first zero layer of q (−1 if none).
 
     factor 1 + δ = q φ/Q (1 at q = Q = 0, its limit); chi_l = gain φ(q_{l−1}); grad the reverse
     cumulative product of χ (Prop A.2) and log_grad its log; explosion = Π_{i<l} (1 + δ_i);

@@ -57,7 +57,7 @@ MAX_RELATIVE_STEP = 0.5
 #: a density (−Im z/π) below this fraction of |z|, reached in one step from above it, is checked
 #: by continuation in η (a jump of branch)
 BRANCH_JUMP = 1e-12
-#: Newton iterations from the secant's guess (:func:`_predicted`) before the point is left to the
+#: Newton iterations from the polynomial guess (:func:`_predicted`) before the point is left to the
 #: plain continuation: a good guess converges quadratically in 2-3
 PREDICTED_NEWTON = 6
 #: the lowest height, relative to x, of :func:`_detour`'s path over the axis
