@@ -150,16 +150,19 @@ CHECK_GROUP = "meanfield.checks"
 SIZES = ("quick", "default", "full")
 
 
-def run(monte_carlo: bool = True, mc_size: str = "default", progress=None) -> list[Check]:
+def run(monte_carlo: bool = True, mc_size: str = "default", progress=None, seed: int = 1) -> list[Check]:
     """The theory's checks, then those registered under ``meanfield.checks`` (the Monte-Carlo
-    section of ``sim``), run at ``mc_size``; a section whose dependencies are missing is reported
-    as skipped, with what to install.  ``progress(message)``, if given, is called as each part
-    finishes (a section that accepts ``progress`` reports its own parts)."""
+    section of ``sim``), run at ``mc_size`` with every random draw from ``seed``; a section whose
+    dependencies are missing is reported as skipped, with what to install.  ``progress(message)``,
+    if given, is called as each part finishes (a section that accepts ``progress`` reports its own
+    parts)."""
     import inspect
     from importlib.metadata import entry_points
 
     if mc_size not in SIZES:
         raise ValueError(f"unknown Monte-Carlo size {mc_size!r}; valid sizes: {', '.join(SIZES)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     report = progress or (lambda message: None)
     checks = []
     for group in THEORY_CHECKS:
@@ -174,8 +177,9 @@ def run(monte_carlo: bool = True, mc_size: str = "default", progress=None) -> li
             checks.append(Check(entry.name, f"skipped: {exc}", math.nan, "", "", True,
                                 "pip install 'meanfield[sim]' to run it"))
             continue
-        takes_progress = "progress" in inspect.signature(section).parameters
-        checks.extend(section(mc_size, progress=report) if takes_progress else section(mc_size))
+        accepted = inspect.signature(section).parameters
+        options = {"progress": report, "seed": seed}
+        checks.extend(section(mc_size, **{name: value for name, value in options.items() if name in accepted}))
         report(f"{entry.name}: done")
     return checks
 

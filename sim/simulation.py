@@ -110,6 +110,7 @@ def simulate(
     dtype: str = "float64",
     device: str = "cpu",
     seed: int = 0,
+    first_draw: int = 0,
     input=None,
     loss=None,
     stat_layers=None,
@@ -148,6 +149,8 @@ def simulate(
     dtype, device : 'float32' / 'float64'; 'cpu' / 'cuda'.
     seed : root seed; draw k uses only (seed, k), so results do not depend on
         ``seeds`` or on where a draw runs.
+    first_draw : the draws are first_draw .. first_draw + seeds − 1 (the ``seed`` coordinate):
+        a later call extends an earlier one with new, independent draws.
     loss : optional callable h_L -> scalar; its gradient replaces the
         Gaussian cotangent at the output.
     stat_layers, quantiles, bin_edges : where and which quantiles and fixed-bin
@@ -172,6 +175,7 @@ def simulate(
     """
     act = mf.activation(activation)
     seeds = positive_int("seeds", seeds)
+    first_draw = positive_int("first_draw", first_draw, minimum=0)
     if dtype in DTYPES and device == "cpu" and all(_is_count(v) for v in (depth, width, batch)):
         # a hopeless size is refused before anything of size depth exists (bad values: _config says why)
         require_simulation_memory(int(depth), int(width), int(batch), seeds, dtype, "cpu", weight_memory)
@@ -211,9 +215,11 @@ def simulate(
                          f"got {loss!r}")
 
     started = time.perf_counter()
-    draws = [run_draw(cfg, act, k, probes, inputs, loss, skip) for k in _with_progress(range(seeds), progress, seeds)]
+    draws = [run_draw(cfg, act, k, probes, inputs, loss, skip)
+             for k in _with_progress(range(first_draw, first_draw + seeds), progress, seeds)]
     elapsed = time.perf_counter() - started
-    return _assemble(act, cfg, draws, probes, inputs, loss, elapsed, dropped_theory)
+    ds = _assemble(act, cfg, draws, probes, inputs, loss, elapsed, dropped_theory)
+    return ds.assign_coords(seed=ds.seed + first_draw) if first_draw else ds
 
 
 def _with_progress(iterable, progress, total):

@@ -49,8 +49,11 @@ def _depths(depth):
 
 def jacobian_spectrum(activation, depth, width=256, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="gaussian",
                       draws=4, seed=0, method="auto", probes=16, dtype="float64", device="cpu",
-                      theory=True) -> xr.Dataset:
+                      theory=True, first_draw=0) -> xr.Dataset:
     """Measure the squared singular values of J at each depth in ``depth`` (see the module docstring).
+
+    The draws are first_draw .. first_draw + draws − 1, each from (seed, draw) alone, so that a
+    later call extends an earlier one with new, independent draws.
 
     Returns a Dataset over ``depth`` with ``m1``, ``m2``, ``nvar`` (and ``*_sem``), ``quantile_x``
     (explicit eigenvalues only), ``eigenvalues`` (draw, depth, eig) for ``eigen``, and with
@@ -60,6 +63,7 @@ def jacobian_spectrum(activation, depth, width=256, q0=1.0, sigma_w2=1.0, sigma_
     depths = _depths(depth)
     width = positive_int("width", width)
     draws = positive_int("draws", draws)
+    first_draw = positive_int("first_draw", first_draw, minimum=0)
     probes = positive_int("probes", probes)
     if weights not in WEIGHTS:
         raise ValueError(f"unknown weights {weights!r}; valid: {', '.join(WEIGHTS)}")
@@ -79,8 +83,10 @@ def jacobian_spectrum(activation, depth, width=256, q0=1.0, sigma_w2=1.0, sigma_
                         q0=mf.check_number("q0", q0, positive=True), dtype=dtype, device=device,
                         seed=positive_int("seed", seed, minimum=0), weights=weights)
     f, df = torch_ops(act)
-    runs = [_draw(cfg, f, df, k, depths, method, probes) for k in range(draws)]
+    runs = [_draw(cfg, f, df, k, depths, method, probes) for k in range(first_draw, first_draw + draws)]
     ds = _assemble(act, cfg, depths, runs, method, probes)
+    if first_draw:
+        ds = ds.assign_coords(draw=ds.draw + first_draw)
     if theory:
         ds = _beside_theory(ds, act, cfg, depths, method)
     return ds

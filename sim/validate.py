@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import stats
@@ -30,7 +31,7 @@ from scipy import stats
 import meanfield as mf
 from meanfield.validate import Check
 
-from .compare import mean_and_sem, ratio_and_sem
+from .compare import mean_and_sem
 
 SPECS = ("selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017", "lselu:epsilon=0.017")
 #: Family-wise false-alarm rate of one validate run (the issue's "less than once in 1,000").
@@ -43,18 +44,21 @@ class Size:
     depth: int
     batch: int
     draws: int
+    max_draws: int
     q0s: tuple
     chains: int
     chain_q0s: tuple
 
 
-#: Full networks give few independent replicas (the draws) and so a wide Student-t k (8 draws:
-#: k = 14; 16: k = 8); the reduced chains give thousands (k = 4.7–5.0) and carry the tight checks.
+#: ``draws`` is the pilot's number of full-network draws, ``max_draws`` the most a row may be given to
+#: reach TARGET_BOUND; the reduced chains give thousands of replicas and carry the per-layer checks.
 SIZES = {
-    "quick": Size(width=256, depth=16, batch=128, draws=8, q0s=(1.0,), chains=4000, chain_q0s=(1.0,)),
-    "default": Size(width=512, depth=32, batch=256, draws=16, q0s=(1.0,), chains=10000,
+    "quick": Size(width=256, depth=16, batch=128, draws=8, max_draws=32, q0s=(1.0,), chains=4000,
+                  chain_q0s=(1.0,)),
+    "default": Size(width=512, depth=32, batch=256, draws=16, max_draws=384, q0s=(1.0,), chains=10000,
                     chain_q0s=(0.3, 1.0, 3.0)),
-    "full": Size(width=1024, depth=64, batch=256, draws=16, q0s=(1.0,), chains=20000, chain_q0s=(0.3, 1.0, 3.0)),
+    "full": Size(width=1024, depth=64, batch=256, draws=16, max_draws=512, q0s=(1.0,), chains=20000,
+                 chain_q0s=(0.3, 1.0, 3.0)),
 }
 
 
@@ -72,8 +76,9 @@ def _perturbed(act, network):
     return dataclasses.replace(act, lam=act.lam * network["lam"], solution=None, source_spec=None)
 
 
-def _check(section, name, error, sem, residual, k, infinite, label):
-    """One row: pass when |error| <= k·sem + residual at every layer where they are defined."""
+def _check(section, name, error, sem, residual, k, infinite, label, layers=None):
+    """One row: pass when |error| <= k·sem + residual at every layer where they are defined;
+    ``layers`` names the layers a pooled row (one number) averages over."""
     bound = k * sem + residual
     ok = np.isfinite(error) & np.isfinite(bound)
     if not ok.any():
@@ -85,10 +90,65 @@ def _check(section, name, error, sem, residual, k, infinite, label):
     inf_text = f"N=inf error {np.nanmax(np.abs(infinite)):.2%}" if infinite is not None else ""
     with np.errstate(all="ignore"):
         z = float(np.nanmax(np.where(ok, np.abs(error) / sem, np.nan)))
-    note = "; ".join(filter(None, [f"worst layer {worst} (SE {sem[worst]:.2g}, residual {residual[worst]:.1g})",
+    where = f"mean over layers {layers}" if layers else f"worst layer {worst}"
+    note = "; ".join(filter(None, [f"{where} (SE {sem[worst]:.2g}, residual {residual[worst]:.1g})",
                                    f"max |error|/SE {z:.2f}", inf_text]))
     return Check(section, name, float(error[worst]), label, tolerance, passed, note,
                  infinite_width=float(np.nanmax(np.abs(infinite))) if infinite is not None else math.nan)
+
+
+#: the bound k·SE + residual that the pooled Monte-Carlo rows aim at.  A row whose pilot draws give
+#: more gets more draws (up to the size's ``max_draws``); 5 % leaves room for the SE's own scatter
+#: from run to run below the 6 % every bound must reach at the default size.
+TARGET_BOUND = 0.05
+
+
+def _draws_for_target(rows, n, k_for, max_draws):
+    """The fewest draws (at least n, at most ``max_draws``) at which every row's k·SE + residual
+    reaches TARGET_BOUND, from its SE at n draws (SE ∝ 1/√draws; k shrinks as the degrees of
+    freedom grow); ``max_draws`` where a residual alone reaches the target."""
+    def bound(m):
+        return max(float(np.max(k_for(m - 1) * sem[np.isfinite(sem)] * math.sqrt(n / m)
+                                + np.asarray(residual)[np.isfinite(sem)], initial=0.0))
+                   for _, error, sem, residual, *_ in rows)
+
+    if bound(max_draws) > TARGET_BOUND:
+        return max_draws
+    low, high = n, max_draws  # bound(high) <= target; the bound falls as m grows
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if bound(mid) > TARGET_BOUND else (low, mid)
+    return low
+
+
+def _in_threads(run):
+    """``run(first, count)`` with its draws split between torch's threads (each draw comes from
+    (seed, draw) alone, so the numbers are those of one call: a test checks it)."""
+    import torch
+
+    threads = max(1, torch.get_num_threads())
+
+    def split(first, count):
+        if threads == 1 or count < 2 * threads:
+            return run(first, count)
+        edges = [first + count * i // threads for i in range(threads + 1)]
+        with ThreadPoolExecutor(threads) as pool:  # a pool of its own: the engine's is used inside
+            parts = list(pool.map(run, edges[:-1], np.diff(edges)))
+        return [np.concatenate(arrays) for arrays in zip(*parts)]
+
+    return split
+
+
+def _with_enough_draws(run, rows_of, pilot, max_draws, k_for):
+    """``run(first, count)``: per-draw arrays (draws along axis 0) of draws first .. first + count − 1;
+    ``rows_of(*arrays)``: rows (name, error, sem, residual, ...).  The pilot's draws, then as many more
+    as :func:`_draws_for_target` asks for, split between threads.  Returns the rows and the arrays."""
+    run = _in_threads(run)
+    arrays = run(0, pilot)
+    n = _draws_for_target(rows_of(*arrays), pilot, k_for, max_draws)
+    if n > pilot:
+        arrays = [np.concatenate([a, b]) for a, b in zip(arrays, run(pilot, n - pilot))]
+    return rows_of(*arrays), arrays
 
 
 def _theory(act, size, q0, sigma_w2=1.0):
@@ -123,37 +183,70 @@ def _jackknife(statistic, *replicas):
     return full, sem
 
 
-def _full_network_checks(spec, size, q0, k, network):
+def _pooled_row(name, estimate, theory, infinite, layers, residual, replicas):
+    """A row pooled over ``layers`` (a slice): the mean over them of estimate/theory − 1, where
+    ``estimate(*replicas)`` gives the per-layer measured values from the draws; its SE by the
+    delete-one jackknife over draws, the residual the same mean of the per-layer residuals."""
+    def pooled(*r):
+        return np.mean(estimate(*r)[layers] / theory[layers] - 1.0, keepdims=True)
+
+    with np.errstate(all="ignore"):
+        error, sem = _jackknife(pooled, *replicas)
+        infinite_error = np.mean(estimate(*replicas)[layers] / infinite[layers] - 1.0, keepdims=True)
+    span = range(len(theory))[layers]
+    return (name, error, sem, np.mean(residual[layers], keepdims=True), infinite_error, f"{span[0]}-{span[-1]}")
+
+
+def _full_network_rows(act, fw, q, grad_sq, chi):
+    """Props A.1, A.2, eq 24 and Prop 3.1 from the draws' per-layer q̂_l, ‖δ_l‖² and χ_l, each pooled
+    over the layers where it is not exact by construction."""
+    depth = q.shape[1] - 1
+    r_q, r_g = fw.residual_q.values, fw.residual_grad.values
+    replicas = (q, grad_sq, chi)
+    return [
+        _pooled_row("Prop A.1 q_l", lambda q, g, c: q.mean(axis=0), fw.q_mean.values, fw.q.values,
+                    slice(1, depth + 1), r_q, replicas),
+        _pooled_row("Prop A.2 gradient norms", lambda q, g, c: g.sum(axis=0) / g[:, -1].sum(), fw.grad_mean.values,
+                    fw.grad.values, slice(0, depth), r_g, replicas),
+        # χ_l depends on q_{l−1}: its residual is q's one layer down
+        _pooled_row("eq 24 chi_l = tr(WW^T) tr(DD^T)", lambda q, g, c: c.mean(axis=0), fw.chi_mean.values,
+                    fw.chi.values, slice(1, depth + 1), np.concatenate([[0.0], r_q[:-1]]), replicas),
+        _pooled_row("Prop 3.1 (eq 27)", lambda q, g, c: _prop31(act, q, g), _prop31_theory(act, fw),
+                    np.ones(depth + 1), slice(1, depth), r_q + r_g + r_g[0], replicas),
+    ]
+
+
+#: dSELU's outputs have a mean near 0.33 (it is not centred), so a batch's inputs become nearly
+#: collinear (batch correlation measured 0.38 at layer 4 and 0.8 at layer 32, N = 512): a draw's
+#: batch carries about one input's information, and only draws lower its SE.  A small batch makes
+#: each draw 3x cheaper for the same SE.
+BATCH_FOR = {"dselu:epsilon=0.017": 16}
+
+
+def _full_network_checks(spec, size, q0, k_for, network, seed=1):
     from .simulation import simulate
 
     act = mf.activation(spec)
     fw = _theory(act, size, q0)
-    ds = simulate(_perturbed(act, network), depth=size.depth, width=size.width, batch=size.batch,
-                  seeds=size.draws, q0=q0, sigma_w2=(network or {}).get("sigma_w2", 1.0), dtype="float64",
-                  stat_layers=[], bin_edges=None, seed=1)
-    label = f"finite_width, N={size.width} L={size.depth} B={size.batch} S={size.draws} q0={q0:g}"
-    q, grad_sq = ds.q_measured.values, ds.grad_sq.values
-    q_mean, q_sem = mean_and_sem(q)
-    g_mean, g_sem = ratio_and_sem(grad_sq, grad_sq[:, -1:])
-    chi_mean, chi_sem = mean_and_sem(ds.chi_measured.values)
-    r_q, r_g = fw.residual_q.values, fw.residual_grad.values
-    with np.errstate(all="ignore"):
-        rows = [
-            _check("monte carlo", f"Prop A.1 q_l, {spec}", q_mean / fw.q_mean.values - 1, q_sem / fw.q_mean.values,
-                   r_q, k, q_mean / fw.q.values - 1, label),
-            _check("monte carlo", f"Prop A.2 gradient norms, {spec}", (g_mean / fw.grad_mean.values - 1)[:-1],
-                   (g_sem / fw.grad_mean.values)[:-1], r_g[:-1], k, (g_mean / fw.grad.values - 1)[:-1], label),
-            _check("monte carlo", f"eq 24 chi_l = tr(WW^T) tr(DD^T), {spec}", (chi_mean / fw.chi_mean.values - 1)[1:],
-                   (chi_sem / fw.chi_mean.values)[1:], r_q[:-1], k, (chi_mean / fw.chi.values - 1)[1:], label),
-        ]
-        p31, p31_sem = _jackknife(lambda a, b: _prop31(act, a, b), q, grad_sq)
-        p31_fw = _prop31_theory(act, fw)
-        rows.append(_check("monte carlo", f"Prop 3.1 (eq 27), {spec}", (p31 / p31_fw - 1)[1:-1],
-                           (p31_sem / p31_fw)[1:-1], (r_q + r_g + r_g[0])[1:-1], k, (p31 - 1)[1:-1], label))
+    batch = BATCH_FOR.get(spec, size.batch)
+
+    def run(first, count):
+        ds = simulate(_perturbed(act, network), depth=size.depth, width=size.width, batch=batch, seeds=count,
+                      q0=q0, sigma_w2=(network or {}).get("sigma_w2", 1.0), dtype="float64", stat_layers=[],
+                      bin_edges=None, seed=seed, first_draw=first, skip=("weight_grad_norm", "mean_gain", "x_batch_correlation"))
+        return ds.q_measured.values, ds.grad_sq.values, ds.chi_measured.values
+
+    rows, arrays = _with_enough_draws(run, lambda *r: _full_network_rows(act, fw, *r), size.draws, size.max_draws,
+                                      k_for)
+    draws = len(arrays[0])
+    k = k_for(draws - 1)
+    label = f"finite_width, N={size.width} L={size.depth} B={batch} S={draws} q0={q0:g}"
+    checks = [_check("monte carlo", f"{name}, {spec}", err, sem, res, k, inf, label, layers)
+              for name, err, sem, res, inf, layers in rows]
     if not bool(fw.valid):
-        rows.append(Check("monte carlo", f"finite-width theory valid, {spec}", float(fw.expansion.max()), label,
-                          "inside the validity range", False, "the O(1/N) theory does not apply at this size"))
-    return rows
+        checks.append(Check("monte carlo", f"finite-width theory valid, {spec}", float(fw.expansion.max()), label,
+                            "inside the validity range", False, "the O(1/N) theory does not apply at this size"))
+    return checks
 
 
 #: the negative control of the variance row: the theory's Var q̂_l scaled by this (a finite-width
@@ -161,37 +254,39 @@ def _full_network_checks(spec, size, q0, k, network):
 VARIANCE_CONTROL_SCALE = 1.2
 
 
-def sample_variance_and_sem(q):
-    """Per layer, the unbiased variance of the chains' q̂_l (axis 0) and its standard error
-    √((m₄ − s⁴)/n), m₄ the measured fourth central moment (the delta method, no Gaussian assumption)."""
+def pooled_variance_error(q, theory):
+    """The mean over layers 1..L of s²_l/theory_l − 1, s²_l the unbiased variance of the chains' q̂_l
+    (axis 0), and its standard error by the delta method: each chain's influence
+    ((q̂_l − q̄_l)² − s²_l)/theory_l, averaged over the layers, has the statistic's variance times n
+    (no Gaussian assumption; the layers' correlation is in it)."""
     n = q.shape[0]
-    centred = q - q.mean(axis=0)
+    centred = q[:, 1:] - q[:, 1:].mean(axis=0)
     var = np.sum(centred**2, axis=0) / (n - 1)
-    m4 = np.mean(centred**4, axis=0)
-    return var, np.sqrt(np.maximum(m4 - var**2, 0.0) / n)
+    influence = np.mean((centred**2 - var) / theory[1:], axis=1)
+    return np.mean(var / theory[1:] - 1.0, keepdims=True), np.atleast_1d(influence.std(ddof=1) / math.sqrt(n))
 
 
 def variance_check(spec, q, fw, k, label, scale=1.0):
     """The draw-to-draw variance of q̂_l (one input's mean of h_l² over the N units) against the
-    O(1/N) theory's ``q_sample_var`` (times ``scale``: the negative control).  The bound: k standard
-    errors of the measured variance plus the expansion parameter x_l = Var s/(E s)² as the relative
-    size of the terms the closure drops (the variance is itself the first-order term, so its next
-    order is x_l relative to it); layer 0 (the input's own variance) is left out."""
-    var, sem = sample_variance_and_sem(q)
+    O(1/N) theory's ``q_sample_var`` (times ``scale``: the negative control), pooled over layers
+    1..L (layer 0 is the input's own variance).  The bound: k standard errors plus the mean of the
+    expansion parameter x_l = Var s/(E s)² as the relative size of the terms the closure drops (the
+    variance is itself the first-order term, so its next order is x_l relative to it)."""
     theory = scale * fw.q_sample_var.values
     with np.errstate(all="ignore"):
-        return _check("reduced chain", f"Var of q_l across inputs (finite-width Var s), {spec}",
-                      (var / theory - 1)[1:], (sem / theory)[1:], np.broadcast_to(fw.expansion.values, var.shape)[1:],
-                      k, None, label)
+        error, sem = pooled_variance_error(q, theory)
+        residual = np.mean(np.broadcast_to(fw.expansion.values, theory.shape)[1:], keepdims=True)
+    return _check("reduced chain", f"Var of q_l across inputs (finite-width Var s), {spec}", error, sem, residual,
+                  k, None, label, f"1-{q.shape[1] - 1}")
 
 
-def _reduced_chain_checks(spec, size, q0, k, network):
+def _reduced_chain_checks(spec, size, q0, k, network, seed=1):
     from .reduced import reduced_chain
 
     act = mf.activation(spec)
     fw = _theory(act, size, q0)
     ds = reduced_chain(_perturbed(act, network), size.depth, width=size.width, chains=size.chains, q0=q0,
-                       sigma_w2=(network or {}).get("sigma_w2", 1.0), seed=1)
+                       sigma_w2=(network or {}).get("sigma_w2", 1.0), seed=seed)
     label = f"finite_width, N={size.width} L={size.depth}, {size.chains} chains, q0={q0:g}"
     q = ds.q_measured.values
     rows = [variance_check(f"{spec}, q0={q0:g}", q, fw, k, label)]
@@ -212,108 +307,161 @@ def _reduced_chain_checks(spec, size, q0, k, network):
         ]
 
 
-def _prop32_checks(size, k_draws):
+#: Prop 3.2's networks: depth, width as the size's, q0 and m0 of the input, μ_w N_0, batch (a draw's
+#: scatter is its realised mean weights', which a batch does not average away)
+PROP32 = dict(depth=8, q0=1.5, m0=0.5, mean_gain=0.5, batch=64)
+
+
+def _prop32_rows(mean_gain, x_mean, h_mean, theory):
+    """Eq 36 through the first layer with each draw's realised μ_w N_0, and the mean recursion (eq 36
+    with eq 12) at the nominal μ_w, pooled over layers 1..L (``theory``: its E[h_l], one row a draw)."""
+    theory = theory[0]
+    relative = h_mean[:, 1] / (mean_gain[:, 1] * x_mean[:, 0]) - 1
+    rel_mean, rel_sem = mean_and_sem(relative[:, None])
+    depth = h_mean.shape[1] - 1
+    recursion = _pooled_row("Prop 3.2 with eq 12 recursion (nominal mu_w)", lambda h: h.mean(axis=0), theory, theory,
+                            slice(1, depth + 1), np.zeros(depth + 1), (h_mean,))
+    return [("Prop 3.2 E[h_1] = mu_w N_0 E[x_0]", rel_mean, rel_sem, np.zeros(1), None, None), recursion]
+
+
+def _prop32_checks(size, k_for, seed=1):
     """Prop 3.2 (eq 36) through one weight matrix, with the draws' realised mean weight, and the
     mean recursion (eq 36 with eq 12) at the nominal one; both against the SE of their draws."""
     from .simulation import simulate
 
-    mu = 0.5 / size.width
-    ds = simulate("dselu:epsilon=0.017", depth=8, width=size.width, batch=size.batch, seeds=size.draws, q0=1.5,
-                  m0=0.5, mean_weight=mu, stat_layers=[], bin_edges=None, seed=1)
-    predicted = ds.mean_gain.values[:, 1] * ds.x_mean.values[:, 0]
-    relative = ds.h_mean.values[:, 1] / predicted - 1
-    rel_mean, rel_sem = mean_and_sem(relative[:, None])
-    label = f"N={size.width} B={size.batch} S={size.draws}"
-    rows = [_check("monte carlo", "Prop 3.2 E[h_1] = mu_w N_0 E[x_0], dselu", rel_mean, rel_sem, np.zeros(1),
-                   k_draws, None, f"eq 36 (realised mu_w N), {label}")]
-    h_mean, h_sem = mean_and_sem(ds.h_mean.values)
-    theory = ds.h_mean_theory.values
+    p = PROP32
+
+    def run(first, count):
+        ds = simulate("dselu:epsilon=0.017", depth=p["depth"], width=size.width, batch=p["batch"], seeds=count,
+                      q0=p["q0"], m0=p["m0"], mean_weight=p["mean_gain"] / size.width, stat_layers=[],
+                      bin_edges=None, seed=seed, first_draw=first, skip=("weight_grad_norm", "x_batch_correlation"))
+        h = ds.h_mean.values
+        return ds.mean_gain.values, ds.x_mean.values, h, np.broadcast_to(ds.h_mean_theory.values, h.shape)
+
+    rows, arrays = _with_enough_draws(run, _prop32_rows, size.draws, size.max_draws, k_for)
+    draws = len(arrays[0])
+    k = k_for(draws - 1)
+    label = f"N={size.width} B={p['batch']} S={draws}"
+    references = ("eq 36 (realised mu_w N)", "mean_recursion")
+    return [_check("monte carlo", f"{name}, dselu", err, sem, res, k, inf, f"{ref}, {label}", layers)
+            for (name, err, sem, res, inf, layers), ref in zip(rows, references)]
+
+
+#: the Jacobian's spectrum against networks: (width, depths, pilot draws) by size.  The theory is the
+#: N → ∞ limit; a network's moments differ from it by O(L/N) (docs/spectrum.md), which no
+#: finite-width theory of the spectrum here predicts.  Its residual is taken as L/N, the order with
+#: unit coefficient (one Gaussian layer alone: m₂ = 2 + 1/N exactly, nvar 1/N above its limit); at the
+#: default size, ~110 draws: SELU, Gaussian, L = 4, nvar +1.06 % ± 0.19 % (L/N = 0.78 %)
+SPECTRUM_SIZES = {"quick": (256, (1, 3), 8), "default": (512, (1, 4), 16), "full": (512, (1, 4, 8), 16)}
+SPECTRUM_SPECS = ("selu", "sselu:epsilon=0.017")
+SPECTRUM_LEVELS = (0.25, 0.5, 0.75)
+#: rows per (activation, weights) and depth: m₁, the normalized variance, the quartiles over m₁
+SPECTRUM_ROWS = 2 + len(SPECTRUM_LEVELS)
+
+
+def _spectrum_run(spec, weights, size, network, seed):
+    """``run(first, count)``: the draws' eigenvalues of J Jᵀ (draw, depth, eigenvalue)."""
+    from .spectrum import jacobian_spectrum
+
+    width, depths, _ = SPECTRUM_SIZES[size]
+    act = _perturbed(mf.activation(spec), network)
+
+    def run(first, count):
+        ds = jacobian_spectrum(act, list(depths), width=width, weights=weights, draws=count, first_draw=first,
+                               sigma_w2=(network or {}).get("sigma_w2", 1.0), seed=seed, theory=False)
+        return (ds.eigenvalues.values,)
+
+    return run
+
+
+def _spectrum_rows(eig, theory, width):
+    """m₁ and the normalized variance of the squared singular values at each depth, and the
+    quartiles in units of m₁, each draw's own quartiles over its own m₁ (a draw's scale moves with
+    its input's q_l, which the quartiles share: the ratio carries the spectrum's shape, m₁ its
+    scale).  m₁ and the ratios: mean and SE over draws; nvar = mean m₂/mean m₁² − 1 by jackknife."""
+    m1, m2 = eig.mean(axis=2), np.mean(eig * eig, axis=2)
+    t_m1 = theory.m1.values
+    drift = theory.depth.values / width  # the O(L/N) residual
     with np.errstate(all="ignore"):
-        rows.append(_check("monte carlo", "Prop 3.2 with eq 12 recursion (nominal mu_w), dselu",
-                           (h_mean / theory - 1)[1:], (h_sem / np.abs(theory))[1:], np.zeros(8), k_draws, None,
-                           f"mean_recursion, {label}"))
+        mean, sem = mean_and_sem(m1 / t_m1)
+        rows = [("m1", mean - 1, sem, drift)]
+        nvar, nvar_sem = _jackknife(lambda a, b: a.mean(axis=0) / np.square(b.mean(axis=0)) - 1, m2, m1)
+        rows.append(("nvar", nvar / theory.nvar.values - 1, nvar_sem / np.abs(theory.nvar.values), drift))
+        per_draw = np.quantile(eig, SPECTRUM_LEVELS, axis=2) / m1  # level, draw, depth
+        for j, level in enumerate(SPECTRUM_LEVELS):
+            t = theory.quantile_x.sel(quantile=level).values / t_m1
+            mean, sem = mean_and_sem(per_draw[j] / t)
+            rows.append((f"q{int(100 * level)}/m1", mean - 1, sem, drift))
     return rows
 
 
-#: the Jacobian's spectrum against networks: (width, depths, draws) by size.  No finite-width theory
-#: of the spectrum exists here, so the bound is k standard errors alone; the O(L/N) drift of the
-#: moments (docs/spectrum.md) is inside it but visible: measured up to 4 standard errors for the
-#: normalized variance at N = 256, L = 3 (quick), under 2.3 at N = 512, L <= 4 (default)
-SPECTRUM_SIZES = {"quick": (256, (1, 3), 8), "default": (512, (1, 4), 8), "full": (512, (1, 4, 8), 16)}
-SPECTRUM_SPECS = ("selu", "sselu:epsilon=0.017")
-EPS = float(np.finfo(float).eps)
-
-
-def _spectrum_rows(spec, weights, theory_weights, size, k, network):
-    """m₁, the normalized variance and the quartiles of the squared singular values at each depth,
-    measured on networks with ``weights`` against the theory with ``theory_weights``."""
-    from .spectrum import jacobian_spectrum
-
-    width, depths, draws = SPECTRUM_SIZES[size]
-    act = mf.activation(spec)
-    ds = jacobian_spectrum(_perturbed(act, network), list(depths), width=width, weights=weights, draws=draws,
-                           sigma_w2=(network or {}).get("sigma_w2", 1.0), seed=1, theory=False)
-    theory = mf.spectrum(act, list(depths), weights=theory_weights, points=400)
-    label = f"spectrum, N={width} L={','.join(map(str, depths))} S={draws}, {weights} networks"
-    rows = []
-    zero = np.zeros(len(depths))
-    with np.errstate(all="ignore"):
-        for name in ("m1", "nvar"):
-            t = theory[name].values
-            rows.append((name, ds[name].values / t - 1, ds[f"{name}_sem"].values / np.abs(t), zero))
-        for j, level in enumerate(theory["quantile"].values):
-            if level in (0.25, 0.5, 0.75):
-                t = theory.quantile_x.values[:, j]
-                # a quantile on an atom (L = 1, orthogonal: σ_w² λ²) is exact in every draw: there the
-                # bound is the eigensolver's rounding, N ε relative
-                rows.append((f"q{int(100 * level)}", ds.quantile_x.values[:, j] / t - 1,
-                             ds.quantile_x_sem.values[:, j] / t, zero + width * EPS))
-    return [(f"{name}, {spec}, {theory_weights} theory", err, sem, res, label) for name, err, sem, res in rows]
-
-
-def _spectrum_checks(size, network, k_for):
-    rows = []
+def _spectrum_checks(size, network, k_for, seed=1):
+    width, depths, pilot = SPECTRUM_SIZES[size]
+    theories = {w: {spec: mf.spectrum(spec, list(depths), weights=w, points=400) for spec in SPECTRUM_SPECS}
+                for w in ("gaussian", "orthogonal")}
+    checks = []
+    control = None
     for spec in SPECTRUM_SPECS:
         for weights in ("gaussian", "orthogonal"):
-            rows += _spectrum_rows(spec, weights, weights, size, None, network)
-    control = _spectrum_rows("selu", "gaussian", "orthogonal", size, None, network)
-    k = k_for(len(rows) * len(SPECTRUM_SIZES[size][1]))
-    checks = [_check("spectrum", f"Jacobian spectrum {name}", err, sem, res, k, None, label)
-              for name, err, sem, res, label in rows]
-    rejected = [not _check("spectrum", name, err, sem, res, k, None, label).passed
-                for name, err, sem, res, label in control]
+            rows, (eig,) = _with_enough_draws(_spectrum_run(spec, weights, size, network, seed),
+                                              lambda eig: _spectrum_rows(eig, theories[weights][spec], width), pilot,
+                                              SIZES[size].max_draws, k_for)
+            draws = len(eig)
+            label = f"spectrum, N={width} L={','.join(map(str, depths))} S={draws}, {weights} networks"
+            k = k_for(draws - 1)
+            checks += [_check("spectrum", f"Jacobian spectrum {name}, {spec}, {weights} theory", err, sem, res, k,
+                              None, label) for name, err, sem, res in rows]
+            if spec == "selu" and weights == "gaussian":  # the same networks against the other theory
+                control = [_check("spectrum", name, err, sem, res, k, None, label)
+                           for name, err, sem, res in _spectrum_rows(eig, theories["orthogonal"][spec], width)]
+    rejected = [not c.passed for c in control]
     checks.append(Check("spectrum", "negative control: orthogonal-weight theory against Gaussian networks is "
-                        "rejected", float(sum(rejected)), control[0][4],
+                        "rejected", float(sum(rejected)), control[0].reference,
                         f"some of its {len(control)} rows must fail", any(rejected),
                         f"{sum(rejected)} of {len(control)} rows fail, as they must"))
     return checks
 
 
 #: alpha dropout against networks: (width, depth, draws) by size (full: the issue's reference size)
+#: alpha dropout against networks: (width, depth, pilot draws) by size (full: the issue's reference size)
 DROPOUT_SIZES = {"quick": (256, 8, 8), "default": (512, 16, 8), "full": (1024, 32, 24)}
 DROPOUT_CASES = (("selu", "saturation"), ("dselu:epsilon=0.017", "saturation"), ("sselu:epsilon=0.017", "saturation"),
                  ("lselu:epsilon=0.017", "mean"))
 DROPOUT_P = 0.1
 
 
-def _dropout_network(spec, rule, size, torch_constants=False):
-    """The draws' χ (layer-averaged, the masks' a·d included) and q (layers L/2..L), per draw; with
-    ``torch_constants``, the layer of torch.nn.AlphaDropout (SELU's constants: the negative control)."""
+def _dropout_run(spec, rule, size, seed, torch_constants=False):
+    """``run(first, count)`` for :func:`_with_enough_draws`: the draws' χ (layer-averaged, the masks'
+    a·d included) and q (layers L/2..L); with ``torch_constants``, the layer of torch.nn.AlphaDropout
+    (SELU's constants: the negative control)."""
     from meanfield.theory.dropout import torch_selu_constants
 
     from .simulation import simulate
 
-    width, depth, draws = DROPOUT_SIZES[size]
-    theory = mf.alpha_dropout(spec, DROPOUT_P, rule)
-    ds = simulate(spec, depth=depth, width=width, batch=64, seeds=draws, q0=float(theory.q_star), dropout=DROPOUT_P,
-                  dropped=rule, dropout_constants=torch_selu_constants(DROPOUT_P) if torch_constants else None,
-                  stat_layers=[], bin_edges=None, seed=1)
-    chi = ds.chi_measured.values[:, 1:].mean(axis=1)
-    q = ds.q_measured.values[:, depth // 2:].mean(axis=1)
-    return theory, chi, q, f"N={width} L={depth} S={draws}, p={DROPOUT_P}"
+    width, depth, _ = DROPOUT_SIZES[size]
+    q_star = float(mf.alpha_dropout(spec, DROPOUT_P, rule).q_star)
+
+    def run(first, count):
+        ds = simulate(spec, depth=depth, width=width, batch=64, seeds=count, q0=q_star, dropout=DROPOUT_P,
+                      dropped=rule, dropout_constants=torch_selu_constants(DROPOUT_P) if torch_constants else None,
+                      stat_layers=[], bin_edges=None, seed=seed, first_draw=first,
+                      skip=("weight_grad_norm", "mean_gain", "x_batch_correlation"))
+        return ds.chi_measured.values[:, 1:].mean(axis=1), ds.q_measured.values[:, depth // 2:].mean(axis=1)
+
+    return run
 
 
-def _dropout_checks(size, k_for):
+def _dropout_rows(chi, q, targets, infinite):
+    """χ_p per layer and q at the fixed point against the O(1/N) theory ``targets`` (and the
+    infinite-width ``infinite`` beside): relative errors of the draws' means and their SE."""
+    rows = []
+    for name, values, target, inf in zip(("chi_p per layer", "q at the fixed point"), (chi, q), targets, infinite):
+        mean, sem = mean_and_sem(values[:, None] / target)
+        rows.append((name, mean - 1, sem, np.zeros(1), values.mean() / inf - 1, None))
+    return rows
+
+
+def _dropout_checks(size, k_for, seed=1):
     import torch
 
     from cuda_kernels import AlphaDropout
@@ -326,47 +474,65 @@ def _dropout_checks(size, k_for):
     gap = float((reference - ours).abs().max())
     checks = [Check("dropout", "SELU alpha dropout equals torch.nn.AlphaDropout (same random state)", gap,
                     "torch.nn.AlphaDropout", "0 (bit for bit)", gap == 0.0, "float64, 512 x 64")]
-    k = k_for(2 * len(DROPOUT_CASES))
-    width, depth, _ = DROPOUT_SIZES[size]
+    width, depth, pilot = DROPOUT_SIZES[size]
     for spec, rule in DROPOUT_CASES:
-        theory, chi, q, label = _dropout_network(spec, rule, size)
+        theory = mf.alpha_dropout(spec, DROPOUT_P, rule)
         # the O(1/N) theory of the networks' size, averaged over the same layers (docs/dropout.md)
         fw = mf.finite_width_dropout(spec, depth, width, DROPOUT_P, rule)
-        n = len(chi)
-        for name, values, target, infinite in (
-                ("chi_p per layer", chi, float(fw.chi_mean.values[1:].mean()), float(theory.chi_p[0])),
-                ("q at the fixed point", q, float(fw.q_mean.values[depth // 2:].mean()), float(theory.q_star))):
-            mean, sem = float(values.mean()), float(values.std(ddof=1) / math.sqrt(n))
-            checks.append(_check("dropout", f"alpha dropout {name}, {spec} ({rule})", np.array([mean / target - 1]),
-                                 np.array([sem / target]), np.zeros(1), k, np.array([mean / infinite - 1]),
-                                 f"finite_width_dropout, {label}"))
-    theory, _, q, label = _dropout_network("dselu:epsilon=0.017", "saturation", size, torch_constants=True)
-    mean, sem = float(q.mean()), float(q.std(ddof=1) / math.sqrt(len(q)))
-    rejected = abs(mean / float(theory.q_star) - 1) > k * sem / float(theory.q_star)
+        targets = (float(fw.chi_mean.values[1:].mean()), float(fw.q_mean.values[depth // 2:].mean()))
+        infinite = (float(theory.chi_p[0]), float(theory.q_star))
+        rows, (chi, _) = _with_enough_draws(_dropout_run(spec, rule, size, seed),
+                                            lambda chi, q: _dropout_rows(chi, q, targets, infinite), pilot,
+                                            SIZES[size].max_draws, k_for)
+        draws = len(chi)
+        label = f"finite_width_dropout, N={width} L={depth} S={draws}, p={DROPOUT_P}"
+        checks += [_check("dropout", f"alpha dropout {name}, {spec} ({rule})", err, sem, res, k_for(draws - 1),
+                          np.atleast_1d(inf), label) for name, err, sem, res, inf, _ in rows]
+    q_star = float(mf.alpha_dropout("dselu:epsilon=0.017", DROPOUT_P, "saturation").q_star)
+    _, q = _dropout_run("dselu:epsilon=0.017", "saturation", size, seed, torch_constants=True)(0, pilot)
+    mean, sem = mean_and_sem(q[:, None] / q_star)
+    k = k_for(pilot - 1)
+    rejected = bool(abs(mean[0] - 1) > k * sem[0])
     checks.append(Check("dropout", "negative control: torch's SELU constants on dSELU are rejected (q* moves)",
-                        mean, label, f"|q / q* - 1| > {k:.2f} SE", rejected,
-                        f"measured q {mean:.4g} ± {sem:.2g} against q* = {float(theory.q_star):.4g}"))
+                        float(mean[0] * q_star), f"N={width} L={depth} S={pilot}, p={DROPOUT_P}",
+                        f"|q / q* - 1| > {k:.2f} SE", rejected,
+                        f"measured q {mean[0] * q_star:.4g} ± {sem[0] * q_star:.2g} against q* = {q_star:.4g}"))
     return checks
 
 
-def monte_carlo_checks(size: str = "default", network: dict | None = None, progress=None) -> list[Check]:
-    """The Monte-Carlo checks at ``size`` ('quick', 'default' or 'full'); ``progress(message)`` is
-    called as each activation's part finishes.
+def comparisons(size: str) -> int:
+    """The |t|-scores one run at ``size`` compares with k (the Bonferroni count, every section):
+    per layer for the reduced chains' q_l and gradient norms, one each for the pooled rows."""
+    s = SIZES[size]
+    chains = len(SPECS) * len(s.chain_q0s) * ((s.depth + 1) + s.depth + 1)  # q_l, gradient norms, pooled Var
+    full = len(SPECS) * len(s.q0s) * 4 + 2  # Props A.1, A.2, eq 24, Prop 3.1; Prop 3.2's two
+    spectrum = len(SPECTRUM_SPECS) * 2 * SPECTRUM_ROWS * len(SPECTRUM_SIZES[size][1])
+    return chains + full + spectrum + 2 * len(DROPOUT_CASES)
+
+
+def monte_carlo_checks(size: str = "default", network: dict | None = None, progress=None,
+                       seed: int = 1) -> list[Check]:
+    """The Monte-Carlo checks at ``size`` ('quick', 'default' or 'full'), every random draw from
+    ``seed``; ``progress(message)`` is called as each part finishes.
 
     ``network`` perturbs the simulated networks, never the theory (negative controls):
     ``{"sigma_w2": 1.01}`` draws the weights with 1% more variance, ``{"lam": 1.02}`` scales λ.
+    One k serves the whole run (Bonferroni over :func:`comparisons`, each row at its own degrees
+    of freedom), so that a correct theory fails a run less than once in 1/FALSE_ALARM.
     """
     if size not in SIZES:
         raise ValueError(f"unknown Monte-Carlo size {size!r}; valid sizes: {', '.join(SIZES)}")
     unknown = set(network or {}) - {"sigma_w2", "lam"}
     if unknown:
         raise ValueError(f"network perturbations are 'sigma_w2' and 'lam', got {sorted(unknown)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     s = SIZES[size]
-    layers = s.depth + 1
-    full_scores = len(SPECS) * len(s.q0s) * 4 * layers + 2 * layers
-    chain_scores = len(SPECS) * len(s.chain_q0s) * 3 * layers  # q_l, gradient norms, Var q_l
-    k_draws = critical_k(full_scores + chain_scores, s.draws - 1)
-    k_chains = critical_k(full_scores + chain_scores, s.chains - 1)
+    n = comparisons(size)
+
+    def k_for(dof):
+        return critical_k(n, dof)
+
     try:
         import torch  # noqa: F401 - full networks need it; the reduced chains do not
         have_torch = True
@@ -376,20 +542,18 @@ def monte_carlo_checks(size: str = "default", network: dict | None = None, progr
     checks = []
     for spec in SPECS:
         for q0 in s.chain_q0s:
-            checks.extend(_reduced_chain_checks(spec, s, q0, k_chains, network))
+            checks.extend(_reduced_chain_checks(spec, s, q0, k_for(s.chains - 1), network, seed))
         if have_torch:
             for q0 in s.q0s:
-                checks.extend(_full_network_checks(spec, s, q0, k_draws, network))
+                checks.extend(_full_network_checks(spec, s, q0, k_for, network, seed))
         report(f"monte carlo: {spec}")
     if have_torch:
-        checks.extend(_prop32_checks(s, k_draws))
+        checks.extend(_prop32_checks(s, k_for, seed))
         report("monte carlo: Prop 3.2")
-        draws = SPECTRUM_SIZES[size][2]
-        checks.extend(_spectrum_checks(size, network, lambda n: critical_k(n, draws - 1)))
+        checks.extend(_spectrum_checks(size, network, k_for, seed))
         report("monte carlo: spectrum")
         if not network:  # the dropout rows test the layer, not a perturbed network
-            drop_draws = DROPOUT_SIZES[size][2]
-            checks.extend(_dropout_checks(size, lambda n: critical_k(n, drop_draws - 1)))
+            checks.extend(_dropout_checks(size, k_for, seed))
             report("monte carlo: dropout")
     else:
         checks.append(Check("monte carlo", "skipped: full networks need torch", math.nan, "", "", True,

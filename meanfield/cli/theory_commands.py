@@ -293,7 +293,7 @@ def cmd_validate(args):
     def progress(message):  # a line per part on stderr, so that a long run shows it is alive
         print(f"validate: {message} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
-    checks = run(monte_carlo=not args.theory_only, mc_size=args.size, progress=progress)
+    checks = run(monte_carlo=not args.theory_only, mc_size=args.size, progress=progress, seed=args.seed)
     if args.json:
         emit_json({"checks": [c.__dict__ for c in checks], "passed": all(c.passed for c in checks)})
     else:
@@ -371,8 +371,10 @@ def register(command):
     c = command("validate", cmd_validate, "check the theory against itself, the paper and Monte-Carlo")
     c.add_argument("--theory-only", action="store_true", help="skip the Monte-Carlo section")
     c.add_argument("--size", choices=("quick", "default", "full"), default="default",
-                   help="Monte-Carlo size: quick (seconds), default (about a minute on 2 cores), full (the "
-                        "reference size, minutes)")
+                   help="Monte-Carlo size: quick (under a minute), default (about two minutes on 2 cores), full "
+                        "(the reference size, minutes)")
+    c.add_argument("--seed", type=int, default=1, help="root seed of every Monte-Carlo draw (default 1); another "
+                                                       "seed reruns the same checks on independent draws")
     c.add_argument("--json", action="store_true", help=JSON_HELP)
 
     command("activations", cmd_activations, "list activation names and their spec keys")
