@@ -101,6 +101,8 @@ def _check(section, name, error, sem, residual, k, infinite, label, layers=None)
 #: more gets more draws (up to the size's ``max_draws``); 5 % leaves room for the SE's own scatter
 #: from run to run below the 6 % every bound must reach at the default size.
 TARGET_BOUND = 0.05
+#: how many times a row's draws may be extended towards TARGET_BOUND
+EXTENSIONS = 3
 
 
 def _draws_for_target(rows, n, k_for, max_draws):
@@ -142,13 +144,19 @@ def _in_threads(run):
 def _with_enough_draws(run, rows_of, pilot, max_draws, k_for):
     """``run(first, count)``: per-draw arrays (draws along axis 0) of draws first .. first + count − 1;
     ``rows_of(*arrays)``: rows (name, error, sem, residual, ...).  The pilot's draws, then as many more
-    as :func:`_draws_for_target` asks for, split between threads.  Returns the rows and the arrays."""
+    as :func:`_draws_for_target` asks for, split between threads, asked again with the larger run's
+    SE (the pilot's SE is itself uncertain) up to EXTENSIONS times.  Returns the rows and the arrays."""
     run = _in_threads(run)
     arrays = run(0, pilot)
-    n = _draws_for_target(rows_of(*arrays), pilot, k_for, max_draws)
-    if n > pilot:
-        arrays = [np.concatenate([a, b]) for a, b in zip(arrays, run(pilot, n - pilot))]
-    return rows_of(*arrays), arrays
+    rows = rows_of(*arrays)
+    for _ in range(EXTENSIONS):
+        n = len(arrays[0])
+        more = _draws_for_target(rows, n, k_for, max_draws) - n
+        if more <= 0:
+            break
+        arrays = [np.concatenate([a, b]) for a, b in zip(arrays, run(n, more))]
+        rows = rows_of(*arrays)
+    return rows, arrays
 
 
 def _theory(act, size, q0, sigma_w2=1.0):
