@@ -78,6 +78,7 @@ def test_validate_theory_only(capsys):
     (["moments", "selu", "--q", "x"], "--q must be a comma-separated list"),
     (["moments", "selu", "--q", "0"], "q must be finite and > 0"),
     (["recursion", "selu", "--depth", "0"], "depth must be an integer >= 1"),
+    (["validate", "--theory-only", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
     (["recursion", "selu", "--depth", "abc"], "invalid int value"),
     (["recursion", "selu", "--depth", "3", "--out", "/nonexistent/dir/x.nc"], "does not exist"),
     (["fixedpoint", "selu", "--tau", "0"], "tau must be > 0"),
