@@ -389,15 +389,18 @@ def _spectrum_rows(eig, theory, width):
     """m₁ and the normalized variance of the squared singular values at each depth, and the
     quartiles in units of m₁, each draw's own quartiles over its own m₁ (a draw's scale moves with
     its input's q_l, which the quartiles share: the ratio carries the spectrum's shape, m₁ its
-    scale).  m₁ and the ratios: mean and SE over draws; nvar = mean m₂/mean m₁² − 1 by jackknife."""
+    scale), and nvar within each draw for the same reason (``sim.spectrum.per_draw_nvar``); each a
+    mean and SE over draws."""
+    from .spectrum import per_draw_nvar
+
     m1, m2 = eig.mean(axis=2), np.mean(eig * eig, axis=2)
     t_m1 = theory.m1.values
     drift = theory.depth.values / width  # the O(L/N) residual
     with np.errstate(all="ignore"):
         mean, sem = mean_and_sem(m1 / t_m1)
         rows = [("m1", mean - 1, sem, drift)]
-        nvar, nvar_sem = _jackknife(lambda a, b: a.mean(axis=0) / np.square(b.mean(axis=0)) - 1, m2, m1)
-        rows.append(("nvar", nvar / theory.nvar.values - 1, nvar_sem / np.abs(theory.nvar.values), drift))
+        mean, sem = mean_and_sem(per_draw_nvar(m1, m2) / theory.nvar.values)
+        rows.append(("nvar", mean - 1, sem, drift))
         per_draw = np.quantile(eig, SPECTRUM_LEVELS, axis=2) / m1  # level, draw, depth
         for j, level in enumerate(SPECTRUM_LEVELS):
             t = theory.quantile_x.sel(quantile=level).values / t_m1
