@@ -128,3 +128,16 @@ def test_command_line_bad_input(capsys, argv, message):
     assert main(["spectrum", "selu", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_nvar_is_taken_within_each_draw():
+    """Two draws with the same spectrum's shape at scales 1 and 3: each draw's nvar is the shape's
+    (to rounding), whatever the scales; the ratio of the draws' means would not be."""
+    from sim.spectrum import per_draw_nvar
+
+    eig = np.array([0.5, 1.0, 2.5])
+    m1 = np.array([[eig.mean()], [3 * eig.mean()]])
+    m2 = np.array([[np.mean(eig**2)], [9 * np.mean(eig**2)]])
+    shape = np.mean(eig**2) / eig.mean() ** 2 - 1
+    np.testing.assert_allclose(per_draw_nvar(m1, m2), shape, rtol=4 * np.finfo(float).eps)
+    assert m2.mean() / m1.mean() ** 2 - 1 > shape * 1.1  # what the ratio of means would report
