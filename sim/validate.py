@@ -33,6 +33,7 @@ from scipy import stats
 import meanfield as mf
 from meanfield.validate import Check
 
+from .arguments import positive_int
 from .compare import mean_and_sem
 
 SPECS = ("selu", "dselu:epsilon=0.017", "sselu:epsilon=0.017", "lselu:epsilon=0.017")
@@ -543,8 +544,7 @@ def monte_carlo_checks(size: str = "default", network: dict | None = None, progr
     unknown = set(network or {}) - {"sigma_w2", "lam"}
     if unknown:
         raise ValueError(f"network perturbations are 'sigma_w2' and 'lam', got {sorted(unknown)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = positive_int("seed", seed, minimum=0)
     s = SIZES[size]
     n = comparisons(size)
 
