@@ -228,6 +228,9 @@ def _full_network_rows(act, fw, q, grad_sq, chi):
     ]
 
 
+#: the measurements of ``sim.simulate`` that no row here reads (switched off: less work a draw)
+UNUSED = ("weight_grad_norm", "mean_gain", "x_batch_correlation")
+
 #: dSELU's outputs have a mean near 0.33 (it is not centred), so a batch's inputs become nearly
 #: collinear (batch correlation measured 0.38 at layer 4 and 0.8 at layer 32, N = 512): a draw's
 #: batch carries about one input's information, and only draws lower its SE.  A small batch makes
@@ -245,7 +248,7 @@ def _full_network_checks(spec, size, q0, k_for, network, seed=1):
     def run(first, count):
         ds = simulate(_perturbed(act, network), depth=size.depth, width=size.width, batch=batch, seeds=count,
                       q0=q0, sigma_w2=(network or {}).get("sigma_w2", 1.0), dtype="float64", stat_layers=[],
-                      bin_edges=None, seed=seed, first_draw=first, skip=("weight_grad_norm", "mean_gain", "x_batch_correlation"))
+                      bin_edges=None, seed=seed, first_draw=first, skip=UNUSED)
         return ds.q_measured.values, ds.grad_sq.values, ds.chi_measured.values
 
     rows, arrays = _with_enough_draws(run, lambda *r: _full_network_rows(act, fw, *r), size.draws, size.max_draws,
@@ -448,22 +451,21 @@ DROPOUT_CASES = (("selu", "saturation"), ("dselu:epsilon=0.017", "saturation"), 
 DROPOUT_P = 0.1
 
 
-def _dropout_run(spec, rule, size, seed, torch_constants=False):
+def _dropout_run(spec, rule, size, seed, q_star, torch_constants=False):
     """``run(first, count)`` for :func:`_with_enough_draws`: the draws' χ (layer-averaged, the masks'
-    a·d included) and q (layers L/2..L); with ``torch_constants``, the layer of torch.nn.AlphaDropout
-    (SELU's constants: the negative control)."""
+    a·d included) and q (layers L/2..L), started at the fixed point ``q_star``; with
+    ``torch_constants``, the layer of torch.nn.AlphaDropout (SELU's constants: the negative control)."""
     from meanfield.theory.dropout import torch_selu_constants
 
     from .simulation import simulate
 
     width, depth, _ = DROPOUT_SIZES[size]
-    q_star = float(mf.alpha_dropout(spec, DROPOUT_P, rule).q_star)
 
     def run(first, count):
         ds = simulate(spec, depth=depth, width=width, batch=64, seeds=count, q0=q_star, dropout=DROPOUT_P,
                       dropped=rule, dropout_constants=torch_selu_constants(DROPOUT_P) if torch_constants else None,
                       stat_layers=[], bin_edges=None, seed=seed, first_draw=first,
-                      skip=("weight_grad_norm", "mean_gain", "x_batch_correlation"))
+                      skip=UNUSED)
         return ds.chi_measured.values[:, 1:].mean(axis=1), ds.q_measured.values[:, depth // 2:].mean(axis=1)
 
     return run
@@ -500,7 +502,7 @@ def _dropout_checks(size, k_for, seed=1):
         fw = mf.finite_width_dropout(spec, depth, width, DROPOUT_P, rule)
         targets = (float(fw.chi_mean.values[1:].mean()), float(fw.q_mean.values[depth // 2:].mean()))
         infinite = (float(theory.chi_p[0]), float(theory.q_star))
-        rows, (chi, _) = _with_enough_draws(_dropout_run(spec, rule, size, seed),
+        rows, (chi, _) = _with_enough_draws(_dropout_run(spec, rule, size, seed, infinite[1]),
                                             lambda chi, q: _dropout_rows(chi, q, targets, infinite), pilot,
                                             SIZES[size].max_draws, k_for)
         draws = len(chi)
@@ -508,7 +510,7 @@ def _dropout_checks(size, k_for, seed=1):
         checks += [_check("dropout", f"alpha dropout {name}, {spec} ({rule})", err, sem, res, k_for(draws - 1),
                           np.atleast_1d(inf), label, where) for name, err, sem, res, inf, where in rows]
     q_star = float(mf.alpha_dropout("dselu:epsilon=0.017", DROPOUT_P, "saturation").q_star)
-    _, q = _dropout_run("dselu:epsilon=0.017", "saturation", size, seed, torch_constants=True)(0, pilot)
+    _, q = _dropout_run("dselu:epsilon=0.017", "saturation", size, seed, q_star, torch_constants=True)(0, pilot)
     mean, sem = mean_and_sem(q[:, None] / q_star)
     k = k_for(pilot - 1)
     rejected = bool(abs(mean[0] - 1) > k * sem[0])
