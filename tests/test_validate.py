@@ -105,6 +105,8 @@ def test_split_draws_are_the_draws_of_one_call():
         np.testing.assert_array_equal(a, c)
     assert list(simulate("selu", depth=2, width=8, batch=2, seeds=2, first_draw=5, stat_layers=[],
                          bin_edges=None).seed.values) == [5, 6]
+    with pytest.raises(ValueError, match="first_draw must be an integer >= 0, got -1"):
+        simulate("selu", depth=2, width=8, first_draw=-1)
 
 
 def test_spectrum_first_draw_extends_a_run():
@@ -114,6 +116,8 @@ def test_spectrum_first_draw_extends_a_run():
     tail = jacobian_spectrum("selu", [1, 2], width=16, draws=2, first_draw=2, seed=2, theory=False)
     np.testing.assert_array_equal(whole.eigenvalues.values[2:], tail.eigenvalues.values)
     assert list(tail.draw.values) == [2, 3]
+    with pytest.raises(ValueError, match="first_draw must be an integer >= 0, got 1.5"):
+        jacobian_spectrum("selu", 2, width=8, first_draw=1.5)
 
 
 def test_monte_carlo_checks_reject_bad_arguments():
