@@ -112,6 +112,12 @@ def test_finite_width_command_outputs(tmp_path, capsys):
     assert main(["finite-width", "dselu:epsilon=0.017", "--depth", "64", "--width", "64", "--force", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["valid"] is False and len(data["grad_mean"]) == 65
+    # order 2: the forward closure to O(1/N²), its variance in the table and the JSON
+    assert main(["finite-width", "dselu:epsilon=0.017", "--depth", "16", "--width", "256", "--order", "2"]) == 0
+    assert "sd q / E q (O(1/N^2))" in capsys.readouterr().out
+    assert main(["finite-width", "selu", "--depth", "4", "--width", "256", "--order", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["q_sample_var"]) == 5 and data["residual_var"][0] == 0.0
 
 
 def test_reduced_chain_command(capsys):

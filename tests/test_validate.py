@@ -53,7 +53,7 @@ def test_variance_row_catches_a_finite_width_coefficient_20_percent_off(scale, p
     from sim.reduced import reduced_chain
 
     quick = V.SIZES["quick"]
-    fw = mf.finite_width("selu", quick.depth, q0=1.0, widths=quick.width)
+    fw = mf.finite_width("selu", quick.depth, q0=1.0, widths=quick.width, order=2)
     q = reduced_chain("selu", quick.depth, width=quick.width, chains=quick.chains, q0=1.0, seed=1).q_measured.values
     k = V.critical_k(V.comparisons("quick"), quick.chains - 1)
     assert V.variance_check("selu", q, fw, k, "", scale).passed is passes

@@ -158,14 +158,14 @@ def cmd_finite_width(args):
         warnings.simplefilter("ignore", FiniteWidthWarning)
         ds = finite_width(args.spec, args.depth, q0=args.q0, widths=widths, sigma_w2=args.sigma_w2,
                           sigma_b2=args.sigma_b2, order=args.order)
-    if args.order == 1:
+    if args.order >= 1:
         finite = np.isfinite(ds.q_mean.values) & np.isfinite(ds.grad_mean.values)
         if not finite.all():
             first = int(np.argmax(~finite))
             raise ValueError(f"finite-width: the O(1/N) theory is not finite from layer {first} on (q0 = {args.q0:g}, "
                              f"q_l = {float(ds.q[first]):.3g} there: its functionals overflow); use a smaller --q0 or "
                              "--order 0 for the infinite-width recursion")
-    if args.order == 1 and not bool(ds.valid) and not args.force:
+    if args.order >= 1 and not bool(ds.valid) and not args.force:
         sat_limit, exp_limit = float(ds.attrs["saturation_limit"]), float(ds.attrs["expansion_limit"])
         measures = [("max sigma_w2 Q'", float(ds.saturation.max()), sat_limit),
                     ("max sigma_w2 Q'^2/phi", float(ds.reuse_saturation.max()), sat_limit),
@@ -178,8 +178,9 @@ def cmd_finite_width(args):
         save_result(ds, args.out)
     if args.order == 0:
         return cmd_recursion_output(ds, args)
-    names = ("q", "q_mean", "grad", "grad_mean", "chi_mean", "s_var", "grad_correction_jensen",
-             "grad_correction_correlation", "grad_correction_reuse", "saturation", "residual_q", "residual_grad")
+    names = ("q", "q_mean", "grad", "grad_mean", "chi_mean", "s_var", "q_sample_var", "grad_correction_jensen",
+             "grad_correction_correlation", "grad_correction_reuse", "saturation", "residual_q", "residual_grad",
+             "residual_var")
     if args.json:
         out = {"activation": ds.attrs["activation"], "layer": ds.layer.values, "valid": bool(ds.valid)}
         out.update({name: ds[name].values for name in names})
@@ -189,10 +190,12 @@ def cmd_finite_width(args):
     layers = sorted(set(range(0, args.depth + 1, step)) | {args.depth})
     rows = [[l, float(ds.q[l]), float(ds.q_mean[l]), f"{float(ds.q_mean[l] / ds.q[l] - 1):+.3%}",
              float(ds.grad[l]), float(ds.grad_mean[l]), f"{float(ds.grad_mean[l] / ds.grad[l] - 1):+.3%}",
-             f"{float(ds.residual_grad[l]):.2g}"] for l in layers]
+             f"{float(ds.residual_grad[l]):.2g}", f"{math.sqrt(float(ds.q_sample_var[l])) / float(ds.q_mean[l]):.4f}"]
+            for l in layers]
     print(f"{ds.attrs['activation']}  width {args.width}  q0={args.q0:g} sigma_w2={args.sigma_w2:g} "
           f"sigma_b2={args.sigma_b2:g}" + ("" if bool(ds.valid) else "  (OUTSIDE the validity range: --force)"))
-    print(table(["layer", "q (N=inf)", "E q (N)", "shift", "grad (N=inf)", "E grad (N)", "shift", "residual"], rows))
+    print(table(["layer", "q (N=inf)", "E q (N)", "shift", "grad (N=inf)", "E grad (N)", "shift", "residual",
+                 f"sd q / E q (O(1/N{'^2' if args.order == 2 else ''}))"], rows))
     g0 = {k: float(ds[f"grad_correction_{k}"][0]) for k in ("jensen", "correlation", "reuse")}
     print(f"gradient correction at layer 0: Jensen {g0['jensen']:+.2%}, forward-backward correlation "
           f"{g0['correlation']:+.2%}, weight reuse {g0['reuse']:+.2%}; max sigma_w2 Q' = "
@@ -346,7 +349,9 @@ def register(command):
                 "what a network of width N measures: the O(1/N) corrections to Props A.1 and A.2")
     c.add_argument("spec", help=SPEC_HELP)
     network_arguments(c)
-    c.add_argument("--order", type=int, default=1, help="1: O(1/N) theory (default); 0: infinite width")
+    c.add_argument("--order", type=int, default=1,
+                   help="1: O(1/N) theory (default); 2: the forward closure (q, Var s) to O(1/N^2), the gradients "
+                        "O(1/N); 0: infinite width")
     c.add_argument("--force", action="store_true",
                    help="report even outside the theory's validity range (near criticality, L/N too large)")
     c.add_argument("--out", default=None, help="write the Dataset to this .nc file")

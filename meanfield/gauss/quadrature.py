@@ -404,3 +404,41 @@ def finite_width_moments(act, q, rule=DEFAULT_RULE, order=None):
         )
 
     return dict(zip(FINITE_WIDTH_QUANTITIES, _by_regime(act, np.zeros(shape), np.sqrt(q), q, rule, order, compute)))
+
+
+#: The further functionals of the second-order forward closure (docs/finite-width.md §3b): Q''' and
+#: Q'''' of Q = E f², the first two q-derivatives of Q4 = E f⁴, and Q6 = E f⁶.
+SECOND_ORDER_QUANTITIES = ("d3Q", "d4Q", "dQ4", "d2Q4", "Q6")
+
+
+def second_order_moments(act, q, rule=DEFAULT_RULE, order=None):
+    """SECOND_ORDER_QUANTITIES of any activation at x ~ N(0, q), on one node set.
+
+    The q-derivatives by Stein's identity d^k/dq^k E[g(√q z)] = E[g He_{2k}(z)] / (2q)^k (the
+    heat equation: d/dq E g = ½ E g''), with g(0) subtracted first as in
+    :func:`finite_width_moments`; He₆ = z⁶ − 15z⁴ + 45z² − 15, He₈ = z⁸ − 28z⁶ + 210z⁴ − 420z² + 105.
+    For an f smooth at 0 the k-th derivative cancels like q^k at small q, so its relative
+    rounding error grows like 1e-16 / q^(k−1): ample for the O(1/N²) terms it enters.
+    Returns a dict keyed as ``SECOND_ORDER_QUANTITIES``.
+    """
+    shape = _batch_shape(act, q)
+    q = np.broadcast_to(np.asarray(q, dtype=float), shape)
+    view = act.with_node_axis()
+
+    def compute(x, w, z, m, s, q):
+        f2 = np.square(view.f(x))
+        f0 = np.square(view.f(np.zeros(m.shape + (1,))))
+        z2 = np.square(z)
+        he2, he4 = z2 - 1.0, z2 * z2 - 6.0 * z2 + 3.0
+        he6 = ((z2 - 15.0) * z2 + 45.0) * z2 - 15.0
+        he8 = (((z2 - 28.0) * z2 + 210.0) * z2 - 420.0) * z2 + 105.0
+        centred_f2, centred_f4 = f2 - f0, np.square(f2) - np.square(f0)
+        return (
+            _weighted(w, centred_f2 * he6) / (8.0 * q**3),
+            _weighted(w, centred_f2 * he8) / (16.0 * q**4),
+            _weighted(w, centred_f4 * he2) / (2.0 * q),
+            _weighted(w, centred_f4 * he4) / (4.0 * np.square(q)),
+            _weighted(w, f2 * np.square(f2)),
+        )
+
+    return dict(zip(SECOND_ORDER_QUANTITIES, _by_regime(act, np.zeros(shape), np.sqrt(q), q, rule, order, compute)))
