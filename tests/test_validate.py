@@ -14,7 +14,6 @@ from sim import validate as V
 
 DEFAULT = V.SIZES["default"]
 COMPARISONS = V.comparisons("default")
-K_CHAINS = V.critical_k(COMPARISONS, DEFAULT.chains - 1)
 
 
 def k_for(dof):
@@ -31,7 +30,7 @@ def test_critical_k_is_bonferroni():
 @pytest.mark.slow
 def test_correct_networks_pass_at_the_default_size():
     rows = V._full_network_checks("selu", DEFAULT, 1.0, k_for, None)
-    rows += [r for spec in V.SPECS for r in V._reduced_chain_checks(spec, DEFAULT, 1.0, K_CHAINS, None)]
+    rows += [r for spec in V.SPECS for r in V._reduced_chain_checks(spec, DEFAULT, 1.0, k_for, None)]
     assert all(r.passed for r in rows), format_table([r for r in rows if not r.passed])
 
 
@@ -39,7 +38,7 @@ def test_correct_networks_pass_at_the_default_size():
 @pytest.mark.parametrize("network", [{"sigma_w2": 1.01}, {"lam": 1.02}])
 def test_negative_controls_fail_at_the_default_size(network):
     for spec in V.SPECS:
-        rows = V._reduced_chain_checks(spec, DEFAULT, 1.0, K_CHAINS, network)
+        rows = V._reduced_chain_checks(spec, DEFAULT, 1.0, k_for, network)
         assert not all(r.passed for r in rows), spec
     rows = V._full_network_checks("selu", DEFAULT, 1.0, k_for, network)
     assert not all(r.passed for r in rows)
