@@ -475,7 +475,8 @@ def test_second_order_functionals_against_mpmath_derivatives(spec, q):
 
 def test_second_order_closure_of_a_linear_network_is_exact():
     """f(x) = x: s_l = q0 σ_w^{2l} ∏ Y_k, Y_k = χ²_N/N iid, so E s_l = q0 σ_w^{2l},
-    Var s_l/(E s_l)² = (1 + 2/N)^l − 1 and E(s_l − E s_l)³/(E s_l)³ = ((1 + 2/N)(1 + 4/N))^l − 3(1 + 2/N)^l + 2.
+    Var s_l/(E s_l)² = (1 + 2/N)^l − 1 and
+    E(s_l − E s_l)³/(E s_l)³ = ((1 + 2/N)(1 + 4/N))^l − 3(1 + 2/N)^l + 2.
     The second-order step is exact for the first two (Q linear, V quadratic), and the third moment's
     closure drops (6μ3 + 24 m v/N)/N: its error falls as N⁻³, 8× per doubling of N to O(1/N)."""
     depth, sigma_w2 = 12, 1.2

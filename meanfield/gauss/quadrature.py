@@ -416,7 +416,8 @@ def second_order_moments(act, q, rule=DEFAULT_RULE, order=None):
 
     The q-derivatives by Stein's identity d^k/dq^k E[g(√q z)] = E[g He_{2k}(z)] / (2q)^k (the
     heat equation: d/dq E g = ½ E g''), with g(0) subtracted first as in
-    :func:`finite_width_moments`; He₆ = z⁶ − 15z⁴ + 45z² − 15, He₈ = z⁸ − 28z⁶ + 210z⁴ − 420z² + 105.
+    :func:`finite_width_moments`; He₆ = z⁶ − 15z⁴ + 45z² − 15,
+    He₈ = z⁸ − 28z⁶ + 210z⁴ − 420z² + 105.
     For an f smooth at 0 the k-th derivative cancels like q^k at small q, so its relative
     rounding error grows like 1e-16 / q^(k−1): ample for the O(1/N²) terms it enters.
     Returns a dict keyed as ``SECOND_ORDER_QUANTITIES``.

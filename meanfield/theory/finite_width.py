@@ -446,7 +446,8 @@ def finite_width(act, depth, q0=1.0, widths=None, sigma_w2=1.0, sigma_b2=0.0, or
              & (np.max(expansion, axis=-1) < EXPANSION_LIMIT) & np.all(np.isfinite(m), axis=-1))
     _warn_outside(valid)
 
-    variables = dict(m=m, var=var, sample_var=sample_var, third=third, residual_var=residual_var, log_full=log_full, log_jensen=log_jensen,
+    variables = dict(m=m, var=var, sample_var=sample_var, third=third, residual_var=residual_var,
+                     log_full=log_full, log_jensen=log_jensen,
                      log_correlation=log_correlation, log_infinite=log_infinite, chi_mean=chi_mean,
                      saturation=saturation, reuse=reuse, expansion=expansion, residual_q=residual_q,
                      residual_grad=residual_grad, valid=valid)
