@@ -506,8 +506,10 @@ def _dropout_checks(size, k_for, seed=1):
     checks = [Check("dropout", "SELU alpha dropout equals torch.nn.AlphaDropout (same random state)", gap,
                     "torch.nn.AlphaDropout", "0 (bit for bit)", gap == 0.0, "float64, 512 x 64")]
     width, depth, pilot = DROPOUT_SIZES[size]
+    q_stars = {}
     for spec, rule in DROPOUT_CASES:
         theory = mf.alpha_dropout(spec, DROPOUT_P, rule)
+        q_stars[spec, rule] = float(theory.q_star)
         # the O(1/N) theory of the networks' size, averaged over the same layers (docs/dropout.md)
         fw = mf.finite_width_dropout(spec, depth, width, DROPOUT_P, rule)
         targets = (float(fw.chi_mean.values[1:].mean()), float(fw.q_mean.values[depth // 2:].mean()))
@@ -519,7 +521,7 @@ def _dropout_checks(size, k_for, seed=1):
         label = f"finite_width_dropout, N={width} L={depth} S={draws}, p={DROPOUT_P}"
         checks += [_check("dropout", f"alpha dropout {name}, {spec} ({rule})", err, sem, res, k_for(draws - 1),
                           np.atleast_1d(inf), label, where) for name, err, sem, res, inf, where in rows]
-    q_star = float(mf.alpha_dropout("dselu:epsilon=0.017", DROPOUT_P, "saturation").q_star)
+    q_star = q_stars["dselu:epsilon=0.017", "saturation"]
     _, q = _dropout_run("dselu:epsilon=0.017", "saturation", size, seed, q_star, torch_constants=True)(0, pilot)
     mean, sem = mean_and_sem(q[:, None] / q_star)
     k = k_for(pilot - 1)
