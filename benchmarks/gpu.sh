@@ -28,6 +28,13 @@ fi
 if ! "$PY" -c "import torch, numpy, scipy, xarray, numba, pytest" >/dev/null 2>&1; then
     "$PY" -m pip install --quiet -e ".[sim,test]" || { echo "gpu.sh: could not install the project" >&2; exit 1; }
 fi
+# The project itself must be installed: its entry points register the torch modules and commands.
+# Its dependencies are there already, so an offline machine needs neither the index nor a build env.
+registered='from importlib.metadata import entry_points as e; import sys; sys.exit(not list(e(group="meanfield.torch_modules")))'
+if ! "$PY" -c "$registered" >/dev/null 2>&1; then
+    "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . \
+        || { echo "gpu.sh: could not install the project (pip install -e .)" >&2; exit 1; }
+fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 if ! "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
     echo "gpu.sh: nvidia-smi sees a GPU but torch cannot use it (a CPU build of torch?); nothing was run" >&2
@@ -53,17 +60,25 @@ figs=$(step figures 80 "$PY" benchmarks/bench_figures.py --device cuda)
 elapsed=$(( $(date +%s) - started ))
 
 summary=$(tail -n 1 "$LOG/tests.log")
+versions='import importlib.metadata as m, torch, numpy
+def v(name):
+    try:
+        return m.version(name)
+    except m.PackageNotFoundError:
+        return "absent"
+print("torch %s (CUDA %s), NumPy %s, numba %s, numba-cuda %s"
+      % (torch.__version__, torch.version.cuda, numpy.__version__, v("numba"), v("numba-cuda")))'
+kernel_state=$("$PY" -c 'from cuda_kernels import kernels; print(kernels.unavailable_reason() or "the numba kernels compile and run")' 2>&1 | tail -n 1)
 {
     echo "$BEGIN"
     echo "## The GPU run: \`bash benchmarks/gpu.sh\`"
     echo
     echo "$(date -u +%Y-%m-%d), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)," \
-         "$("$PY" -c 'import torch, numpy; print(f"torch {torch.__version__}, NumPy {numpy.__version__}")'); the" \
-         "whole script took ${elapsed} s (limit 480 s)."
+         "$("$PY" -c "$versions"); the whole script took ${elapsed} s (limit 480 s)."
     echo
     echo "GPU-marked tests (\`pytest -m gpu\`): ${tests}: ${summary}"
     echo
-    echo "Kernels (\`python benchmarks/bench_kernels.py\`): ${kernels}"
+    echo "Kernels (\`python benchmarks/bench_kernels.py\`): ${kernels}; ${kernel_state}."
     echo
     grep '^|' "$LOG/kernels.log" || true
     echo
