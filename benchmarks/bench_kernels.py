@@ -1,6 +1,6 @@
 """Kernel benchmark on the paper's Table 3 input [512, 64, 56, 56] float32.
 
-    python benchmarks/bench_kernels.py
+    python benchmarks/bench_kernels.py [--shapes]
 
 Forward and backward of our sSELU and lSELU kernels (backward with and
 without a trainable λ) against torch.nn.functional.selu and against a
@@ -16,6 +16,10 @@ Targets on an H100 (device ms): forward at 85% or more of the copy's
 bandwidth; forward and backward no slower than torch's native SELU (a ratio
 within the timing noise, torch's forward timed twice, counts as a tie).
 Without a GPU it says so and exits 0.
+
+``--shapes`` then times each kernel at every launch shape (threads per block, 4-wide vectors
+per thread) that ``cuda_kernels.kernels`` accepts, through the torch modules as above (device
+time), to choose the defaults on a new GPU (``FORWARD_LAUNCH`` and its neighbours).
 """
 
 from __future__ import annotations
@@ -106,7 +110,43 @@ def main():
         print(f"{name}: forward at {frac:.0%} of copy (target 85%) {'PASS' if frac >= 0.85 else 'miss'}; "
               f"forward {f_ratio:.3f}x selu {'PASS' if f_ratio <= 1 + noise else 'miss'}; "
               f"backward {b_ratio:.3f}x selu {'PASS' if b_ratio <= 1 + noise else 'miss'}")
+    if "--shapes" in sys.argv[1:]:
+        print(table(["launch shape (threads, vectors per thread)", "forward device ms", "backward device ms",
+                     "backward with dL/dlambda device ms"], launch_shape_rows(x, g, selu_f, selu_b)))
     return 0
+
+
+#: the launch shapes tried by ``--shapes``: threads up to ``kernels.THREADS`` (the reduction's
+#: shared array), one to four vectors in flight per thread
+SHAPES = [(t, v) for t in (64, 128, 256) for v in (1, 2, 4)]
+
+
+def launch_shape_rows(x, g, selu_f, selu_b):
+    """Device ms of the three kernels at each shape in SHAPES (lSELU, λ trainable for the third),
+    each also as a ratio to torch's SELU."""
+    from cuda_kernels import kernels
+    from cuda_kernels.modules import module_for
+
+    fixed = module_for("lselu:epsilon=0.017").to(x.device)
+    trained = module_for("lselu:epsilon=0.017", trainable_lambda=True).to(x.device)
+    xr = x.clone().requires_grad_(True)
+    y_fixed, y_trained = fixed(xr), trained(xr)
+    defaults = kernels.FORWARD_LAUNCH, kernels.BACKWARD_LAUNCH, kernels.BACKWARD_LAMBDA_LAUNCH
+    rows = []
+    try:
+        for shape in SHAPES:
+            kernels.FORWARD_LAUNCH = kernels.BACKWARD_LAUNCH = kernels.BACKWARD_LAMBDA_LAUNCH = shape
+            f = cuda_times(lambda: fixed(x), repeat=15)[0]
+            b = cuda_times(lambda: torch.autograd.grad(y_fixed, (xr,), g, retain_graph=True), repeat=15)[0]
+            bl = cuda_times(lambda: torch.autograd.grad(y_trained, (xr, trained.lam), g, retain_graph=True),
+                            repeat=15)[0]
+            mark = lambda default: " (default)" if shape == default else ""
+            rows.append([f"{shape}", f"{f * 1e3:.3f} ({f / selu_f:.3f}x selu){mark(defaults[0])}",
+                         f"{b * 1e3:.3f} ({b / selu_b:.3f}x){mark(defaults[1])}",
+                         f"{bl * 1e3:.3f} ({bl / selu_b:.3f}x){mark(defaults[2])}"])
+    finally:
+        kernels.FORWARD_LAUNCH, kernels.BACKWARD_LAUNCH, kernels.BACKWARD_LAMBDA_LAUNCH = defaults
+    return rows
 
 
 if __name__ == "__main__":

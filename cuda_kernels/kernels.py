@@ -47,20 +47,22 @@ except ImportError:  # numba is an optional extra
 #: Most threads per block: a power of two (the tree reduction halves it).
 THREADS = 256
 #: Launch shape per kernel, (threads per block, 4-wide vectors per thread),
-#: measured on an H100 at Table 3's size (float32 [512, 64, 56, 56], device
-#: time; a device-to-device copy of the same bytes takes 0.273 ms, torch's
-#: SELU 0.275 ms forward and 0.407 ms backward):
-#: forward (256, 1) 0.272 ms, (256, 2) 0.276 ms;
-#: ∂L/∂x (256, 1) 0.405 ms, (256, 2) 0.408 ms;
-#: ∂L/∂x with ∂L/∂λ (128, 2) 0.404 ms (one block per 1024 elements: 100,352
-#: blocks here), (256, 2) 0.407 ms.  docs/theory.md §7 (Appendix B) asks for "a few
-#: thousand blocks", each thread summing many elements: 3168-4224 blocks of
-#: 256 took 0.425 ms, 2112 blocks 0.452-0.467 ms, so the default departs from
-#: it (``backward(..., threads=256, blocks=4224)`` gives that shape).
+#: measured on an H200 at Table 3's size (float32 [512, 64, 56, 56], device
+#: time, ``python benchmarks/bench_kernels.py --shapes``; a device-to-device
+#: copy of the same bytes takes 0.194 ms, torch's SELU 0.195 ms forward and
+#: 0.285 ms backward):
+#: forward (256, 1) 0.219 ms, (256, 2) 0.195 ms, (128, 2) 0.195 ms, (256, 4) 0.198 ms;
+#: ∂L/∂x (256, 1) 0.284 ms, (256, 2) 0.286 ms, (256, 4) 0.288 ms;
+#: ∂L/∂x with ∂L/∂λ (128, 2) 0.341 ms (100,352 blocks), (128, 4) 0.316 ms,
+#: (128, 8) 0.307 ms (25,088 blocks), (128, 16) 0.309 ms, (256, 8) 0.313 ms.
+#: On an H100 (the earlier defaults) forward (256, 1) 0.272 ms and (256, 2)
+#: 0.276 ms against torch's 0.275 ms; ∂L/∂x with ∂L/∂λ (128, 2) 0.404 ms,
+#: (256, 2) 0.407 ms, and the "few thousand blocks" of Appendix B (docs/theory.md §7):
+#: 3168-4224 blocks of 256 0.425 ms, 2112 blocks 0.452-0.467 ms; (128, 8) was not measured there.
 #: Blocks meet in float64, so more blocks cost no accuracy.
-FORWARD_LAUNCH = (256, 1)
+FORWARD_LAUNCH = (256, 2)
 BACKWARD_LAUNCH = (256, 1)
-BACKWARD_LAMBDA_LAUNCH = (128, 2)
+BACKWARD_LAMBDA_LAUNCH = (128, 8)
 #: Cap on blocks (grid-stride covers the rest): CUDA's limit on a grid's x size.
 MAX_BLOCKS = 2**31 - 1
 #: Grids below this many blocks draw numba-cuda's low-occupancy warning (its
