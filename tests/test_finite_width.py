@@ -216,6 +216,25 @@ def test_broadcasting_matches_scalar_calls():
                 np.testing.assert_allclose(grid[name].values[i, j], one[name].values, rtol=1e-14, err_msg=name)
 
 
+def test_chunks_of_configurations_on_threads_give_the_same_bits(monkeypatch):
+    """The compiled forward closure runs over chunks of configurations side by side
+    (jit.run_in_column_chunks): the same bits with one thread and with three, diverging and
+    vanishing configurations included."""
+    from meanfield.gauss import jit
+
+    q0 = np.geomspace(1e-3, 1e3, 150)
+    sigma_w2 = xr.DataArray([1e-3, 1.0, 3.0], dims="sigma_w2")
+    monkeypatch.setattr(jit, "PARALLEL_POINTS", 0)
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(jit, "kernel_threads", lambda threads=threads: threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mf.FiniteWidthWarning)
+            runs.append(mf.finite_width("lselu:epsilon=0.03", 40, q0=q0, widths=64, sigma_w2=sigma_w2))
+    xr.testing.assert_identical(*runs)
+    assert not runs[0].valid.all() and runs[0].valid.any()
+
+
 def test_per_layer_widths_put_one_over_n_on_the_averaging_layer():
     # Only N_k enters the step k -> k+1: changing the output width changes nothing before it.
     a = mf.finite_width("selu", 4, q0=1.0, widths=[100, 200, 300, 400, 500])
