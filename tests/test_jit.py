@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from meanfield.gauss import closed_forms, jit
 from meanfield.gauss.jit import Kernel, fma, kernel
@@ -194,6 +195,63 @@ def test_empty_large_is_an_ordinary_writable_array_on_huge_page_boundaries():
     gc.collect()
     assert np.all(column == 7.0)
     assert np.array_equal(pickle.loads(pickle.dumps(column)), column)
+
+
+@pytest.mark.skipif(not hasattr(__import__("mmap"), "MADV_HUGEPAGE"), reason="no huge-page mappings here")
+def test_a_freed_large_mapping_is_reused_only_after_its_last_view_is_freed():
+    """The pool of freed mappings: a view keeps its mapping out of the pool (a new array of the
+    same size lies elsewhere); once the last view is freed the next array of that size reuses it."""
+    import gc
+
+    shape = (777, 1001)  # a size no other test allocates
+    a = jit.empty_large(shape)
+    view = np.moveaxis(a, 0, -1)[3]
+    address = a.ctypes.data
+    del a
+    gc.collect()
+    b = jit.empty_large(shape)
+    assert b.ctypes.data != address and not np.shares_memory(b, view)
+    del view
+    gc.collect()
+    c = jit.empty_large(shape)
+    assert c.ctypes.data == address
+    del b, c
+
+
+def test_recursions_on_reused_memory_give_the_same_bits(monkeypatch):
+    """Results written into mappings that earlier arrays left full of NaN and garbage are the same
+    bits as into fresh (zeroed) memory: every element of every result is written."""
+    import gc
+
+    import meanfield as mf
+    from meanfield.theory import recursions
+
+    q0 = np.geomspace(1e-3, 1e3, 1000)  # 601 × 1000 and 602 × 1000 float64: above LARGE_ARRAY_BYTES
+    depth = 600
+    monkeypatch.setattr(jit, "POOL_BYTES", 0)
+    fresh = {spec: mf.recursion(spec, depth, q0=q0, sigma_w2=1.3) for spec in ("gelu", "sselu:epsilon=0.03")}
+    monkeypatch.setattr(jit, "POOL_BYTES", 1 << 30)
+    garbage = [jit.empty_large((rows, q0.size)) for rows in (depth + 1, depth + 2) for _ in range(16)]
+    for i, g in enumerate(garbage):
+        g[:] = np.nan if i % 2 else -1.2345e300
+    garbage_bytes = garbage[0].nbytes
+    del g, garbage
+    gc.collect()
+    for spec, expected in fresh.items():
+        poisoned = []
+
+        def allocate(shape):
+            out = jit.empty_large(shape)
+            poisoned.append(bool(np.isnan(out[0, 0]) or out[0, 0] == -1.2345e300))
+            return out
+
+        monkeypatch.setattr(recursions, "empty_large", allocate)
+        reused = mf.recursion(spec, depth, q0=q0, sigma_w2=1.3)
+        assert len(poisoned) >= 7 and all(poisoned)  # every array came from a poisoned mapping
+        xr.testing.assert_identical(reused, expected)
+    assert garbage_bytes > jit.LARGE_ARRAY_BYTES
+    jit._LARGE_POOL.clear()
+    jit._POOL_HELD[0] = 0
 
 
 def test_column_chunks_cover_the_columns_once():

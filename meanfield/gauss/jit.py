@@ -29,6 +29,7 @@ import math
 import os
 import threading
 import types
+import weakref
 
 import numpy as np
 
@@ -337,26 +338,54 @@ def shared_pool(threads: int, name: str):
 LARGE_ARRAY_BYTES = 4 << 20
 #: a transparent huge page on x86-64 and arm64 Linux
 _HUGE_PAGE = 2 << 20
+#: the most bytes of freed large mappings kept for reuse (four times a 1,000 × 1,000 recursion's
+#: seven result arrays, 56 MB); what is freed beyond it goes back to the system
+POOL_BYTES = 256 << 20
+#: freed mappings by size, and their total (under _POOL_LOCK: a finalizer can run in any thread)
+_LARGE_POOL: dict = {}
+_POOL_HELD = [0]
+_POOL_LOCK = threading.RLock()
 
 
 def empty_large(shape) -> np.ndarray:
     """``np.empty(shape)`` (float64, C order), on transparent huge pages where it is large and the
-    system has them (Linux with THP set to ``always`` or ``madvise``): a fresh mapping aligned to
-    2 MiB and advised ``MADV_HUGEPAGE``, so that the system zeroes it 2 MiB per page fault instead
-    of 4 KiB.  A recursion's result arrays are fresh memory each call (the C library returns freed
+    system has them (Linux with THP set to ``always`` or ``madvise``): a mapping aligned to 2 MiB
+    and advised ``MADV_HUGEPAGE``, so that the system zeroes it 2 MiB per page fault instead of
+    4 KiB.  A recursion's result arrays are fresh memory each call (the C library returns freed
     heap to the system), and their page faults on small pages took longer than the closed forms
-    that fill them (docs/performance.md).  Freed with the last array that views it."""
+    that fill them (docs/performance.md).  When the last array that views a mapping is freed, the
+    mapping is kept for the next call of the same size (at most :data:`POOL_BYTES` in all), whose
+    pages are then already in place: a sweep of recursions faults its memory in once."""
     import mmap
 
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
     nbytes = int(np.prod(shape, dtype=np.int64)) * 8
     if nbytes < LARGE_ARRAY_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return np.empty(shape)
-    try:
-        region = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        region.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError):
-        return np.empty(shape)
+    size = nbytes + _HUGE_PAGE
+    with _POOL_LOCK:
+        free = _LARGE_POOL.get(size)
+        region = free.pop() if free else None
+        if region is not None:
+            _POOL_HELD[0] -= size
+    if region is None:
+        try:
+            region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            region.madvise(mmap.MADV_HUGEPAGE)
+        except (OSError, ValueError):
+            return np.empty(shape)
+    # Every view of ``raw`` (slices, reshapes, xarray's) keeps ``raw`` as its base: numpy stops
+    # collapsing a view's base at the last array before a non-array (the mapping), so ``raw`` is
+    # freed only with the last view, and only then does the mapping go back to the pool.
     raw = np.frombuffer(region, dtype=np.uint8)
+    weakref.finalize(raw, _keep_for_reuse, region, size).atexit = False
     offset = (-raw.ctypes.data) % _HUGE_PAGE
     return raw[offset:offset + nbytes].view(np.float64).reshape(shape)
+
+
+def _keep_for_reuse(region, size):
+    """A freed mapping into the pool, or back to the system (dropped) beyond POOL_BYTES."""
+    with _POOL_LOCK:
+        if _POOL_HELD[0] + size <= POOL_BYTES:
+            _LARGE_POOL.setdefault(size, []).append(region)
+            _POOL_HELD[0] += size
