@@ -57,6 +57,17 @@ def dataset_attrs(act=None, equation: str = "", **extra) -> dict:
     return attrs
 
 
+def netcdf_writer_missing() -> str | None:
+    """Why this installation cannot write netCDF files, or None when it can: the commands check it
+    before any work, so that a long run never ends in a failed write."""
+    import importlib.util
+
+    if importlib.util.find_spec("netCDF4") is None:
+        return ("writing netCDF needs the netCDF4 package, a dependency of meanfield that is not installed here: "
+                "pip install netCDF4")
+    return None
+
+
 def write_netcdf(ds, path: str) -> str:
     """Write ``ds`` to ``path`` atomically: a temporary file beside it, then a rename.
 

@@ -153,3 +153,20 @@ def test_console_command_runs_without_dask_and_keeps_its_exit_codes(tmp_path):
     ds.close()
     bad = _console("simulate", "--activation", "selu", "--depth", "0", "--width", "32", tmp_path=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["recursion", "selu", "--depth", "3", "--out", "{tmp}/r.nc"],
+                                  ["simulate", "--activation", "selu", "--depth", "2", "--width", "8", "--out",
+                                   "{tmp}/s.nc"],
+                                  ["figure", "1", "--quick", "--out", "{tmp}/figs"]])
+def test_a_missing_netcdf_writer_is_refused_before_any_work(argv, capsys, tmp_path, monkeypatch):
+    """Without netCDF4 (a dependency; a bare GPU image can lack it) a command with --out stops at
+    once with one line naming the package, instead of failing its write after the run."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "netCDF4" else find_spec(name, *a))
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "pip install netCDF4" in err[0]
+    assert not list(tmp_path.rglob("*.nc")) and not list(tmp_path.rglob("*.png"))

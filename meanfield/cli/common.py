@@ -120,6 +120,7 @@ def check_output_folder(path, option="--out"):
     writable (exit code 2).  The folder is created when its parent exists."""
     import tempfile
 
+    _require_netcdf_writer()
     path = os.path.abspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"{option} {path!r} is a file; name a folder")
@@ -135,6 +136,7 @@ def check_output_folder(path, option="--out"):
 def check_output_path(path, suffix):
     """Fail before any work if ``path`` cannot be written (exit code 2), or if it names an existing file
     that meanfield did not write: a result never overwrites a user's other file."""
+    _require_netcdf_writer()
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"--out: directory {directory!r} does not exist")
@@ -145,6 +147,14 @@ def check_output_path(path, suffix):
     if os.path.lexists(path) and not _written_by_meanfield(path):
         raise UsageError(f"--out {path!r} exists and is not a result meanfield wrote; choose another name or "
                          "remove it first")
+
+
+def _require_netcdf_writer():
+    from ..results import netcdf_writer_missing
+
+    reason = netcdf_writer_missing()
+    if reason is not None:
+        raise UsageError(f"--out: {reason}")
 
 
 def _written_by_meanfield(path) -> bool:
