@@ -140,7 +140,9 @@ def launch_shape_rows(x, g, selu_f, selu_b):
             b = cuda_times(lambda: torch.autograd.grad(y_fixed, (xr,), g, retain_graph=True), repeat=15)[0]
             bl = cuda_times(lambda: torch.autograd.grad(y_trained, (xr, trained.lam), g, retain_graph=True),
                             repeat=15)[0]
-            mark = lambda default: " (default)" if shape == default else ""
+            def mark(default, shape=shape):
+                return " (default)" if shape == default else ""
+
             rows.append([f"{shape}", f"{f * 1e3:.3f} ({f / selu_f:.3f}x selu){mark(defaults[0])}",
                          f"{b * 1e3:.3f} ({b / selu_b:.3f}x){mark(defaults[1])}",
                          f"{bl * 1e3:.3f} ({bl / selu_b:.3f}x){mark(defaults[2])}"])
