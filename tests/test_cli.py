@@ -165,7 +165,8 @@ def test_a_missing_netcdf_writer_is_refused_before_any_work(argv, capsys, tmp_pa
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "netCDF4" else find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "netCDF4" else find_spec(name, *a))
     code = main([a.format(tmp=tmp_path) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "pip install netCDF4" in err[0]
