@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import xarray as xr
-from scipy import optimize
 
 from ..gauss import closed_forms, quadrature
 from ..results import dataset_attrs
@@ -173,6 +172,8 @@ def critical_sigma_w2(act, sigma_b2=0.0, bracket=(1e-2, 1e2), points=97) -> xr.D
         if ends:
             root = min(ends)[1]
         else:
+            from scipy import optimize  # here, not at import: 0.3 s that most commands never need
+
             root = optimize.brentq(excess, lo, hi, args=(b,), xtol=1e-13, rtol=_RTOL)
         out[i] = math.exp(root)
         q_out[i] = float(fixed_point(act, out[i], b).q_star)
@@ -370,6 +371,8 @@ def mu_nu_fixed_point(act, omega=0.0, tau=1.0, start=(0.0, 1.0)) -> xr.Dataset:
         _, v = mu_nu_map(act, mu, nu, omega, tau)
         v = float(v)
         return [[j[0, 0] - 1.0, j[0, 1] * nu], [j[1, 0] / v, j[1, 1] * nu / v - 1.0]]
+
+    from scipy import optimize  # here, not at import (see above)
 
     sol = optimize.root(residual, [start[0], math.log(start[1])], jac=jac, method="hybr", tol=1e-15)
     mu, nu = float(sol.x[0]), math.exp(sol.x[1])
