@@ -31,8 +31,10 @@ float32 forward and backward, and its peak resident memory (target: under 8 GiB;
 alone would take 17 GB).
 
 ``--device cuda`` (``benchmarks/gpu.sh`` runs it): at width 4096, batch 2048, depth 32, float32
-and float64, the GPU's GEMM peak at the engine's shape, a whole ``sim.simulate`` call and the plain
-torch loop, timed with CUDA events.
+and float64, the GPU's GEMM peak at the engine's shape, a whole ``sim.simulate`` call (against the
+nominal 3·2·B·N²·L), the plain torch loop, and the engine bare (``skip`` every optional
+measurement: the loop's forward and backward products alone) against that loop, timed with CUDA
+events.
 """
 
 from __future__ import annotations
@@ -242,14 +244,17 @@ def gpu_rows():
         ceiling = 2.0 * b * n * n / cuda_time(lambda: a @ w.T, repeat=20)
         del a, w
 
-        def draw():
-            return sim.simulate("selu", depth, width=n, batch=b, seeds=1, dtype=name, device="cuda")
+        def draw(skip=()):
+            bare = {"stat_layers": [], "bin_edges": None} if skip else {}
+            return sim.simulate("selu", depth, width=n, batch=b, seeds=1, dtype=name, device="cuda", skip=skip,
+                                **bare)
 
         t_engine = cuda_time(draw, repeat=3, warmup=1)
+        t_bare = cuda_time(lambda: draw(OPTIONAL), repeat=3, warmup=1)
         t_plain = cuda_time(lambda: plain_loop(depth, n, b, dtype, "cuda"), repeat=3, warmup=1)
         rows.append([f"{name} B{b} N{n} L{depth}", f"{ceiling / 1e12:.2f}", f"{work / ceiling * 1e3:.0f} ms",
                      f"{t_engine * 1e3:.0f} ms", f"{work / ceiling / t_engine:.0%}", f"{t_plain * 1e3:.0f} ms",
-                     f"{t_engine / t_plain:.2f}x"])
+                     f"{t_bare * 1e3:.0f} ms", f"{t_bare / t_plain:.2f}x"])
     return rows
 
 
@@ -258,7 +263,7 @@ def print_gpu():
           f"TF32 matmul {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}")
     print(table(["sim.simulate on the GPU (whole call, theory and Dataset included)", "GEMM TFLOP/s (ceiling)",
                  "3·2·B·N²·L at the ceiling", "engine", "GEMM-peak time / time", "plain torch loop (fwd + bwd)",
-                 "engine / loop"], gpu_rows()))
+                 "engine, bare (the loop's two products a layer)", "bare / loop"], gpu_rows()))
 
 
 MEMORY_SCRIPT = r"""
