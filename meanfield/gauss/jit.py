@@ -338,9 +338,9 @@ def shared_pool(threads: int, name: str):
 LARGE_ARRAY_BYTES = 4 << 20
 #: a transparent huge page on x86-64 and arm64 Linux
 _HUGE_PAGE = 2 << 20
-#: the most bytes of freed large mappings kept for reuse (four times a 1,000 × 1,000 recursion's
-#: seven result arrays, 56 MB); what is freed beyond it goes back to the system
-POOL_BYTES = 256 << 20
+#: the most bytes of freed large mappings kept for reuse (a 1,000 × 1,000 recursion's ten arrays,
+#: its results and their scratch, take 80 MB); what is freed beyond it goes back to the system
+POOL_BYTES = 128 << 20
 #: freed mappings by size, and their total (under _POOL_LOCK: a finalizer can run in any thread)
 _LARGE_POOL: dict = {}
 _POOL_HELD = [0]
