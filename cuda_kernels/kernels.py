@@ -88,7 +88,10 @@ def unavailable_reason() -> str | None:
         if not _simulating():
             cuda.jit("void(float32[::1])")(_probe_kernel)
     except Exception as exc:  # any failure means: use the torch path
-        return f"numba-cuda {_numba_cuda_version()} cannot compile kernels here: {type(exc).__name__}: {exc}"
+        hint = ("; NumPy 2.5 removed numpy.row_stack, which this numba-cuda still registers: install "
+                "'numpy<2.5' (the cuda extra's pin) or a numba-cuda that supports NumPy 2.5"
+                if "row_stack" in str(exc) else "")
+        return f"numba-cuda {_numba_cuda_version()} cannot compile kernels here: {type(exc).__name__}: {exc}{hint}"
     return None
 
 

@@ -181,6 +181,24 @@ def test_float16_module_on_cpu():
     assert abs(float(m.lam.grad) / expected - 1) < 1e-6
 
 
+def test_a_toolchain_that_cannot_compile_is_reported_with_its_remedy(monkeypatch):
+    """On a GPU where numba-cuda cannot compile (0.30.4 under NumPy 2.5, as on a stock GPU image),
+    unavailable_reason says why and what to install; the modules then take torch's math."""
+    def broken_jit(*args, **kwargs):
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+    monkeypatch.setattr(K, "_simulating", lambda: False)
+    monkeypatch.setattr(K.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(K.cuda, "jit", broken_jit)
+    K.unavailable_reason.cache_clear()
+    try:
+        reason = K.unavailable_reason()
+        assert not K.available()
+    finally:
+        K.unavailable_reason.cache_clear()
+    assert "cannot compile kernels here" in reason and "row_stack" in reason and "numpy<2.5" in reason
+
+
 # ---------------------------------------------------------------------------
 # Real GPU only.
 # ---------------------------------------------------------------------------
