@@ -251,7 +251,6 @@ def test_recursions_on_reused_memory_give_the_same_bits(monkeypatch):
         xr.testing.assert_identical(reused, expected)
     assert garbage_bytes > jit.LARGE_ARRAY_BYTES
     jit._LARGE_POOL.clear()
-    jit._POOL_HELD[0] = 0
 
 
 def test_column_chunks_cover_the_columns_once():

@@ -341,9 +341,8 @@ _HUGE_PAGE = 2 << 20
 #: the most bytes of freed large mappings kept for reuse (a 1,000 × 1,000 recursion's ten arrays,
 #: its results and their scratch, take 80 MB); what is freed beyond it goes back to the system
 POOL_BYTES = 128 << 20
-#: freed mappings by size, and their total (under _POOL_LOCK: a finalizer can run in any thread)
+#: freed mappings by size (under _POOL_LOCK: a finalizer can run in any thread)
 _LARGE_POOL: dict = {}
-_POOL_HELD = [0]
 _POOL_LOCK = threading.RLock()
 
 
@@ -366,8 +365,6 @@ def empty_large(shape) -> np.ndarray:
     with _POOL_LOCK:
         free = _LARGE_POOL.get(size)
         region = free.pop() if free else None
-        if region is not None:
-            _POOL_HELD[0] -= size
     if region is None:
         try:
             region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -386,6 +383,6 @@ def empty_large(shape) -> np.ndarray:
 def _keep_for_reuse(region, size):
     """A freed mapping into the pool, or back to the system (dropped) beyond POOL_BYTES."""
     with _POOL_LOCK:
-        if _POOL_HELD[0] + size <= POOL_BYTES:
+        held = sum(n * len(regions) for n, regions in _LARGE_POOL.items())
+        if held + size <= POOL_BYTES:
             _LARGE_POOL.setdefault(size, []).append(region)
-            _POOL_HELD[0] += size
