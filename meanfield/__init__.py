@@ -38,7 +38,7 @@ _EXPORTS = {
                             "fixed_point", "mu_nu_fixed_point", "mu_nu_jacobian", "mu_nu_map"),
     "theory.finite_width": ("SATURATION_LIMIT", "FiniteWidthWarning", "finite_width"),
     "theory.recursions": ("mean_recursion", "recursion"),
-    "theory.spectrum": ("jacobian_moments", "spectrum"),
+    "theory.spectrum": ("SpectrumAccuracyWarning", "jacobian_moments", "spectrum"),
     "theory.dropout": ("alpha_dropout", "dropout_constants", "finite_width_dropout"),
     "results": ("activation_attrs", "dataset_attrs", "to_json"),
     "paper.table5": ("table5",),

@@ -80,7 +80,7 @@ def _problem(spec, depth, weights, q0=3.0):
 def _from_scratch(problem, u, u_top):
     y = np.empty(len(problem.mult), dtype=complex)
     mult, L, e, log_gain = problem.args()
-    z, ok = SS._eta_path(u, u_top, problem.log_m1, np.log(problem.second), y, mult, L, e, log_gain,
+    z, ok = SS._eta_path(u, u_top, *problem.start_guess(), y, mult, L, e, log_gain,
                          u + math.log(S.ETA_REL), problem.top, *problem.packed)
     assert ok
     return z, y

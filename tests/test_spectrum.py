@@ -154,6 +154,80 @@ def test_orthogonal_one_layer_is_the_law_of_f_prime_squared():
     assert float(ds.upper_edge[0]) == pytest.approx(w2 * act.lam**2 * act.alpha**2, rel=1e-14)
 
 
+def test_the_free_solver_at_one_layer_beside_an_atom_at_its_top():
+    """The S-transform solver, which every depth above 1 uses, on the law it must reproduce at
+    L = 1 (the Dataset itself takes the law directly there): ELU's f'² is e^{2h} below its atom of
+    ½ at 1, the top of the continuous part, so the density of log x is φ(u/2)/2 right up to the
+    atom.  z carries the atom's m·a/(x − a + iη), which the density takes out: before, it read
+    2.5e5 instead of 0.2 at 8e-11 below the top.  Tolerance: Newton's STEP_TOL·|z| with
+    |z| ≈ ½/|x − 1| ≤ 5e5 at 1e-6 from the atom, over ρ ≈ 0.2: 2.5e-7."""
+    problem = S._Problem(mf.activation("elu"), [1.0], 1.0, "orthogonal")
+    u = -np.geomspace(1e-6, 30.0, 200)
+    z, ok, dens = S._solve_grid(problem, u, 0.0, [])
+    exact = np.exp(-u * u / 8.0) / math.sqrt(2.0 * math.pi) / 2.0
+    keep = exact > 1e3 * S.NOISE_REL  # deeper, the density is η's floor
+    assert ok.all()
+    np.testing.assert_allclose(dens[keep], exact[keep], rtol=2.5e-7)
+    # points closer than ATOM_GAP to the atom take the power law through their neighbours
+    u_near = np.array([-1e-9, -1e-8, -1e-5, -1e-4])
+    dens_near = S._solve_grid(problem, u_near, 0.0, [])[2]
+    np.testing.assert_allclose(dens_near, np.exp(-u_near**2 / 8.0) / math.sqrt(2.0 * math.pi) / 2.0, rtol=1e-6)
+
+
+#: the law's own quadrature at L = 1 (Gauss–Legendre in h, where the density of h is a Gaussian):
+#: exact to the rounding of a sum of 1,000 terms, with room
+ONE_LAYER_TOL = 1e-10
+
+
+@pytest.mark.parametrize("spec,q0", [("elu", 1.0), ("lselu:epsilon=0.017", 10.0), ("tanh", 10.0), ("selu", 1e-3),
+                                     ("dselu:epsilon=0.017", 0.01)])
+def test_one_layer_laws_integrate_to_rounding(spec, q0):
+    """L = 1, orthogonal: the law of σ_w² f'(h)² taken directly, on a grid in h.  On the free
+    solver's grid in u ELU (atom at the top of the continuous part) integrated to 1e-4, and
+    lSELU at q0 = 10 (x − (λκ)² ∝ e^{bh}: half the mass within e^{−5} of the lower edge) to 1.7e-4."""
+    ds = mf.spectrum(spec, 1, q0=q0, weights="orthogonal", points=1000)
+    for name in ("density_mass_error", "density_m1_error", "density_m2_error"):
+        assert abs(float(ds[name][0])) < ONE_LAYER_TOL, (name, float(ds[name][0]))
+    # the density at given x is the same law: ELU's φ(u/2)/2 up to the atom
+    if spec == "elu":
+        x = np.array([1e-3, 0.5, 0.999999])
+        at = mf.spectrum(spec, 1, q0=q0, weights="orthogonal", x=x)
+        np.testing.assert_allclose(at.density_log.values[0], np.exp(-np.log(x) ** 2 / 8) / math.sqrt(8 * math.pi),
+                                   rtol=1e-14)
+
+
+@pytest.mark.parametrize("depth", [32, 64])
+def test_tanh_isometry_at_depth(depth):
+    """Pennington et al.'s reachable isometry, tanh with orthogonal weights near q* = 0, deep: the
+    spectrum is a narrow lump at m₁ (nvar ~ 5e-4 at depth 64).  The η-path from w = x + 4i·x_max
+    started from z = m₁/w, 25 % off there, and Newton did not converge: no density at depth 32
+    and 64 (mass error −1).  It starts from the one-pole z = m₁/(w − m₂/m₁) now."""
+    ds = mf.spectrum("tanh", depth, q0=1e-3, sigma_b2=1e-6, weights="orthogonal", points=400)
+    assert int(ds.unconverged[0]) == 0
+    for name in ("density_mass_error", "density_m1_error", "density_m2_error"):
+        assert abs(float(ds[name][0])) < DENSITY_TOL, (name, float(ds[name][0]))
+
+
+def test_an_under_resolved_density_warns():
+    """SELU at q0 = 1e-3, depth 2, orthogonal: f'² is an atom at λ² beside a lump of width ~0.06
+    at (λα)², and 1,000 points leave its checks at ~4e-4 (docs/spectrum.md, limits): said."""
+    with pytest.warns(mf.SpectrumAccuracyWarning, match=r"q0=0\.001.*depth=2"):
+        ds = mf.spectrum("selu", [1, 2], q0=1e-3, weights="orthogonal")
+    assert abs(float(ds.density_mass_error[1])) > DENSITY_TOL
+
+
+def test_density_vectorizes_over_q0_and_sigma_w2():
+    """A list of q0 with a scalar σ_w² (it raised on a 'config' dimension σ_w² did not have), and
+    both as lists: each configuration as if computed alone."""
+    for kwargs in (dict(q0=[0.5, 2.0]), dict(q0=[0.5, 2.0], sigma_w2=[1.0, 1.2])):
+        ds = mf.spectrum("sselu:epsilon=0.017", [1, 3], weights="gaussian", points=200, **kwargs)
+        for i in range(2):
+            alone = mf.spectrum("sselu:epsilon=0.017", [1, 3], weights="gaussian", points=200,
+                                **{k: v[i] for k, v in kwargs.items()})
+            np.testing.assert_array_equal(ds.upper_edge.values[i], alone.upper_edge.values)
+            np.testing.assert_array_equal(ds.density_log.values[i], alone.density_log.values)
+
+
 def test_two_relu_layers_with_orthogonal_weights_are_two_free_projections():
     """D_l² of ReLU are projections of trace ½; the law of PQP is ½δ₀ + ½ arcsine on [0, 1]:
     ρ(x) = 1/(2π√(x(1 − x)))."""

@@ -37,6 +37,9 @@ from .functionals import jacobian_fourth_moment, jacobian_second_moment, resolve
 from .recursions import _depth, recursion
 
 WEIGHTS = ("gaussian", "orthogonal")
+#: the density's checks (mass, m₁, m₂ against the exact values) are held to this
+#: (tests/test_spectrum.py); a Dataset whose checks exceed it comes with a SpectrumAccuracyWarning
+DENSITY_TOL = 1e-6
 #: quantile levels reported for the squared singular values
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: points of the density grid by default
@@ -66,12 +69,43 @@ EDGE_TOL = 1e-10
 REFINE_TOL = 1e-7
 #: the knee of a soft lower edge: the lowest point where the density is this fraction of its largest
 KNEE = 1e-2
+#: points closer than this (relative) to an atom away from zero have no density of their own: z holds
+#: the atom's m·a/(x − a + iη), and the rest is left to the solver's rounding, which grows like the
+#: cube of the atom's term (ELU at L = 1, measured: the density 1.3e-5 off at 1e-8 from its atom,
+#: 4e-7 at 3e-8, within η's own 3e-8 at 1e-7); they take the power law through their neighbours
+ATOM_GAP = 1e-7
 #: singular points enumerated at most (choices of one atom per layer)
 MAX_SINGULAR = 64
 #: points of the grid's panel between two singular points, at least
 MIN_PANEL_POINTS = 32
 #: the real branch of x(z) has ended when some y_l is this close (relative) to the top of its law
 EDGE_END = 1e-12
+
+
+class SpectrumAccuracyWarning(UserWarning):
+    """A density whose own checks (``density_*_error``) exceed DENSITY_TOL: the grid under-resolves it."""
+
+
+def _warn_inaccurate(ds, points):
+    """One warning naming the worst configuration and depth where the density's checks exceed
+    DENSITY_TOL (docs/spectrum.md, limits: laws of f'(h)² near a point mass, small q0 with
+    orthogonal weights at depths 2–16)."""
+    errors = np.maximum.reduce([np.abs(ds[name].values) for name in
+                                ("density_mass_error", "density_m1_error", "density_m2_error")])
+    errors = np.where(np.isnan(errors), np.inf, errors)
+    if not np.any(errors > DENSITY_TOL):
+        return
+    import warnings
+
+    at = np.unravel_index(int(np.argmax(errors)), errors.shape)
+    where = ds.m1.isel(dict(zip(ds.m1.dims, at)))
+    names = ", ".join(f"{k}={where[k].item():.6g}" for k in where.coords
+                      if k in ds.m1.dims or (where[k].ndim == 0 and k in ("q0", "sigma_w2", "sigma_b2")))
+    count = int(np.count_nonzero(errors > DENSITY_TOL))
+    warnings.warn(f"spectrum: the density's checks are off by {errors[at]:.2g} (held to {DENSITY_TOL:g}) at {names}"
+                  f"{f' and {count - 1} more' if count > 1 else ''}; the {points}-point grid under-resolves it (a "
+                  "law of f'(h)^2 near a point mass?); more points reduce it, density_*_error record it",
+                  SpectrumAccuracyWarning, stacklevel=3)
 
 
 def _check_weights(weights):
@@ -234,7 +268,16 @@ class _Problem:
         self.second = np.array([float(jacobian_second_moment(act, q)) for q in distinct])
         self.top = np.array([law["top"] for law in self.laws])
         self.log_m1 = self.log_gain + float(np.sum(self.mult * np.log(self.second)))
+        fourth = np.array([float(jacobian_fourth_moment(act, q)) for q in distinct])
+        self.log_shift = np.log(fourth / self.second)  # log E t⁴/E t², t = f'(h_l)²
+        nvar = float(np.sum(self.mult * (fourth / self.second**2 - 1.0))) + self.L * WEIGHT_VARIANCE[weights]
+        self.log_pole = self.log_m1 + math.log1p(nvar)  # log m₂/m₁
         self.zero_atom = max(_zero_atom(act, float(q)) for q in distinct)
+
+    def start_guess(self):
+        """(log m₁, log m₂/m₁, log E t_l², log E t_l⁴/E t_l²): the one-pole start of every η-path
+        (``spectrum_solver._eta_path``)."""
+        return self.log_m1, self.log_pole, np.log(self.second), self.log_shift
 
     def args(self):
         return (self.mult, float(self.L), self.e, self.log_gain)
@@ -366,17 +409,23 @@ def _grid(u_top, span, points, breaks=()):
     return u[order], w[order]
 
 
-def _solve_grid(problem, u, u_top):
+def _solve_grid(problem, u, u_top, breaks):
+    """(z, settled, density of log x) at the points ``u`` (descending): z = M_J(x + iη) along them
+    from the upper edge down; points next to an edge, a singular point (``breaks``) or an atom
+    where z did not settle take the local power law (:func:`_fill_singular`)."""
     from .spectrum_solver import density_path
 
     z = np.zeros(u.shape, dtype=complex)
     ok = np.zeros(u.shape, dtype=bool)
-    log_second = np.log(problem.second)
     # start a little inside the edge, where the square root of the edge no longer dominates
     start = int(min(np.searchsorted(-u, -(u_top - START_DEPTH * max(1.0, abs(u_top)))), len(u) - 1))
-    density_path(u, start, u_top, problem.log_m1, log_second, problem.mult, float(problem.L), problem.e,
+    density_path(u, start, u_top, *problem.start_guess(), problem.mult, float(problem.L), problem.e,
                  problem.log_gain, ETA_REL, problem.top, *problem.packed, z, ok)
-    return z, ok
+    atoms = problem.other_atoms()
+    for a, _ in atoms:  # next to an atom z carries its rounding (:data:`ATOM_GAP`)
+        ok &= ~(np.abs(np.expm1(u - math.log(a))) < ATOM_GAP)
+    dens = _fill_singular(u, _density(problem, u, z, ok), list(breaks) + [u_top] + [math.log(a) for a, _ in atoms])
+    return z, ok, dens
 
 
 def _initial_span(problem):
@@ -406,17 +455,18 @@ def density_on_grid(problem, points, log_m1=None, m2_rel=None):
     if problem.atoms_only():  # σ_w² f'(h_0)² of the ReLU family at L = 1: atoms, no density
         u, w = _grid(u_top, 1.0, points)
         return u_top, z_edge, u, w, np.zeros(points, dtype=complex), np.ones(points, dtype=bool), np.zeros(points), 0.0
+    single = _single_layer_grid(problem, points)
+    if single is not None:
+        return (u_top, z_edge) + single
     span = _initial_span(problem)
     breaks = [math.log(v) for v in problem.singular_points()]
     for _ in range(8):
         u, w = _grid(u_top, span, points, breaks)
-        z, ok = _solve_grid(problem, u, u_top)
-        dens = _fill_singular(u, _density(z, ok), breaks + [u_top])
+        z, ok, dens = _solve_grid(problem, u, u_top, breaks)
         low = _hard_lower_edge(problem, u, dens, np.abs(z), u_top)
         if low is not None:
             u, w = _grid(u_top, u_top - low, points, breaks + [low])
-            z, ok = _solve_grid(problem, u, u_top)
-            dens = _fill_singular(u, _density(z, ok), breaks + [u_top, low])
+            z, ok, dens = _solve_grid(problem, u, u_top, breaks + [low])
             return u_top, z_edge, u, w, z, ok, dens, 0.0
         tail = _tail_mass(u, dens)
         if tail < TAIL_MASS or not np.isfinite(tail):
@@ -430,12 +480,95 @@ def density_on_grid(problem, points, log_m1=None, m2_rel=None):
     if positive.size and positive[-1] < len(u) - 1 and first > REFINE_TOL:
         knee = u[np.flatnonzero(dens >= KNEE * np.nanmax(dens))[-1]]  # u descends
         u2, w2 = _grid(u_top, u_top - u[positive[-1] + 1], points, breaks + [knee])
-        z2, ok2 = _solve_grid(problem, u2, u_top)
-        dens2 = _fill_singular(u2, _density(z2, ok2), breaks + [u_top])
+        z2, ok2, dens2 = _solve_grid(problem, u2, u_top, breaks)
         tail2 = _tail_mass(u2, dens2)
         if worst(u2, w2, dens2, tail2) < first:
             return u_top, z_edge, u2, w2, z2, ok2, dens2, tail2
     return u_top, z_edge, u, w, z, ok, dens, tail
+
+
+def _single_layer_map(problem):
+    """At L = 1 with orthogonal weights J Jᵀ = σ_w² O D_0² Oᵀ has the law of x = σ_w² f'(h_0)² itself.
+    Where the continuous part comes from a branch on which t = f'(h) is monotone and keeps its
+    sign (the exponential-linear family's t = c + d e^{rh}, h < 0; tanh's sech² h, h > 0, counted
+    twice), u = log x is a one-to-one map of h: (h_lo, h_hi, u(h), log|du/dh|(h), h(u) or NaN, the
+    density of h), else None (the free solver instead).
+
+    On this route the density of log x is p(h)/|du/dh| exactly, and a grid in h integrates it to
+    rounding: the free solver's grid in u could not follow a law that piles up at a lower edge
+    (lSELU at q0 = 10: x − (λκ)² ∝ e^{bh}, half the mass within e^{−5} of the edge, 1.7e-4 of it
+    missed at 1,000 points)."""
+    if problem.weights != "orthogonal" or problem.L != 1:
+        return None
+    law = problem.laws[0]
+    q, log_gain = law["q"], problem.log_gain
+    H = cauchy.TAIL_SIGMAS * math.sqrt(q)
+    mult = law["density_multiplier"]
+
+    def density(h):
+        return mult * _gauss(h, q)
+
+    if law["kind"] == cauchy.EXP:
+        c, d, r = law["par"]
+        if d == 0.0 or c * (c + d) < 0.0:  # no continuous part, or t changes sign on it
+            return None
+        sign = math.copysign(1.0, c + d)
+
+        def u_of(h):
+            return log_gain + 2.0 * np.log(sign * (c + d * np.exp(r * h)))
+
+        def log_slope(h):
+            return math.log(2.0 * abs(d * r)) + r * h - np.log(sign * (c + d * np.exp(r * h)))
+
+        def h_of(u):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                h = np.log((sign * np.exp(0.5 * (u - log_gain)) - c) / d) / r
+            return np.where(h < 0.0, h, np.nan)
+
+        return -H, 0.0, u_of, log_slope, h_of, density
+    if law["kind"] == cauchy.SECH2:
+        def log_cosh(h):
+            return h + np.log1p(np.exp(-2.0 * h)) - math.log(2.0)
+
+        def u_of(h):
+            return log_gain - 4.0 * log_cosh(h)
+
+        def log_slope(h):
+            return math.log(4.0) + np.log(np.tanh(h))
+
+        def h_of(u):
+            with np.errstate(invalid="ignore"):
+                return np.arccosh(np.exp(-0.25 * (u - log_gain)))
+
+        return 0.0, H, u_of, log_slope, h_of, density
+    return None
+
+
+def _single_layer_grid(problem, points):
+    """(u, w, z, settled, density of log x, tail) of :func:`_single_layer_map`'s law on ``points``
+    Gauss–Legendre nodes in h (weights w = |du/dh| w_h, so Σ ρ w is the rule's Σ p w_h); z is not
+    formed (NaN).  Nodes where x is within rounding of the branch's end (e^{rh} below ε of c, as
+    deep as lSELU's q0 > 17 reaches at 9 standard deviations) carry no resolvable density: their
+    mass is reported as the tail below the grid, where it lies to within ε of x; None where the map
+    does not apply."""
+    found = _single_layer_map(problem)
+    if found is None:
+        return None
+    lo, hi, u_of, log_slope, _, density = found
+    nodes, wl = _legendre(points)
+    h = 0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)
+    wh = 0.5 * (hi - lo) * wl
+    u = u_of(h)
+    ls = log_slope(h)
+    resolved = np.isfinite(ls) & (ls > math.log(np.finfo(float).eps) + np.log(np.abs(u) + 1.0))
+    p = density(h)
+    tail = float(np.sum((p * wh)[~resolved]))
+    with np.errstate(over="ignore"):
+        dens = np.where(resolved, p * np.exp(-ls), 0.0)
+        w = np.where(resolved, np.exp(ls) * wh, 0.0)
+    order = np.argsort(-u, kind="stable")
+    n = len(u)
+    return u[order], w[order], np.full(n, np.nan, dtype=complex), np.ones(n, dtype=bool), dens[order], tail
 
 
 def _checks(problem, u, w, dens, tail, log_m1=None, m2_rel=None):
@@ -447,16 +580,34 @@ def _checks(problem, u, w, dens, tail, log_m1=None, m2_rel=None):
     if log_m1 is None:
         return mass, math.nan, math.nan
     rel = [(m, math.exp(math.log(v) - log_m1)) for v, m in other]
-    mom1 = float(np.nansum(np.exp(u - log_m1) * dens * w)) + sum(m * r for m, r in rel)
-    mom2 = float(np.nansum(np.exp(2.0 * (u - log_m1)) * dens * w)) + sum(m * r * r for m, r in rel)
+    bottom = math.exp(float(np.min(u)) - log_m1) if tail else 0.0  # the tail lies below the grid's bottom
+    mom1 = float(np.nansum(np.exp(u - log_m1) * dens * w)) + sum(m * r for m, r in rel) + tail * bottom
+    mom2 = (float(np.nansum(np.exp(2.0 * (u - log_m1)) * dens * w)) + sum(m * r * r for m, r in rel)
+            + tail * bottom**2)
     return mass, mom1 - 1.0, (math.nan if m2_rel is None else mom2 / m2_rel - 1.0)
 
 
-def _density(z, ok):
-    """The density of log x, −Im z/π; zero where it is below the floor that η leaves (the Lorentzian
-    tails of the rest of the spectrum, ~ETA_REL relative)."""
+def _density(problem, u, z, ok):
+    """The density of log x, −Im z/π, with the known atoms away from zero taken out: z = M_J(x + iη)
+    holds an atom of mass m at a as m·a/(x − a + iη), a Lorentzian of width η that near the atom
+    dwarfs the density beside it (ELU at L = 1: its atom of ½ at the top of the continuous part
+    read 2.5e5 instead of 0.2 at 8e-11 below the top, and 1e-4 of mass over the grid).  Zero where
+    the rest is below the floor that η leaves (the Lorentzian tails of the rest of the spectrum,
+    ~ETA_REL relative)."""
+    z = z - _atoms_transform(problem.other_atoms(), u)
     dens = np.where(ok, np.maximum(-z.imag / math.pi, 0.0), np.nan)
     return np.where(dens <= NOISE_REL * np.abs(z), 0.0, dens)
+
+
+def _atoms_transform(atoms, u):
+    """Σ m·a/(x − a + iη) at x = e^u, η = ETA_REL·x: the atoms' (value a, mass m) part of M_J(x + iη),
+    with x − a = a·expm1(u − log a) exact next to the atom."""
+    total = np.zeros(np.shape(u), dtype=complex)
+    for a, m in atoms:
+        with np.errstate(over="ignore"):
+            x = np.exp(u)
+            total += m * a / (a * np.expm1(u - math.log(a)) + 1j * ETA_REL * x)
+    return total
 
 
 def _fill_singular(u, dens, breaks):
@@ -498,13 +649,12 @@ def _hard_lower_edge(problem, u, dens, scale, u_top):
     if positive.size == 0 or positive[-1] == len(u) - 1 or dens[positive[-1]] < EDGE_DENSITY * scale[positive[-1]]:
         return None
     inside, outside = u[positive[-1]], u[positive[-1] + 1]
-    log_second = np.log(problem.second)
     mult, L, e, log_gain = problem.args()
     log_rel = math.log(ETA_REL)
 
     def from_scratch(at):
         y = np.empty(len(mult), dtype=complex)
-        z, found = _eta_path(at, u_top, problem.log_m1, log_second, y, mult, L, e, log_gain, at + log_rel,
+        z, found = _eta_path(at, u_top, *problem.start_guess(), y, mult, L, e, log_gain, at + log_rel,
                              problem.top, *problem.packed)
         return z, found, y
 
@@ -594,16 +744,22 @@ def _quantiles(u, w, dens, zero_atom, tail, other):
 
 
 def _density_at(problem, u_top, log_x):
-    """The density of log x at given points (any order): solved along them from the upper edge down;
-    zero above the edge."""
+    """The density of log x at given points (any order): solved along them from the upper edge down
+    (or, on :func:`_single_layer_map`'s route, p(h)/|du/dh| at h(u)); zero above the edge."""
+    single = _single_layer_map(problem)
+    if single is not None:
+        _, _, _, log_slope, h_of, density = single
+        h = h_of(np.asarray(log_x, dtype=float))
+        with np.errstate(invalid="ignore", over="ignore"):
+            dens = density(h) * np.exp(-log_slope(h))
+        return np.where(np.isfinite(dens) & (log_x < u_top), dens, 0.0)
     order = np.argsort(-log_x)
     u = log_x[order]
     dens = np.zeros(u.shape)
     inside = np.flatnonzero(u < u_top)
     if inside.size and not problem.atoms_only():
         sub = u[inside]
-        z, ok = _solve_grid(problem, sub, u_top)
-        dens[inside] = _density(z, ok)
+        dens[inside] = _solve_grid(problem, sub, u_top, [])[2]
     out = np.empty_like(dens)
     out[order] = dens
     return out
@@ -646,8 +802,8 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     shape = tuple(moments.sizes[d] for d in config_dims)
     n_cfg = int(np.prod(shape, dtype=int))
     qs = q.transpose(*config_dims, "layer").values.reshape(n_cfg, -1)
-    w2 = np.broadcast_to(rec.sigma_w2.transpose(*config_dims).values if config_dims else rec.sigma_w2.values,
-                         shape).reshape(n_cfg)
+    # σ_w² has the config dims only where it was given as an array
+    w2 = rec.sigma_w2.broadcast_like(moments.m1.isel(depth=0)).transpose(*config_dims).values.reshape(n_cfg)
     nd = len(depths)
     out = {name: np.full((n_cfg, nd), np.nan) for name in
            ("upper_edge", "log_upper_edge", "atom_zero", "atom_other", "density_mass_error", "density_m1_error",
@@ -727,4 +883,5 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     ds = moments.assign(data).assign_coords(quantile=list(QUANTILES))
     ds.attrs.update(dataset_attrs(act, ds.attrs.get("equation", ""), weights=weights, points=points,
                                   density_method=density_method(act)))
+    _warn_inaccurate(ds, points)
     return ds

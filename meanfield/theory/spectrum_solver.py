@@ -182,15 +182,23 @@ def _log_w(u, log_eta):
 
 
 @kernel(**_COMPILE)
-def _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, log_eta_final, top, kind, par, q,
-              dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m):
-    """z at x = e^u by continuation in η from x + 4i·x_max (where z ≈ m₁/w and y_l ≈ E t_l²/z)
-    down to x + iη_final.  y is overwritten.  Returns (z, converged)."""
+def _eta_path(u, u_top, log_m1, log_pole, log_second, log_shift, y, mult, n_layers, e, log_gain, log_eta_final, top,
+              kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m):
+    """z at x = e^u by continuation in η from w = x + 4i·x_max down to x + iη_final.  y is
+    overwritten.  Returns (z, converged).
+
+    At the start z and each y_l come from the one-pole (Padé) form of the moment series,
+    M(w) ≈ m₁/(w − m₂/m₁): z = m₁/(w − m₂/m₁) and y_l = E t_l⁴/E t_l² + E t_l²/z (``log_pole`` =
+    log m₂/m₁, ``log_shift`` = log E t_l⁴/E t_l², t_l = f'(h_l)²), exact to second order in 1/w
+    and exact for a point mass.  The first-order guess z = m₁/w was 25 % off at |w| = 4 x_max
+    where the spectrum is narrow and far from 0 (tanh with orthogonal weights near q* = 0, where
+    x ≈ m₁: z ≈ m₁/(w − m₁)), from where Newton did not converge at depth 32 and beyond."""
     log_eta = max(u, u_top) + math.log(4.0)
     logw = _log_w(u, log_eta)
-    z = cmath.exp(log_m1 - logw)
+    log_z = log_m1 - logw - cmath.log(1.0 - cmath.exp(log_pole - logw))
+    z = cmath.exp(log_z)
     for l in range(y.shape[0]):
-        y[l] = cmath.exp(log_second[l]) / z
+        y[l] = cmath.exp(log_second[l] - log_z) + math.exp(log_shift[l])
     ok = False
     step = math.log(3.0)
     while True:
@@ -299,8 +307,8 @@ def _continue(u_from, u_to, z, y, log_rel, halvings, iterations, mult, n_layers,
 
 
 @kernel(**_COMPILE)
-def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_gain, eta_rel, top, kind, par, q, dmult,
-                 npan, ends, h, wb, wg, t, nat, at_t, at_m, z_out, ok_out):
+def density_path(us, start, u_top, log_m1, log_pole, log_second, log_shift, mult, n_layers, e, log_gain, eta_rel, top,
+                 kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m, z_out, ok_out):
     """z = M_J(x + iη) at x = e^{u} for each u of ``us`` (descending from the upper edge), η = eta_rel·x.
     The point ``start`` (a little inside the edge) by η-continuation; from it, down the grid and up
     towards the edge by continuation in u (a failed step halved up to MAX_HALVINGS times, then
@@ -308,8 +316,8 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
     G = mult.shape[0]
     log_rel = math.log(eta_rel)
     y0 = np.empty(G, dtype=np.complex128)
-    z0, ok0 = _eta_path(us[start], u_top, log_m1, log_second, y0, mult, n_layers, e, log_gain, us[start] + log_rel,
-                        top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+    z0, ok0 = _eta_path(us[start], u_top, log_m1, log_pole, log_second, log_shift, y0, mult, n_layers, e, log_gain,
+                        us[start] + log_rel, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
     z_out[start] = z0
     ok_out[start] = ok0
     for direction in (1, -1):
@@ -365,9 +373,9 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
                                                   at_t, at_m)
                         if not good:
                             y_eta = y.copy()
-                            z_eta, good = _eta_path(u, u_top, log_m1, log_second, y_eta, mult, n_layers, e, log_gain,
-                                                    u + log_rel, top, kind, par, q, dmult, npan, ends, h, wb, wg, t,
-                                                    nat, at_t, at_m)
+                            z_eta, good = _eta_path(u, u_top, log_m1, log_pole, log_second, log_shift, y_eta, mult,
+                                                    n_layers, e, log_gain, u + log_rel, top, kind, par, q, dmult,
+                                                    npan, ends, h, wb, wg, t, nat, at_t, at_m)
                         if good:
                             z_new = z_eta
                             y[:] = y_eta
@@ -376,8 +384,8 @@ def density_path(us, start, u_top, log_m1, log_second, mult, n_layers, e, log_ga
                 # below a lower edge of the support (the last point had no density): nothing to find
                 done = True
             elif not done:
-                z, done = _eta_path(u, u_top, log_m1, log_second, y, mult, n_layers, e, log_gain, u + log_rel, top,
-                                    kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
+                z, done = _eta_path(u, u_top, log_m1, log_pole, log_second, log_shift, y, mult, n_layers, e, log_gain,
+                                    u + log_rel, top, kind, par, q, dmult, npan, ends, h, wb, wg, t, nat, at_t, at_m)
             z_out[i] = z
             ok_out[i] = done
             have = done
