@@ -187,18 +187,21 @@ def _eta_path(u, u_top, log_m1, log_pole, log_second, log_shift, y, mult, n_laye
     """z at x = e^u by continuation in η from w = x + 4i·x_max down to x + iη_final.  y is
     overwritten.  Returns (z, converged).
 
-    At the start z and each y_l come from the one-pole (Padé) form of the moment series,
-    M(w) ≈ m₁/(w − m₂/m₁): z = m₁/(w − m₂/m₁) and y_l = E t_l⁴/E t_l² + E t_l²/z (``log_pole`` =
-    log m₂/m₁, ``log_shift`` = log E t_l⁴/E t_l², t_l = f'(h_l)²), exact to second order in 1/w
-    and exact for a point mass.  The first-order guess z = m₁/w was 25 % off at |w| = 4 x_max
-    where the spectrum is narrow and far from 0 (tanh with orthogonal weights near q* = 0, where
-    x ≈ m₁: z ≈ m₁/(w − m₁)), from where Newton did not converge at depth 32 and beyond."""
+    The start is z ≈ m₁/w, y_l ≈ E t_l²/z (t_l = f'(h_l)²), the moment series to first order in
+    1/w.  Where Newton does not converge from there, it starts again from the one-pole (Padé)
+    form M(w) ≈ m₁/(w − m₂/m₁): z = m₁/(w − m₂/m₁), y_l = E t_l⁴/E t_l² + E t_l²/z (``log_pole``
+    = log m₂/m₁, ``log_shift`` = log E t_l⁴/E t_l²), exact to second order and for a point mass.
+    The first-order start is 25 % off at |w| = 4 x_max where the spectrum is a narrow lump far
+    from 0 (tanh with orthogonal weights near q* = 0: z ≈ m₁/(w − m₁)), and Newton did not
+    converge from it at depth 32 and beyond; elsewhere it is kept, being the cheaper path on
+    lSELU's deep orthogonal spectra (0.16 s against 0.45 s for a 1,000-point grid)."""
     log_eta = max(u, u_top) + math.log(4.0)
     logw = _log_w(u, log_eta)
-    log_z = log_m1 - logw - cmath.log(1.0 - cmath.exp(log_pole - logw))
-    z = cmath.exp(log_z)
+    z = cmath.exp(log_m1 - logw)
     for l in range(y.shape[0]):
-        y[l] = cmath.exp(log_second[l] - log_z) + math.exp(log_shift[l])
+        y[l] = cmath.exp(log_second[l]) / z
+    pade = False  # the one-pole start tried
+    solved = False  # some height solved
     ok = False
     step = math.log(3.0)
     while True:
@@ -207,12 +210,20 @@ def _eta_path(u, u_top, log_m1, log_pole, log_second, log_shift, y, mult, n_laye
         z_try, ok = _newton(logw, z_try, y_try, MAX_NEWTON, mult, n_layers, e, log_gain, top, kind, par, q, dmult, npan,
                             ends, h, wb, wg, t, nat, at_t, at_m)
         if ok:
+            solved = True
             z = z_try
             y[:] = y_try
             if log_eta <= log_eta_final:
                 return z, True
             step = min(2.0 * step, math.log(3.0))
             log_eta = max(log_eta - step, log_eta_final)
+        elif not solved and not pade:
+            pade = True
+            log_z = log_m1 - logw - cmath.log(1.0 - cmath.exp(log_pole - logw))
+            z = cmath.exp(log_z)
+            for l in range(y.shape[0]):
+                y[l] = cmath.exp(log_second[l] - log_z) + math.exp(log_shift[l])
+            continue
         else:
             step *= 0.5
             if step < 1e-4:
