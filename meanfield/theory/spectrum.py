@@ -275,8 +275,8 @@ class _Problem:
         self.zero_atom = max(_zero_atom(act, float(q)) for q in distinct)
 
     def start_guess(self):
-        """(log m₁, log m₂/m₁, log E t_l², log E t_l⁴/E t_l²): the one-pole start of every η-path
-        (``spectrum_solver._eta_path``)."""
+        """(log m₁, log m₂/m₁, log E t_l², log E t_l⁴/E t_l²): what the η-paths start from
+        (``spectrum_solver._eta_path``: the first-order start, and the one-pole one where that fails)."""
         return self.log_m1, self.log_pole, np.log(self.second), self.log_shift
 
     def args(self):
