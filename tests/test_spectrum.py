@@ -180,7 +180,7 @@ ONE_LAYER_TOL = 1e-10
 
 
 @pytest.mark.parametrize("spec,q0", [("elu", 1.0), ("lselu:epsilon=0.017", 10.0), ("tanh", 10.0), ("selu", 1e-3),
-                                     ("dselu:epsilon=0.017", 0.01)])
+                                     ("dselu:epsilon=0.017", 0.01), ("lselu:epsilon=0.017", 100.0)])
 def test_one_layer_laws_integrate_to_rounding(spec, q0):
     """L = 1, orthogonal: the law of σ_w² f'(h)² taken directly, on a grid in h.  On the free
     solver's grid in u ELU (atom at the top of the continuous part) integrated to 1e-4, and
@@ -206,6 +206,23 @@ def test_tanh_isometry_at_depth(depth):
     assert int(ds.unconverged[0]) == 0
     for name in ("density_mass_error", "density_m1_error", "density_m2_error"):
         assert abs(float(ds[name][0])) < DENSITY_TOL, (name, float(ds[name][0]))
+
+
+def test_leaky_relu_orthogonal_spans_its_whole_support():
+    """Leaky ReLU (a = 0.2) with orthogonal weights: f'² is two atoms, 1 and 0.04, and the spectrum
+    spans L·log 25 = 3.2 units of log x a layer, beyond the first grid's 30 + L; the density still
+    rose at that grid's bottom, the tail estimate was infinite and the grid was not widened."""
+    ds = mf.spectrum("leaky_relu:a=0.2", 32, q0=1.0, weights="orthogonal", points=400)
+    for name in ("density_mass_error", "density_m1_error", "density_m2_error"):
+        assert abs(float(ds[name][0])) < DENSITY_TOL, (name, float(ds[name][0]))
+
+
+def test_an_exploding_forward_pass_is_refused_not_waited_for():
+    """SELU at σ_w² = 3 from q0 = 0.166: q_31 = 1.4e7 puts 46 % of f'(h)² below the smallest double;
+    the density took 7 minutes and missed 2 % of its mass.  Refused at once, naming the layer."""
+    with pytest.raises(ValueError, match=r"layer 31 puts 0\.46 of f'\(h\)\^2 below the smallest double"):
+        mf.spectrum("selu", 32, q0=0.166, sigma_w2=3.0, weights="gaussian", points=100)
+    assert np.isfinite(mf.jacobian_moments("selu", 32, q0=0.166, sigma_w2=3.0, weights="gaussian").m1).all()
 
 
 def test_an_under_resolved_density_warns():

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 import xarray as xr
+from scipy import special
 
 from ..activations.objects import ExpLinear
 from ..gauss import cauchy
@@ -67,6 +68,21 @@ EDGE_TOL = 1e-10
 #: a grid whose checks (mass, m₁, m₂) are off by more than this is laid again where a soft lower edge leaves
 #: most of it below the support: a tenth of the 1e-6 the density is held to (tests/test_spectrum.py)
 REFINE_TOL = 1e-7
+#: the grid's span grows to at most this many times its first (:func:`_initial_span`): a deep Gaussian
+#: network whose q_l explodes (SELU at σ_w² = 3) has a tail thousands of units of log x long;
+#: at depth 16 (q_l up to 4.5e3) the grid stops at 4 times its first in 1.6 s, with the power law's
+#: estimate of the mass below it in ``tail_mass`` (and a warning); deeper, see UNDERFLOW_MASS
+MAX_SPAN_GROWTH = 4.0
+#: half an ulp (c + δ rounds to c below it, relative) and the log of the smallest positive double:
+#: where a law's branch ends in double precision (:func:`_branch_floor`)
+HALF_ULP = 2.0**-53
+LOG_TINY = math.log(2.0**-1074)
+#: tanh: sech⁴ h = (f'(h))² underflows for h beyond this (sech h ≈ 2e^{−h})
+SECH4_UNDERFLOW = (math.log(16.0) - LOG_TINY) / 4.0
+#: the density is refused where more of some layer's f'(h_l)² than this lies below the smallest double
+#: (:func:`_branch_floor`: SELU at σ_w² = 3, depth 32, q0 = 0.166 reaches q_l = 8.7e6 and puts 46 % of
+#: f'² there, and a density took 7 minutes): the grid's tail mass, TAIL_MASS, is the resolution
+UNDERFLOW_MASS = TAIL_MASS
 #: the knee of a soft lower edge: the lowest point where the density is this fraction of its largest
 KNEE = 1e-2
 #: points closer than this (relative) to an atom away from zero have no density of their own: z holds
@@ -86,13 +102,17 @@ class SpectrumAccuracyWarning(UserWarning):
     """A density whose own checks (``density_*_error``) exceed DENSITY_TOL: the grid under-resolves it."""
 
 
-def _warn_inaccurate(ds, points):
+def _warn_inaccurate(ds, points, estimated_tail):
     """One warning naming the worst configuration and depth where the density's checks exceed
     DENSITY_TOL (docs/spectrum.md, limits: laws of f'(h)² near a point mass, small q0 with
-    orthogonal weights at depths 2–16)."""
+    orthogonal weights at depths 2–16), or where the power law's estimate of the mass below the
+    grid does (``estimated_tail``: the grid's tail an estimate, not the exact mass at its bottom
+    that the one-layer route reports)."""
     errors = np.maximum.reduce([np.abs(ds[name].values) for name in
                                 ("density_mass_error", "density_m1_error", "density_m2_error")])
     errors = np.where(np.isnan(errors), np.inf, errors)
+    tail = np.where(estimated_tail, ds.tail_mass.values, 0.0)
+    errors = np.maximum(errors, np.where(np.isnan(tail), np.inf, tail))
     if not np.any(errors > DENSITY_TOL):
         return
     import warnings
@@ -102,7 +122,8 @@ def _warn_inaccurate(ds, points):
     names = ", ".join(f"{k}={where[k].item():.6g}" for k in where.coords
                       if k in ds.m1.dims or (where[k].ndim == 0 and k in ("q0", "sigma_w2", "sigma_b2")))
     count = int(np.count_nonzero(errors > DENSITY_TOL))
-    warnings.warn(f"spectrum: the density's checks are off by {errors[at]:.2g} (held to {DENSITY_TOL:g}) at {names}"
+    warnings.warn(f"spectrum: the density's checks (or the mass estimated below its grid) are off by {errors[at]:.2g} "
+                  f"(held to {DENSITY_TOL:g}) at {names}"
                   f"{f' and {count - 1} more' if count > 1 else ''}; the {points}-point grid under-resolves it (a "
                   "law of f'(h)^2 near a point mass?); more points reduce it, density_*_error record it",
                   SpectrumAccuracyWarning, stacklevel=3)
@@ -201,17 +222,25 @@ def _law(act, q):
                         h=np.zeros(0), weights=np.zeros(0), density=np.zeros(0), t=np.zeros(0), atoms=atoms,
                         top=max(v * v for v, _ in atoms), top_continuous=0.0)
         scale = cauchy.PANEL_SCALE * min(sd, 1.0 / rate)
-        ends, h, w = cauchy.panels(-H, 0.0, scale)
+        lo = max(-H, _branch_floor(lam * slope, lam * a, rate))
+        underflow = 0.0
+        if lo > -H:  # the mass below, t = λκ to rounding (or t² = 0), is an atom there
+            atoms.append((lam * slope, float(special.ndtr(lo / sd))))
+            underflow = atoms[-1][1] if slope == 0.0 else 0.0
+        ends, h, w = cauchy.panels(lo, 0.0, scale)
         t = lam * slope + lam * a * np.exp(rate * h)
         continuous = max((lam * slope + lam * a) ** 2, (lam * slope) ** 2)  # t² at h = 0⁻ and h → −∞
         return dict(kind=cauchy.EXP, par=(lam * slope, lam * a, rate), q=q, density_multiplier=1.0, ends=ends, h=h,
                     weights=w, density=_gauss(h, q), t=t, atoms=atoms, top=max(lam * lam, continuous),
-                    top_continuous=continuous)
+                    top_continuous=continuous, underflow=underflow)
     if act.name == "tanh" and getattr(act, "closed", None) is None and not getattr(act, "params", {}):
         scale = cauchy.PANEL_SCALE * min(sd, 1.0)
-        ends, h, w = cauchy.panels(0.0, H, scale)
+        hi = min(H, SECH4_UNDERFLOW)
+        ends, h, w = cauchy.panels(0.0, hi, scale)
+        atoms = [(0.0, 2.0 * float(special.ndtr(-hi / sd)))] if hi < H else []  # sech⁴ h underflows beyond
         return dict(kind=cauchy.SECH2, par=(0.0, 0.0, 0.0), q=q, density_multiplier=2.0, ends=ends, h=h, weights=w,
-                    density=2.0 * _gauss(h, q), t=1.0 / np.cosh(h) ** 2, atoms=[], top=1.0, top_continuous=1.0)
+                    density=2.0 * _gauss(h, q), t=1.0 / np.cosh(h) ** 2, atoms=atoms, top=1.0, top_continuous=1.0,
+                    underflow=atoms[0][1] if atoms else 0.0)
     scale = cauchy.PANEL_SCALE * min(sd, act.feature_scale)
     cuts = sorted({-H, H, *[k for k in act.breakpoints if -H < k < H]})
     parts = [cauchy.panels(lo, hi, scale) for lo, hi in zip(cuts[:-1], cuts[1:])]
@@ -224,6 +253,17 @@ def _law(act, q):
                 density=_gauss(h, q), t=t, atoms=[], top=top, top_continuous=top)
 
 
+def _branch_floor(c, d, r):
+    """h below which the branch t = c + d e^{rh} carries nothing double precision can resolve: t = c
+    to rounding (c ≠ 0: |d| e^{rh} below half an ulp of c) or t² underflows (c = 0).  Its panels
+    stop there and the mass below becomes an atom at c: where q_l explodes (SELU at σ_w² = 3,
+    depth 32: q_l ~ 1e7, 9 standard deviations = 26,000) the panels down to −9√q_l numbered
+    ~18,000 a law, and one density took minutes."""
+    if c != 0.0:
+        return (math.log(HALF_ULP * abs(c)) - math.log(abs(d))) / r
+    return (0.5 * LOG_TINY - math.log(abs(d))) / r
+
+
 def _gauss(h, q):
     return np.exp(-h * h / (2.0 * q)) / math.sqrt(2.0 * math.pi * q)
 
@@ -234,14 +274,6 @@ def density_method(act) -> str:
     act = resolve(act)
     law = _law(act, 1.0)
     return "quadrature" if law["kind"] == cauchy.NODES and len(law["h"]) else "subtracted"
-
-
-def _zero_atom(act, q):
-    """P(f'(h) = 0), h ~ N(0, q): ½ for the ReLU family's flat branch, else 0 (a smooth f' vanishes
-    on a null set)."""
-    if isinstance(act, ExpLinear):
-        return 0.5 if float(act.alpha) * float(act.rate) == 0.0 and float(act.slope) == 0.0 else 0.0
-    return 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -258,6 +290,13 @@ class _Problem:
         distinct, inverse = np.unique(np.round(np.log(qs) / LAW_RTOL) * LAW_RTOL, return_inverse=True)
         distinct = np.array([qs[inverse == k][0] for k in range(len(distinct))])
         self.laws = [_law(act, float(q)) for q in distinct]
+        worst = max(range(len(distinct)), key=lambda k: self.laws[k].get("underflow", 0.0))
+        if self.laws[worst].get("underflow", 0.0) > UNDERFLOW_MASS:
+            layer = int(np.flatnonzero(inverse == worst)[0])
+            raise ValueError(f"q_l = {distinct[worst]:.4g} at layer {layer} puts {self.laws[worst]['underflow']:.2g} of "
+                             "f'(h)^2 below the smallest double, where the density cannot be resolved; the moments "
+                             "are exact (meanfield.jacobian_moments); a smaller q0, sigma_w2 or depth keeps q_l in "
+                             "range")
         self.mult = np.bincount(inverse, minlength=len(distinct)).astype(float)
         self.packed = cauchy.pack(self.laws)
         self.L = len(qs)
@@ -272,7 +311,8 @@ class _Problem:
         self.log_shift = np.log(fourth / self.second)  # log E t⁴/E t², t = f'(h_l)²
         nvar = float(np.sum(self.mult * (fourth / self.second**2 - 1.0))) + self.L * WEIGHT_VARIANCE[weights]
         self.log_pole = self.log_m1 + math.log1p(nvar)  # log m₂/m₁
-        self.zero_atom = max(_zero_atom(act, float(q)) for q in distinct)
+        # P(f'(h) = 0): ReLU's flat branch, or where f'² underflows (:func:`_branch_floor`)
+        self.zero_atom = max(sum(m for v, m in law["atoms"] if v == 0.0) for law in self.laws)
 
     def start_guess(self):
         """(log m₁, log m₂/m₁, log E t_l², log E t_l⁴/E t_l²): what the η-paths start from
@@ -463,6 +503,7 @@ def density_on_grid(problem, points, log_m1=None, m2_rel=None):
     if single is not None:
         return (u_top, z_edge) + single
     span = _initial_span(problem)
+    most = MAX_SPAN_GROWTH * span
     breaks = [math.log(v) for v in problem.singular_points()]
     for _ in range(8):
         u, w = _grid(u_top, span, points, breaks)
@@ -473,9 +514,12 @@ def density_on_grid(problem, points, log_m1=None, m2_rel=None):
             z, ok, dens = _solve_grid(problem, u, u_top, breaks + [low])
             return u_top, z_edge, u, w, z, ok, dens, 0.0
         tail = _tail_mass(u, dens)
-        if tail < TAIL_MASS or not np.isfinite(tail):
+        if tail < TAIL_MASS or span >= most:
             break
-        span = _wider_span(span, dens, tail)
+        # an infinite tail estimate (the density still rising at the grid's bottom: leaky ReLU's
+        # orthogonal spectra span L·log(1/a²), 3.2 units a layer at a = 0.2) widens the most
+        span = min(_wider_span(span, dens, tail), most)
+
     def worst(u, w, dens, tail):
         return max((abs(e) for e in _checks(problem, u, w, dens, tail, log_m1, m2_rel) if np.isfinite(e)), default=0.0)
 
@@ -506,7 +550,7 @@ def _single_layer_map(problem):
         return None
     law = problem.laws[0]
     q, log_gain = law["q"], problem.log_gain
-    H = cauchy.TAIL_SIGMAS * math.sqrt(q)
+    lo, hi = float(law["ends"][0]), float(law["ends"][-1])  # beyond, the law's atoms (:func:`_branch_floor`)
     mult = law["density_multiplier"]
 
     def density(h):
@@ -529,7 +573,7 @@ def _single_layer_map(problem):
                 h = np.log((sign * np.exp(0.5 * (u - log_gain)) - c) / d) / r
             return np.where(h < 0.0, h, np.nan)
 
-        return -H, 0.0, u_of, log_slope, h_of, density
+        return lo, hi, u_of, log_slope, h_of, density
     if law["kind"] == cauchy.SECH2:
         def log_cosh(h):
             return h + np.log1p(np.exp(-2.0 * h)) - math.log(2.0)
@@ -544,7 +588,7 @@ def _single_layer_map(problem):
             with np.errstate(invalid="ignore"):
                 return np.arccosh(np.exp(-0.25 * (u - log_gain)))
 
-        return 0.0, H, u_of, log_slope, h_of, density
+        return lo, hi, u_of, log_slope, h_of, density
     return None
 
 
@@ -813,6 +857,7 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
            ("upper_edge", "log_upper_edge", "atom_zero", "atom_other", "density_mass_error", "density_m1_error",
             "density_m2_error", "tail_mass", "unconverged", "filled")}
     quant = np.full((n_cfg, nd, len(QUANTILES)), np.nan)
+    estimated_tail = np.ones((n_cfg, nd), dtype=bool)
     n_out = points if x is None else len(x)
     log_x = np.full((n_cfg, nd, n_out), np.nan)
     dens_log = np.full((n_cfg, nd, n_out), np.nan)
@@ -835,6 +880,7 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
             out["density_m1_error"][i, j] = m1_error
             out["density_m2_error"][i, j] = m2_error
             out["tail_mass"][i, j] = tail
+            estimated_tail[i, j] = _single_layer_map(problem) is None
             out["unconverged"][i, j] = float(np.count_nonzero(~np.isfinite(dens)))
             out["filled"][i, j] = float(np.count_nonzero(~ok & np.isfinite(dens)))
             quant[i, j] = _quantiles(u, w, dens, problem.zero_atom, tail, other)
@@ -887,5 +933,5 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
     ds = moments.assign(data).assign_coords(quantile=list(QUANTILES))
     ds.attrs.update(dataset_attrs(act, ds.attrs.get("equation", ""), weights=weights, points=points,
                                   density_method=density_method(act)))
-    _warn_inaccurate(ds, points)
+    _warn_inaccurate(ds, points, shaped(estimated_tail))
     return ds
