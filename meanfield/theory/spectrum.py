@@ -122,10 +122,13 @@ def _warn_inaccurate(ds, points, estimated_tail):
     names = ", ".join(f"{k}={where[k].item():.6g}" for k in where.coords
                       if k in ds.m1.dims or (where[k].ndim == 0 and k in ("q0", "sigma_w2", "sigma_b2")))
     count = int(np.count_nonzero(errors > DENSITY_TOL))
+    why = ("this activation's density is plain quadrature, which does not resolve a law of f'(h)^2 narrower "
+           "than its panels, as at small q_l" if ds.attrs.get("density_method") == "quadrature" else
+           "a law of f'(h)^2 near a point mass?")
     warnings.warn(f"spectrum: the density's checks (or the mass estimated below its grid) are off by {errors[at]:.2g} "
                   f"(held to {DENSITY_TOL:g}) at {names}"
-                  f"{f' and {count - 1} more' if count > 1 else ''}; the {points}-point grid under-resolves it (a "
-                  "law of f'(h)^2 near a point mass?); more points reduce it, density_*_error record it",
+                  f"{f' and {count - 1} more' if count > 1 else ''}; the {points}-point grid under-resolves it ({why}); "
+                  "density_*_error and tail_mass record it",
                   SpectrumAccuracyWarning, stacklevel=3)
 
 
