@@ -598,8 +598,8 @@ def _single_layer_map(problem):
 def _single_layer_grid(problem, points):
     """(u, w, z, settled, density of log x, tail) of :func:`_single_layer_map`'s law on ``points``
     Gauss–Legendre nodes in h (weights w = |du/dh| w_h, so Σ ρ w is the rule's Σ p w_h); z is not
-    formed (NaN).  Nodes where x is within rounding of the branch's end (e^{rh} below ε of c, as
-    deep as lSELU's q0 > 17 reaches at 9 standard deviations) carry no resolvable density: their
+    formed (NaN).  Nodes where x is within rounding of the branch's end (next to the law's floor,
+    :func:`_branch_floor`, below which its atom takes over) carry no resolvable density: their
     mass is reported as the tail below the grid, where it lies to within ε of x; None where the map
     does not apply."""
     found = _single_layer_map(problem)
@@ -799,8 +799,9 @@ def _density_at(problem, u_top, log_x):
     (or, on :func:`_single_layer_map`'s route, p(h)/|du/dh| at h(u)); zero above the edge."""
     single = _single_layer_map(problem)
     if single is not None:
-        _, _, _, log_slope, h_of, density = single
+        lo, hi, _, log_slope, h_of, density = single
         h = h_of(np.asarray(log_x, dtype=float))
+        h = np.where((h >= lo) & (h <= hi), h, np.nan)  # beyond, the law's atoms
         with np.errstate(invalid="ignore", over="ignore"):
             dens = density(h) * np.exp(-log_slope(h))
         return np.where(np.isfinite(dens) & (log_x < u_top), dens, 0.0)
