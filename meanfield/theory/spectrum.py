@@ -317,6 +317,11 @@ class _Problem:
         # P(f'(h) = 0): ReLU's flat branch, or where f'² underflows (:func:`_branch_floor`)
         self.zero_atom = max(sum(m for v, m in law["atoms"] if v == 0.0) for law in self.laws)
 
+    @functools.cached_property
+    def single_layer(self):
+        """:func:`_single_layer_map` of this problem (None where the free solver is used)."""
+        return _single_layer_map(self)
+
     def start_guess(self):
         """(log m₁, log m₂/m₁, log E t_l², log E t_l⁴/E t_l²): what the η-paths start from
         (``spectrum_solver._eta_path``: the first-order start, and the one-pole one where that fails)."""
@@ -471,7 +476,7 @@ def _solve_grid(problem, u, u_top, breaks):
     atoms = problem.other_atoms()
     for a, _ in atoms:  # next to an atom z carries its rounding (:data:`ATOM_GAP`)
         ok &= ~(np.abs(np.expm1(u - math.log(a))) < ATOM_GAP)
-    dens = _fill_singular(u, _density(problem, u, z, ok), list(breaks) + [u_top] + [math.log(a) for a, _ in atoms])
+    dens = _fill_singular(u, _density(u, z, ok, atoms), list(breaks) + [u_top] + [math.log(a) for a, _ in atoms])
     return z, ok, dens
 
 
@@ -602,7 +607,7 @@ def _single_layer_grid(problem, points):
     :func:`_branch_floor`, below which its atom takes over) carry no resolvable density: their
     mass is reported as the tail below the grid, where it lies to within ε of x; None where the map
     does not apply."""
-    found = _single_layer_map(problem)
+    found = problem.single_layer
     if found is None:
         return None
     lo, hi, u_of, log_slope, _, density = found
@@ -638,14 +643,14 @@ def _checks(problem, u, w, dens, tail, log_m1=None, m2_rel=None):
     return mass, mom1 - 1.0, (math.nan if m2_rel is None else mom2 / m2_rel - 1.0)
 
 
-def _density(problem, u, z, ok):
+def _density(u, z, ok, atoms):
     """The density of log x, −Im z/π, with the known atoms away from zero taken out: z = M_J(x + iη)
     holds an atom of mass m at a as m·a/(x − a + iη), a Lorentzian of width η that near the atom
     dwarfs the density beside it (ELU at L = 1: its atom of ½ at the top of the continuous part
     read 2.5e5 instead of 0.2 at 8e-11 below the top, and 1e-4 of mass over the grid).  Zero where
     the rest is below the floor that η leaves (the Lorentzian tails of the rest of the spectrum,
     ~ETA_REL relative)."""
-    z = z - _atoms_transform(problem.other_atoms(), u)
+    z = z - _atoms_transform(atoms, u)
     dens = np.where(ok, np.maximum(-z.imag / math.pi, 0.0), np.nan)
     return np.where(dens <= NOISE_REL * np.abs(z), 0.0, dens)
 
@@ -654,10 +659,11 @@ def _atoms_transform(atoms, u):
     """Σ m·a/(x − a + iη) at x = e^u, η = ETA_REL·x: the atoms' (value a, mass m) part of M_J(x + iη),
     with x − a = a·expm1(u − log a) exact next to the atom."""
     total = np.zeros(np.shape(u), dtype=complex)
-    for a, m in atoms:
+    if atoms:
         with np.errstate(over="ignore"):
-            x = np.exp(u)
-            total += m * a / (a * np.expm1(u - math.log(a)) + 1j * ETA_REL * x)
+            eta = ETA_REL * np.exp(u)
+        for a, m in atoms:
+            total += m * a / (a * np.expm1(u - math.log(a)) + 1j * eta)
     return total
 
 
@@ -797,7 +803,7 @@ def _quantiles(u, w, dens, zero_atom, tail, other):
 def _density_at(problem, u_top, log_x):
     """The density of log x at given points (any order): solved along them from the upper edge down
     (or, on :func:`_single_layer_map`'s route, p(h)/|du/dh| at h(u)); zero above the edge."""
-    single = _single_layer_map(problem)
+    single = problem.single_layer
     if single is not None:
         lo, hi, _, log_slope, h_of, density = single
         h = h_of(np.asarray(log_x, dtype=float))
@@ -884,7 +890,7 @@ def spectrum(act, depth, q0=1.0, sigma_w2=1.0, sigma_b2=0.0, weights="orthogonal
             out["density_m1_error"][i, j] = m1_error
             out["density_m2_error"][i, j] = m2_error
             out["tail_mass"][i, j] = tail
-            estimated_tail[i, j] = _single_layer_map(problem) is None
+            estimated_tail[i, j] = problem.single_layer is None
             out["unconverged"][i, j] = float(np.count_nonzero(~np.isfinite(dens)))
             out["filled"][i, j] = float(np.count_nonzero(~ok & np.isfinite(dens)))
             quant[i, j] = _quantiles(u, w, dens, problem.zero_atom, tail, other)
